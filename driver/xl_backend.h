@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Transports: what gives a channel its shared pages and notifications.
+ *
+ * A transport is a small ops table. Side A calls create(), which allocates
+ * the channel's memory, maps it, and fills a descriptor that tells side B
+ * how to reach the same memory; side B calls attach() with that
+ * descriptor. After that both sides use notify() to kick the peer and wait
+ * on the descriptors that pollfds() returns.
+ *
+ *   local  memfd (sealed against shrinking) + one eventfd per side for
+ *          notification + a socketpair whose hang-up tells each side that
+ *          the other has gone. The descriptor is file descriptors only, so
+ *          it travels over a Unix socket with SCM_RIGHTS.
+ *   xen    grant pages shared with one peer domid (gntalloc) and mapped by
+ *          that peer (gntdev, with unmap-notify clearing the live byte),
+ *          notification by an interdomain event channel. The descriptor is
+ *          (domid, port, grant references).
+ *
+ * All ops return 0 or -errno.
+ */
+#ifndef XL_BACKEND_H
+#define XL_BACKEND_H
+
+#include <poll.h>
+#include <stdint.h>
+
+#include "xenloop/wire.h"
+
+struct xl_chan;
+
+enum xl_backend_kind {
+	XL_BACKEND_LOCAL = 1,
+	XL_BACKEND_XEN = 2,
+};
+
+/* What side A asks for. */
+struct xl_chan_params {
+	uint32_t order[2];		/* log2 data size, dir 0 (A->B), dir 1 */
+	uint32_t peer_domid;		/* xen: the only domain granted access */
+};
+
+/*
+ * Everything side B needs to attach. Produced by create(), consumed by
+ * attach(); owns what it holds until xl_chan_desc_release().
+ */
+struct xl_chan_desc {
+	uint32_t kind;			/* enum xl_backend_kind */
+	uint32_t side;			/* the side that attaches with it */
+	uint32_t order[2];
+	union {
+		struct {
+			int memfd;	/* the channel memory */
+			int efd[2];	/* efd[s] wakes side s */
+			int hup;	/* side B's end of the liveness pair */
+		} local;
+		struct {
+			uint32_t domid;	/* side A's domain */
+			uint32_t port;	/* side A's unbound event channel */
+			uint32_t nrefs;	/* 1 + data pages */
+			uint32_t *refs;	/* refs[0]: control page, then data */
+		} xen;
+	} u;
+};
+
+struct xl_backend_ops {
+	const char *name;
+	enum xl_backend_kind kind;
+	/* Side A: allocate and map a channel of p's sizes, set ch->ctrl and
+	 * ch->data (and ch->be), initialise the control page with
+	 * xl_ring_ctrl_init(), and fill desc for the peer. */
+	int (*create)(struct xl_chan *ch, const struct xl_chan_params *p,
+		      struct xl_chan_desc *desc);
+	/* Map the channel desc names as side desc->side, set ch->ctrl,
+	 * ch->data and ch->be. Does not take over desc. Validating the
+	 * control page is the caller's (xl_chan_attach) job. */
+	int (*attach)(struct xl_chan *ch, const struct xl_chan_desc *desc);
+	/* Kick the peer. */
+	int (*notify)(struct xl_chan *ch);
+	/* Fill up to max pollfds to wait on for the peer's kicks and its
+	 * departure; returns how many. */
+	int (*pollfds)(struct xl_chan *ch, struct pollfd *pfd, int max);
+	/* Consume pending kicks after waking so the next wait sleeps.
+	 * pfd/n are what pollfds() filled, with revents from poll(): only
+	 * fds that fired need a system call. pfd NULL: check everything.
+	 * Returns -ECONNRESET if the transport saw the peer go. */
+	int (*ack)(struct xl_chan *ch, const struct pollfd *pfd, int n);
+	/* Unmap and release everything create() or attach() acquired. */
+	void (*destroy)(struct xl_chan *ch);
+	/* The same, silently: no live byte cleared, no kick. For a forked
+	 * child letting go of what it inherited; the parent still uses the
+	 * channel. NULL: nothing may be released (the child leaks it). */
+	void (*forget)(struct xl_chan *ch);
+	/* Release what a descriptor holds (fds, reference array). */
+	void (*desc_release)(struct xl_chan_desc *desc);
+	/* Broker: make a channel for two other processes and fill one
+	 * descriptor per side (desc[s].side == s); this process keeps no
+	 * mapping. NULL where the transport cannot (xen: a grant is offered
+	 * by the process that maps it). */
+	int (*create_pair)(const struct xl_chan_params *p,
+			   struct xl_chan_desc desc[2]);
+};
+
+extern const struct xl_backend_ops xl_backend_local;
+#ifdef HAVE_XEN
+extern const struct xl_backend_ops xl_backend_xen;
+#endif
+
+/* The transport of a given kind, or NULL if not built in. */
+const struct xl_backend_ops *xl_backend_get(enum xl_backend_kind kind);
+
+#endif /* XL_BACKEND_H */

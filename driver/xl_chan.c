@@ -1,0 +1,488 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transport-neutral channel: two rings and how to wait on them.
+ *
+ * How this works
+ *
+ * Sending and receiving are ring operations (xl_ring.c) and cost no system
+ * call while the peer keeps up. When a ring op would block, the caller
+ * first spins for a bounded time, re-checking the ring: against an active
+ * peer on another CPU the answer usually comes within a microsecond or two,
+ * far cheaper than a sleep and a wake-up. The spin budget adapts: it grows
+ * back to its ceiling each time spinning paid off and halves each time it
+ * did not, so an idle peer costs little CPU — except right after we woke
+ * a sleeping peer, when a miss says nothing about the peer's pace. Then the caller announces it
+ * is going to sleep (ring want flag), re-checks, and sleeps in poll() on
+ * the transport's fds, waking at least once a second to look at the peer's
+ * liveness: a peer that vanished is noticed within about a second.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "xl_barrier.h"
+#include "xl_chan.h"
+
+/* Iovec pieces handled per ring call; larger arrays go in batches. */
+#define XL_CHAN_IOV_BATCH	64
+/* Longest single sleep, so that liveness is checked at least this often. */
+#define XL_CHAN_LIVENESS_MS	1000
+
+static uint64_t xl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint8_t *xl_chan_dir_data(struct xl_chan *ch, unsigned int d)
+{
+	return ch->data + (d ? (1ull << ch->order[0]) : 0);
+}
+
+static struct xl_chan *xl_chan_alloc(const struct xl_backend_ops *ops,
+				     unsigned int side, uint32_t spin_ns)
+{
+	struct xl_chan *ch = calloc(1, sizeof(*ch));
+
+	if (!ch)
+		return NULL;
+	ch->ops = ops;
+	ch->side = side;
+	if (spin_ns > XL_CHAN_SPIN_NS_MAX)
+		spin_ns = XL_CHAN_SPIN_NS_MAX;
+	ch->spin_ns = ch->spin_cur = spin_ns;
+	return ch;
+}
+
+/* Common tail of create and attach: become the consumer of our rx
+ * direction (the peer's tx direction). */
+static int xl_chan_setup_rx(struct xl_chan *ch, const uint32_t order[2])
+{
+	unsigned int d = !ch->side;
+
+	ch->order[0] = order[0];
+	ch->order[1] = order[1];
+	return xl_ring_rx_init(&ch->rx, &ch->ctrl->dir[d],
+			       xl_chan_dir_data(ch, d), order[d]);
+}
+
+int xl_chan_create(struct xl_chan **out, const struct xl_backend_ops *ops,
+		   const struct xl_chan_params *p, struct xl_chan_desc *desc,
+		   uint32_t spin_ns)
+{
+	struct xl_chan *ch = xl_chan_alloc(ops, 0, spin_ns);
+	int ret;
+
+	if (!ch)
+		return -ENOMEM;
+	ret = ops->create(ch, p, desc);
+	if (ret < 0)
+		goto out_free;
+	ret = xl_chan_setup_rx(ch, p->order);
+	if (ret < 0)
+		goto out_destroy;
+	*out = ch;
+	return 0;
+
+out_destroy:
+	ops->destroy(ch);
+	ops->desc_release(desc);
+out_free:
+	free(ch);
+	return ret;
+}
+
+int xl_chan_attach(struct xl_chan **out, const struct xl_chan_desc *desc,
+		   uint32_t spin_ns)
+{
+	const struct xl_backend_ops *ops = xl_backend_get(desc->kind);
+	struct xl_chan *ch;
+	int ret;
+
+	if (!ops)
+		return -EPROTONOSUPPORT;
+	if (desc->side > 1)
+		return -EINVAL;
+	ch = xl_chan_alloc(ops, desc->side, spin_ns);
+	if (!ch)
+		return -ENOMEM;
+	ret = ops->attach(ch, desc);
+	if (ret < 0)
+		goto out_free;
+	/* the creator wrote the control page: believe only what was agreed */
+	ret = xl_ring_ctrl_check(ch->ctrl, desc->order[0], desc->order[1]);
+	if (ret < 0)
+		goto out_destroy;
+	ret = xl_chan_setup_rx(ch, desc->order);
+	if (ret < 0)
+		goto out_destroy;
+	*out = ch;
+	return 0;
+
+out_destroy:
+	ops->destroy(ch);
+out_free:
+	free(ch);
+	return ret;
+}
+
+bool xl_chan_tx_peer_attached(struct xl_chan *ch)
+{
+	unsigned int d = ch->side;
+
+	/* usable before tx_open: read the consumer line of our direction */
+	return XL_READ_ONCE(ch->ctrl->dir[d].c.attached) != 0;
+}
+
+int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off)
+{
+	unsigned int d = ch->side;
+	int ret;
+
+	if (ch->tx_opened)
+		return -EALREADY;
+	ret = xl_ring_tx_init(&ch->tx, &ch->ctrl->dir[d],
+			      xl_chan_dir_data(ch, d), ch->order[d], start_off);
+	if (ret < 0)
+		return ret;
+	ch->tx_opened = true;
+	return 0;
+}
+
+/* ---- waiting ---- */
+
+static bool xl_chan_ready(struct xl_chan *ch, bool tx)
+{
+	return tx ? xl_ring_tx_ready(&ch->tx) : xl_ring_rx_ready(&ch->rx);
+}
+
+static bool xl_chan_prepare_sleep(struct xl_chan *ch, bool tx)
+{
+	return tx ? xl_ring_tx_prepare_sleep(&ch->tx) :
+		    xl_ring_rx_prepare_sleep(&ch->rx);
+}
+
+static void xl_chan_end_sleep(struct xl_chan *ch, bool tx)
+{
+	if (tx)
+		xl_ring_tx_end_sleep(&ch->tx);
+	else
+		xl_ring_rx_end_sleep(&ch->rx);
+}
+
+/* Spin up to the adaptive budget; true if the ring became ready. */
+static bool xl_chan_spin(struct xl_chan *ch, bool tx)
+{
+	/* Right after we woke a sleeping peer, its answer costs a scheduler
+	 * wake-up, not a cache-line round trip: wait for it with the whole
+	 * budget, and do not count a miss against spinning. */
+	bool peer_slept = ch->kicked;
+	uint64_t start, budget = peer_slept ? ch->spin_ns : ch->spin_cur;
+	unsigned int i;
+
+	if (!budget)
+		return false;
+	start = xl_now_ns();
+	for (i = 1;; i++) {
+		if (xl_chan_ready(ch, tx)) {
+			ch->stats.spin_wins++;
+			ch->spin_cur = ch->spin_ns;
+			return true;
+		}
+		xl_cpu_relax();
+		if (!(i & 31) && xl_now_ns() - start >= budget)
+			break;
+	}
+	if (peer_slept)
+		return false;
+	/* spinning did not pay: halve, but keep a floor so it can win again */
+	ch->spin_cur /= 2;
+	if (ch->spin_cur < ch->spin_ns / 16)
+		ch->spin_cur = ch->spin_ns / 16;
+	return false;
+}
+
+/* poll() on the transport's fds for at most timeout_ms, then consume
+ * the kicks that woke us. */
+static int xl_chan_sleep(struct xl_chan *ch, int timeout_ms)
+{
+	struct pollfd pfd[4];
+	int n = ch->ops->pollfds(ch, pfd, 4);
+
+	if (n < 0)
+		return n;
+	ch->stats.sleeps++;
+	if (poll(pfd, (nfds_t)n, timeout_ms) < 0)
+		return -errno;
+	/* drain kicks /before/ the next announcement, so a kick sent for it
+	 * cannot be swallowed here */
+	if (ch->ops->ack(ch, pfd, n) == -ECONNRESET)
+		ch->peer_gone = true;
+	return 0;
+}
+
+static int xl_chan_remaining_ms(uint64_t deadline)
+{
+	uint64_t now = xl_now_ns();
+
+	if (now >= deadline)
+		return 0;
+	return (int)((deadline - now + 999999) / 1000000);
+}
+
+/*
+ * Wait until the tx (or rx) ring is ready. Returns 0 when it is, or
+ * -ETIMEDOUT, -EINTR, -ECONNRESET (peer gone, ring still not ready).
+ */
+static int xl_chan_wait(struct xl_chan *ch, bool tx, int timeout_ms)
+{
+	uint64_t deadline = timeout_ms < 0 ? UINT64_MAX :
+			    xl_now_ns() + (uint64_t)timeout_ms * 1000000;
+	int ret, left;
+
+	bool spun = xl_chan_spin(ch, tx);
+
+	ch->kicked = false;
+	if (spun)
+		return 0;
+	for (;;) {
+		if (!xl_chan_prepare_sleep(ch, tx))
+			return 0;
+		if (!xl_chan_peer_live(ch)) {
+			xl_chan_end_sleep(ch, tx);
+			return xl_chan_ready(ch, tx) ? 0 : -ECONNRESET;
+		}
+		left = xl_chan_remaining_ms(deadline);
+		if (left == 0) {
+			xl_chan_end_sleep(ch, tx);
+			return -ETIMEDOUT;
+		}
+		ret = xl_chan_sleep(ch, left < XL_CHAN_LIVENESS_MS ?
+					left : XL_CHAN_LIVENESS_MS);
+		xl_chan_end_sleep(ch, tx);
+		if (ret < 0)
+			return ret;
+		if (xl_chan_ready(ch, tx))
+			return 0;
+	}
+}
+
+/* ---- data ---- */
+
+static void xl_chan_kick(struct xl_chan *ch)
+{
+	ch->stats.notifies++;
+	ch->kicked = true;
+	ch->ops->notify(ch);
+}
+
+/* Skip n bytes at the front of a private iovec array. */
+static void xl_iov_advance(struct iovec **iov, int *cnt, size_t n)
+{
+	while (*cnt > 0 && n >= (*iov)->iov_len) {
+		n -= (*iov)->iov_len;
+		(*iov)++;
+		(*cnt)--;
+	}
+	if (*cnt > 0 && n) {
+		(*iov)->iov_base = (uint8_t *)(*iov)->iov_base + n;
+		(*iov)->iov_len -= n;
+	}
+}
+
+/* Send one batch of at most XL_CHAN_IOV_BATCH pieces; adds to *done. */
+static int xl_chan_send_batch(struct xl_chan *ch, const struct iovec *iov,
+			      int cnt, unsigned int flags, int timeout_ms,
+			      size_t *done)
+{
+	struct iovec local[XL_CHAN_IOV_BATCH], *cur = local;
+	ssize_t n;
+	int ret;
+
+	memcpy(local, iov, (size_t)cnt * sizeof(*iov));
+	while (cnt > 0) {
+		n = xl_ring_write(&ch->tx, cur, cnt);
+		if (n > 0) {
+			*done += (size_t)n;
+			ch->stats.tx_bytes += (uint64_t)n;
+			if (xl_ring_tx_notify_needed(&ch->tx))
+				xl_chan_kick(ch);
+			xl_iov_advance(&cur, &cnt, (size_t)n);
+			continue;
+		}
+		if (n == 0)
+			return 0;	/* only empty pieces were left */
+		if (n != -EAGAIN || (flags & XL_CHAN_NONBLOCK))
+			return (int)n;
+		ret = xl_chan_wait(ch, true, timeout_ms);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+ssize_t xl_chan_send(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
+		     unsigned int flags, int timeout_ms)
+{
+	size_t done = 0;
+	int i, cnt, ret = 0;
+
+	if (!ch->tx_opened)
+		return -ENOTCONN;
+	if (iovcnt < 0)
+		return -EINVAL;
+	for (i = 0; i < iovcnt && ret == 0; i += XL_CHAN_IOV_BATCH) {
+		cnt = iovcnt - i < XL_CHAN_IOV_BATCH ? iovcnt - i :
+						       XL_CHAN_IOV_BATCH;
+		ret = xl_chan_send_batch(ch, iov + i, cnt, flags, timeout_ms,
+					 &done);
+	}
+	if (done)
+		return (ssize_t)done;
+	return ret;
+}
+
+/* Receive into one batch of at most XL_CHAN_IOV_BATCH pieces. */
+static int xl_chan_recv_batch(struct xl_chan *ch, const struct iovec *iov,
+			      int cnt, unsigned int flags, int timeout_ms,
+			      size_t *done)
+{
+	struct iovec local[XL_CHAN_IOV_BATCH], *cur = local;
+	unsigned int rflags = flags & XL_CHAN_PEEK ? XL_RING_PEEK : 0;
+	ssize_t n;
+	int ret;
+
+	memcpy(local, iov, (size_t)cnt * sizeof(*iov));
+	/* drop empty pieces: a read of nothing must not wait */
+	xl_iov_advance(&cur, &cnt, 0);
+	while (cnt > 0) {
+		n = xl_ring_read(&ch->rx, cur, cnt, rflags);
+		if (n > 0) {
+			*done += (size_t)n;
+			ch->stats.rx_bytes += (uint64_t)n;
+			if (!rflags && xl_ring_rx_notify_needed(&ch->rx))
+				xl_chan_kick(ch);
+			xl_iov_advance(&cur, &cnt, (size_t)n);
+			if (rflags || !(flags & XL_CHAN_WAITALL))
+				return 1;	/* a stream read returns early */
+			continue;
+		}
+		if (n == 0)
+			return 1;	/* end of stream */
+		if (n != -EAGAIN)
+			return (int)n;
+		if (flags & XL_CHAN_NONBLOCK)
+			return (int)n;
+		if (*done && !(flags & XL_CHAN_WAITALL))
+			return 1;
+		ret = xl_chan_wait(ch, false, timeout_ms);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+ssize_t xl_chan_recv(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
+		     unsigned int flags, int timeout_ms)
+{
+	size_t done = 0;
+	int i, cnt, ret = 0;
+
+	if (iovcnt < 0)
+		return -EINVAL;
+	/* ret > 0: the read is complete (short read, end of stream) */
+	for (i = 0; i < iovcnt && ret == 0; i += XL_CHAN_IOV_BATCH) {
+		cnt = iovcnt - i < XL_CHAN_IOV_BATCH ? iovcnt - i :
+						       XL_CHAN_IOV_BATCH;
+		ret = xl_chan_recv_batch(ch, iov + i, cnt, flags, timeout_ms,
+					 &done);
+	}
+	if (done)
+		return (ssize_t)done;
+	return ret > 0 ? 0 : ret;
+}
+
+int xl_chan_rx_started(struct xl_chan *ch, uint64_t *start_off)
+{
+	return xl_ring_rx_started(&ch->rx, start_off);
+}
+
+size_t xl_chan_readable(struct xl_chan *ch)
+{
+	return xl_ring_rx_avail(&ch->rx);
+}
+
+int xl_chan_shutdown_tx(struct xl_chan *ch)
+{
+	int ret;
+
+	if (!ch->tx_opened)
+		return -ENOTCONN;
+	ret = xl_ring_tx_close(&ch->tx);
+	if (ret == 0 && xl_ring_tx_notify_needed(&ch->tx))
+		xl_chan_kick(ch);
+	return ret;
+}
+
+int xl_chan_shutdown_rx(struct xl_chan *ch)
+{
+	int ret = xl_ring_rx_close(&ch->rx);
+
+	if (ret == 0 && xl_ring_rx_notify_needed(&ch->rx))
+		xl_chan_kick(ch);
+	return ret;
+}
+
+bool xl_chan_peer_live(struct xl_chan *ch)
+{
+	if (ch->peer_gone)
+		return false;
+	/* the peer's live byte: Xen's unmap-notify or the peer's destroy */
+	if (XL_READ_ONCE(ch->ctrl->dir[!ch->side].p.live) == XL_WIRE_DEAD)
+		ch->peer_gone = true;
+	return !ch->peer_gone;
+}
+
+int xl_chan_pollfds(struct xl_chan *ch, struct pollfd *pfd, int max)
+{
+	return ch->ops->pollfds(ch, pfd, max);
+}
+
+void xl_chan_destroy(struct xl_chan *ch)
+{
+	if (!ch)
+		return;
+	ch->ops->destroy(ch);
+	free(ch);
+}
+
+int xl_chan_create_pair(const struct xl_backend_ops *ops,
+			const struct xl_chan_params *p,
+			struct xl_chan_desc desc[2])
+{
+	if (!ops->create_pair)
+		return -EOPNOTSUPP;
+	return ops->create_pair(p, desc);
+}
+
+void xl_chan_forget(struct xl_chan *ch)
+{
+	if (!ch)
+		return;
+	if (ch->ops->forget)
+		ch->ops->forget(ch);
+	free(ch);
+}
+
+void xl_chan_desc_release(struct xl_chan_desc *desc)
+{
+	const struct xl_backend_ops *ops = xl_backend_get(desc->kind);
+
+	if (ops)
+		ops->desc_release(desc);
+}

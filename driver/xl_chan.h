@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A channel: two rings (one per direction) in memory a transport shares
+ * between two processes or two domains, plus the blocking logic on top:
+ * bounded adaptive spinning, then sleeping on the transport's notification
+ * with the wake-up protocol of xl_ring.h.
+ *
+ * Side A creates a channel and hands the descriptor to side B, which
+ * attaches. Side A produces direction 0 and consumes direction 1; side B
+ * the opposite. Neither direction carries bytes until its producer calls
+ * xl_chan_tx_open() with the stream offset the ring starts at.
+ *
+ * One thread may send while another receives; two concurrent senders (or
+ * receivers) on one channel must be serialised by the caller.
+ *
+ * Returns 0, a count, or -errno; never writes errno.
+ */
+#ifndef XL_CHAN_H
+#define XL_CHAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "xl_backend.h"
+#include "xl_ring.h"
+
+/* Flags for xl_chan_send() and xl_chan_recv(). */
+#define XL_CHAN_NONBLOCK	0x1u	/* never sleep or spin */
+#define XL_CHAN_PEEK		0x2u	/* recv: leave the bytes in the ring */
+#define XL_CHAN_WAITALL		0x4u	/* recv: fill the whole request */
+
+/* Default spin budget before sleeping, in nanoseconds. */
+#define XL_CHAN_SPIN_NS_DEFAULT	50000u
+#define XL_CHAN_SPIN_NS_MAX	10000000u
+
+struct xl_chan_stats {
+	uint64_t tx_bytes, rx_bytes;
+	uint64_t notifies;		/* kicks sent to the peer */
+	uint64_t sleeps;		/* times we slept on the transport */
+	uint64_t spin_wins;		/* waits that ended while spinning */
+};
+
+struct xl_chan {
+	const struct xl_backend_ops *ops;
+	void *be;			/* transport-private state */
+	unsigned int side;		/* 0: A (creator), 1: B (attacher) */
+	/* Filled by the transport's create()/attach(): the control page and
+	 * the data of both directions, contiguous (dir 0 first, then dir 1:
+	 * 1 << order[0] plus 1 << order[1] bytes). On Xen these are two
+	 * separate mappings, hence two pointers. */
+	struct xl_wire_ctrl *ctrl;
+	uint8_t *data;
+	uint32_t order[2];
+	struct xl_ring_tx tx;
+	struct xl_ring_rx rx;
+	bool tx_opened;
+	bool peer_gone;			/* the transport saw the peer go */
+	bool kicked;			/* we woke the peer since our last wait */
+	uint32_t spin_ns;		/* configured ceiling */
+	uint32_t spin_cur;		/* current adaptive budget */
+	struct xl_chan_stats stats;
+};
+
+/*
+ * Side A: create a channel through ops with the sizes in p and fill desc
+ * for side B. spin_ns is the spinning ceiling (0: always sleep).
+ */
+int xl_chan_create(struct xl_chan **out, const struct xl_backend_ops *ops,
+		   const struct xl_chan_params *p, struct xl_chan_desc *desc,
+		   uint32_t spin_ns);
+
+/*
+ * Attach as side desc->side to the channel desc describes (side B of
+ * xl_chan_create(), or either side of xl_chan_create_pair()); desc stays
+ * the caller's.
+ */
+int xl_chan_attach(struct xl_chan **out, const struct xl_chan_desc *desc,
+		   uint32_t spin_ns);
+
+/*
+ * Broker (a daemon): make a channel for two other processes; desc[s] is
+ * what side s attaches with. -EOPNOTSUPP if the transport cannot.
+ */
+int xl_chan_create_pair(const struct xl_backend_ops *ops,
+			const struct xl_chan_params *p,
+			struct xl_chan_desc desc[2]);
+
+/* True once the peer attached as consumer of our direction: only then may
+ * a stream that started on TCP move onto the ring. */
+bool xl_chan_tx_peer_attached(struct xl_chan *ch);
+
+/* Start producing: the first byte sent is at stream offset start_off. */
+int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off);
+
+/*
+ * Send from iov. Blocking (flags without XL_CHAN_NONBLOCK): returns once
+ * every byte is in the ring, or with the count so far if the peer closed or
+ * broke the channel after some bytes went in, or -EPIPE / -EPROTO /
+ * -ECONNRESET / -ETIMEDOUT if none did. Nonblocking: a partial count or
+ * -EAGAIN.
+ * timeout_ms bounds a blocking send (-1: no bound).
+ */
+ssize_t xl_chan_send(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
+		     unsigned int flags, int timeout_ms);
+
+/*
+ * Receive into iov. Returns the count (> 0), 0 at end of stream, -EAGAIN
+ * (nonblocking, nothing there), -ETIMEDOUT, -EPROTO or -ECONNRESET.
+ * XL_CHAN_WAITALL keeps waiting until iov is full or the stream ends.
+ */
+ssize_t xl_chan_recv(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
+		     unsigned int flags, int timeout_ms);
+
+/* Has the peer opened its direction? 1 with *start_off, 0, or -EPROTO. */
+int xl_chan_rx_started(struct xl_chan *ch, uint64_t *start_off);
+
+/* Bytes readable now without waiting. */
+size_t xl_chan_readable(struct xl_chan *ch);
+
+/* Half-close: end of our stream (the peer reads EOF after the data). */
+int xl_chan_shutdown_tx(struct xl_chan *ch);
+/* We will read no more: the peer's sends fail with -EPIPE. */
+int xl_chan_shutdown_rx(struct xl_chan *ch);
+
+/* False once the transport has seen the peer go. */
+bool xl_chan_peer_live(struct xl_chan *ch);
+
+/* The fds to poll for the peer's kicks (see xl_backend_ops.pollfds). */
+int xl_chan_pollfds(struct xl_chan *ch, struct pollfd *pfd, int max);
+
+/* Unmap and free the channel; marks our side dead for the peer. */
+void xl_chan_destroy(struct xl_chan *ch);
+
+/* In a forked child: let go of an inherited channel without telling the
+ * peer anything (the parent still uses it). */
+void xl_chan_forget(struct xl_chan *ch);
+
+/* Release what a descriptor from xl_chan_create() holds. */
+void xl_chan_desc_release(struct xl_chan_desc *desc);
+
+#endif /* XL_CHAN_H */
