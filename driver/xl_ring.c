@@ -149,11 +149,15 @@ static ssize_t xl_ring_tx_refresh(struct xl_ring_tx *tx)
 	/* cons may only move forward, and never past prod */
 	if (inflight > tx->size || cons - tx->cons > tx->prod - tx->cons)
 		return xl_ring_tx_fail(tx, -EPROTO);
-	if (cstate > XL_WIRE_CONS_CLOSED)
+	/* the consumer's state only moves forward: OPEN -> CLOSED */
+	if (cstate > XL_WIRE_CONS_CLOSED ||
+	    (tx->peer_closed && cstate != XL_WIRE_CONS_CLOSED))
 		return xl_ring_tx_fail(tx, -EPROTO);
 	tx->cons = cons;
-	if (cstate == XL_WIRE_CONS_CLOSED)
+	if (cstate == XL_WIRE_CONS_CLOSED) {
+		tx->peer_closed = true;
 		return -EPIPE;
+	}
 	return tx->size - inflight;
 }
 

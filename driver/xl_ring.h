@@ -40,6 +40,7 @@ struct xl_ring_tx {
 	uint64_t sent;			/* bytes published, all time */
 	int error;			/* sticky -errno, 0 while healthy */
 	bool closed;			/* we published CLOSED */
+	bool peer_closed;		/* we saw the consumer's CLOSED */
 };
 
 /* Consumer's private state. */
