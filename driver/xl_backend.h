@@ -8,8 +8,8 @@
  * descriptor. After that both sides use notify() to kick the peer and wait
  * on the descriptors that pollfds() returns.
  *
- *   local  memfd (sealed against shrinking) + one eventfd per side for
- *          notification + a socketpair whose hang-up tells each side that
+ *   local  memfd (sealed against shrinking) + two eventfds per side (one
+ *          per enum xl_wait) for notification + a socketpair whose hang-up tells each side that
  *          the other has gone. The descriptor is file descriptors only, so
  *          it travels over a Unix socket with SCM_RIGHTS.
  *   xen    grant pages shared with one peer domid (gntalloc) and mapped by
@@ -28,6 +28,17 @@
 #include "xenloop/wire.h"
 
 struct xl_chan;
+
+/*
+ * What a sleeper waits for. Each has its own notification, so that one
+ * thread can sleep sending while another sleeps receiving on the same
+ * channel: with a single one, the first to wake and drain it could
+ * swallow the other's wake-up.
+ */
+enum xl_wait {
+	XL_WAIT_DATA = 0,		/* a receiver: bytes or end of stream */
+	XL_WAIT_SPACE = 1,		/* a sender: room in the ring */
+};
 
 enum xl_backend_kind {
 	XL_BACKEND_LOCAL = 1,
@@ -51,8 +62,10 @@ struct xl_chan_desc {
 	union {
 		struct {
 			int memfd;	/* the channel memory */
-			int efd[2];	/* efd[s] wakes side s */
-			int hup;	/* side B's end of the liveness pair */
+			int efd[2][2];	/* efd[s][w] wakes side s's waiter
+					 * for w (enum xl_wait) */
+			int hup;	/* this side's end of the liveness
+					 * pair */
 		} local;
 		struct {
 			uint32_t domid;	/* side A's domain */
@@ -75,16 +88,18 @@ struct xl_backend_ops {
 	 * ch->data and ch->be. Does not take over desc. Validating the
 	 * control page is the caller's (xl_chan_attach) job. */
 	int (*attach)(struct xl_chan *ch, const struct xl_chan_desc *desc);
-	/* Kick the peer. */
-	int (*notify)(struct xl_chan *ch);
-	/* Fill up to max pollfds to wait on for the peer's kicks and its
-	 * departure; returns how many. */
-	int (*pollfds)(struct xl_chan *ch, struct pollfd *pfd, int max);
+	/* Wake the peer's sleeper that waits for w. */
+	int (*notify)(struct xl_chan *ch, enum xl_wait w);
+	/* Fill up to max pollfds to wait on for the peer's kicks for w and
+	 * its departure; returns how many. */
+	int (*pollfds)(struct xl_chan *ch, enum xl_wait w, struct pollfd *pfd,
+		       int max);
 	/* Consume pending kicks after waking so the next wait sleeps.
 	 * pfd/n are what pollfds() filled, with revents from poll(): only
 	 * fds that fired need a system call. pfd NULL: check everything.
 	 * Returns -ECONNRESET if the transport saw the peer go. */
-	int (*ack)(struct xl_chan *ch, const struct pollfd *pfd, int n);
+	int (*ack)(struct xl_chan *ch, enum xl_wait w,
+		   const struct pollfd *pfd, int n);
 	/* Unmap and release everything create() or attach() acquired. */
 	void (*destroy)(struct xl_chan *ch);
 	/* The same, silently: no live byte cleared, no kick. For a forked

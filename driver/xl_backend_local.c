@@ -5,8 +5,9 @@
  *
  * Memory is a memfd, sealed so that neither side can shrink or grow it: a
  * peer that truncated the file under our mapping would turn our next access
- * into SIGBUS, so an unsealed memfd is refused on attach. Each side sleeps
- * on its own eventfd and kicks the other's. A connected socketpair, one end
+ * into SIGBUS, so an unsealed memfd is refused on attach. Each side has two
+ * eventfds, one it sleeps on for data and one for space, and kicks the
+ * peer's. A connected socketpair, one end
  * per side, carries no data: its only job is to hang up when every copy of
  * one end is closed, which is how a side learns that the other process is
  * gone even if it died without a word (the live bytes cover clean exits).
@@ -19,6 +20,7 @@
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -33,8 +35,8 @@
 struct xl_local {
 	void *mem;
 	size_t len;
-	int wait_efd;		/* the peer kicks this to wake us */
-	int kick_efd;		/* we kick this to wake the peer */
+	int wait_efd[2];	/* the peer kicks these to wake us, by wait */
+	int kick_efd[2];	/* we kick these to wake the peer, by wait */
 	int hup;		/* our end of the liveness pair */
 };
 
@@ -46,9 +48,23 @@ static int xl_local_new(struct xl_chan *ch, size_t len)
 		return -ENOMEM;
 	lo->len = len;
 	lo->mem = MAP_FAILED;
-	lo->wait_efd = lo->kick_efd = lo->hup = -1;
+	lo->wait_efd[0] = lo->wait_efd[1] = -1;
+	lo->kick_efd[0] = lo->kick_efd[1] = -1;
+	lo->hup = -1;
 	ch->be = lo;
 	return 0;
+}
+
+/* Close n consecutive fd fields from fds on, leaving -1. */
+static void xl_local_close_fds(int *fds, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
 }
 
 static void xl_local_free(struct xl_chan *ch)
@@ -59,12 +75,9 @@ static void xl_local_free(struct xl_chan *ch)
 		return;
 	if (lo->mem != MAP_FAILED)
 		munmap(lo->mem, lo->len);
-	if (lo->wait_efd >= 0)
-		close(lo->wait_efd);
-	if (lo->kick_efd >= 0)
-		close(lo->kick_efd);
-	if (lo->hup >= 0)
-		close(lo->hup);
+	xl_local_close_fds(lo->wait_efd, 2);
+	xl_local_close_fds(lo->kick_efd, 2);
+	xl_local_close_fds(&lo->hup, 1);
 	free(lo);
 	ch->be = NULL;
 }
@@ -127,7 +140,7 @@ static void xl_local_desc_init(struct xl_chan_desc *desc, unsigned int side,
 	desc->order[0] = p->order[0];
 	desc->order[1] = p->order[1];
 	desc->u.local.memfd = -1;
-	desc->u.local.efd[0] = desc->u.local.efd[1] = -1;
+	memset(desc->u.local.efd, 0xff, sizeof(desc->u.local.efd));
 	desc->u.local.hup = -1;
 }
 
@@ -135,24 +148,43 @@ static void xl_local_desc_release(struct xl_chan_desc *desc);
 
 /* Side 1 gets the originals, side 0 duplicates of the shared ones. */
 static int xl_local_fill_pair(struct xl_chan_desc desc[2], int memfd,
-			      const int efd[2], const int pair[2])
+			      int efd[2][2], const int pair[2])
 {
 	struct xl_chan_desc *a = &desc[0], *b = &desc[1];
+	int s, w;
 
 	b->u.local.memfd = memfd;
-	b->u.local.efd[0] = efd[0];
-	b->u.local.efd[1] = efd[1];
+	memcpy(b->u.local.efd, efd, sizeof(b->u.local.efd));
 	b->u.local.hup = pair[1];
 	a->u.local.hup = pair[0];
 	a->u.local.memfd = xl_local_dup(memfd);
 	if (a->u.local.memfd < 0)
 		return a->u.local.memfd;
-	a->u.local.efd[0] = xl_local_dup(efd[0]);
-	if (a->u.local.efd[0] < 0)
-		return a->u.local.efd[0];
-	a->u.local.efd[1] = xl_local_dup(efd[1]);
-	if (a->u.local.efd[1] < 0)
-		return a->u.local.efd[1];
+	for (s = 0; s < 2; s++) {
+		for (w = 0; w < 2; w++) {
+			a->u.local.efd[s][w] = xl_local_dup(efd[s][w]);
+			if (a->u.local.efd[s][w] < 0)
+				return a->u.local.efd[s][w];
+		}
+	}
+	return 0;
+}
+
+/* Four nonblocking eventfds, all or none. */
+static int xl_local_eventfds(int efd[2][2])
+{
+	int *all = &efd[0][0], i, ret;
+
+	for (i = 0; i < 4; i++)
+		all[i] = -1;
+	for (i = 0; i < 4; i++) {
+		all[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (all[i] < 0) {
+			ret = -errno;
+			xl_local_close_fds(all, 4);
+			return ret;
+		}
+	}
 	return 0;
 }
 
@@ -160,7 +192,7 @@ static int xl_local_create_pair(const struct xl_chan_params *p,
 				struct xl_chan_desc desc[2])
 {
 	uint64_t len = xl_wire_chan_size(p->order[0], p->order[1]);
-	int efd[2] = { -1, -1 }, pair[2], memfd, ret;
+	int efd[2][2], pair[2], memfd, ret;
 
 	xl_local_desc_init(&desc[0], 0, p);
 	xl_local_desc_init(&desc[1], 1, p);
@@ -173,12 +205,9 @@ static int xl_local_create_pair(const struct xl_chan_params *p,
 	ret = xl_local_init_ctrl(memfd, p);
 	if (ret < 0)
 		goto out_close_memfd;
-	efd[0] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	efd[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (efd[0] < 0 || efd[1] < 0) {
-		ret = -errno;
-		goto out_close_efds;
-	}
+	ret = xl_local_eventfds(efd);
+	if (ret < 0)
+		goto out_close_memfd;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
 		       0, pair) < 0) {
 		ret = -errno;
@@ -193,10 +222,7 @@ static int xl_local_create_pair(const struct xl_chan_params *p,
 	return ret;
 
 out_close_efds:
-	if (efd[0] >= 0)
-		close(efd[0]);
-	if (efd[1] >= 0)
-		close(efd[1]);
+	xl_local_close_fds(&efd[0][0], 4);
 out_close_memfd:
 	close(memfd);
 	return ret;
@@ -243,6 +269,24 @@ static int xl_local_check_memfd(int memfd, size_t len)
 	return 0;
 }
 
+/* Our own copies of the fds side desc->side uses. */
+static int xl_local_take_fds(struct xl_local *lo,
+			     const struct xl_chan_desc *desc)
+{
+	unsigned int s = desc->side, w;
+
+	for (w = 0; w < 2; w++) {
+		lo->wait_efd[w] = xl_local_dup(desc->u.local.efd[s][w]);
+		if (lo->wait_efd[w] < 0)
+			return lo->wait_efd[w];
+		lo->kick_efd[w] = xl_local_dup(desc->u.local.efd[!s][w]);
+		if (lo->kick_efd[w] < 0)
+			return lo->kick_efd[w];
+	}
+	lo->hup = xl_local_dup(desc->u.local.hup);
+	return lo->hup < 0 ? lo->hup : 0;
+}
+
 static int xl_local_attach(struct xl_chan *ch, const struct xl_chan_desc *desc)
 {
 	uint32_t o0 = desc->order[0], o1 = desc->order[1], s = desc->side;
@@ -265,14 +309,9 @@ static int xl_local_attach(struct xl_chan *ch, const struct xl_chan_desc *desc)
 	ret = xl_local_map(ch, desc->u.local.memfd);
 	if (ret < 0)
 		goto out_free;
-	lo->wait_efd = xl_local_dup(desc->u.local.efd[s]);
-	lo->kick_efd = xl_local_dup(desc->u.local.efd[!s]);
-	lo->hup = xl_local_dup(desc->u.local.hup);
-	if (lo->wait_efd < 0 || lo->kick_efd < 0 || lo->hup < 0) {
-		ret = lo->wait_efd < 0 ? lo->wait_efd :
-		      lo->kick_efd < 0 ? lo->kick_efd : lo->hup;
+	ret = xl_local_take_fds(lo, desc);
+	if (ret < 0)
 		goto out_free;
-	}
 	ch->side = s;
 	return 0;
 
@@ -281,29 +320,31 @@ out_free:
 	return ret;
 }
 
-static int xl_local_notify(struct xl_chan *ch)
+static int xl_local_notify(struct xl_chan *ch, enum xl_wait w)
 {
 	struct xl_local *lo = ch->be;
 	uint64_t one = 1;
 
 	/* EAGAIN means the counter is saturated: a wake-up is pending. */
-	if (write(lo->kick_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (write(lo->kick_efd[w], &one, sizeof(one)) < 0 && errno != EAGAIN)
 		return -errno;
 	return 0;
 }
 
-static int xl_local_pollfds(struct xl_chan *ch, struct pollfd *pfd, int max)
+static int xl_local_pollfds(struct xl_chan *ch, enum xl_wait w,
+			    struct pollfd *pfd, int max)
 {
 	struct xl_local *lo = ch->be;
 
 	if (max < 2)
 		return -EINVAL;
-	pfd[0] = (struct pollfd){ .fd = lo->wait_efd, .events = POLLIN };
+	pfd[0] = (struct pollfd){ .fd = lo->wait_efd[w], .events = POLLIN };
 	pfd[1] = (struct pollfd){ .fd = lo->hup, .events = POLLIN };
 	return 2;
 }
 
-static int xl_local_ack(struct xl_chan *ch, const struct pollfd *pfd, int n)
+static int xl_local_ack(struct xl_chan *ch, enum xl_wait w,
+			const struct pollfd *pfd, int n)
 {
 	struct xl_local *lo = ch->be;
 	bool kicked = !pfd || (n > 0 && pfd[0].revents);
@@ -312,7 +353,7 @@ static int xl_local_ack(struct xl_chan *ch, const struct pollfd *pfd, int n)
 	char byte;
 	ssize_t got;
 
-	if (kicked && read(lo->wait_efd, &count, sizeof(count)) < 0 &&
+	if (kicked && read(lo->wait_efd[w], &count, sizeof(count)) < 0 &&
 	    errno != EAGAIN)
 		return -errno;
 	if (!hup)
@@ -338,7 +379,8 @@ static void xl_local_destroy(struct xl_chan *ch)
 		XL_WRITE_ONCE(ch->ctrl->dir[ch->side].p.live, XL_WIRE_DEAD);
 		/* live byte /before/ the peer wakes to look at it */
 		xl_smp_mb();
-		xl_local_notify(ch);
+		xl_local_notify(ch, XL_WAIT_DATA);
+		xl_local_notify(ch, XL_WAIT_SPACE);
 	}
 	xl_local_free(ch);
 	ch->ctrl = NULL;
@@ -347,15 +389,9 @@ static void xl_local_destroy(struct xl_chan *ch)
 
 static void xl_local_desc_release(struct xl_chan_desc *desc)
 {
-	int *fds[] = { &desc->u.local.memfd, &desc->u.local.efd[0],
-		       &desc->u.local.efd[1], &desc->u.local.hup };
-	size_t i;
-
-	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
-		if (*fds[i] >= 0)
-			close(*fds[i]);
-		*fds[i] = -1;
-	}
+	xl_local_close_fds(&desc->u.local.memfd, 1);
+	xl_local_close_fds(&desc->u.local.efd[0][0], 4);
+	xl_local_close_fds(&desc->u.local.hup, 1);
 }
 
 const struct xl_backend_ops xl_backend_local = {

@@ -209,10 +209,10 @@ static bool xl_chan_spin(struct xl_chan *ch, bool tx)
 
 /* poll() on the transport's fds for at most timeout_ms, then consume
  * the kicks that woke us. */
-static int xl_chan_sleep(struct xl_chan *ch, int timeout_ms)
+static int xl_chan_sleep(struct xl_chan *ch, enum xl_wait w, int timeout_ms)
 {
 	struct pollfd pfd[4];
-	int n = ch->ops->pollfds(ch, pfd, 4);
+	int n = ch->ops->pollfds(ch, w, pfd, 4);
 
 	if (n < 0)
 		return n;
@@ -221,18 +221,20 @@ static int xl_chan_sleep(struct xl_chan *ch, int timeout_ms)
 		return -errno;
 	/* drain kicks /before/ the next announcement, so a kick sent for it
 	 * cannot be swallowed here */
-	if (ch->ops->ack(ch, pfd, n) == -ECONNRESET)
-		ch->peer_gone = true;
+	xl_chan_ack(ch, w, pfd, n);
 	return 0;
 }
 
+/* Milliseconds left before deadline, capped at the liveness period (the
+ * cap also keeps an unbounded wait from overflowing int). */
 static int xl_chan_remaining_ms(uint64_t deadline)
 {
-	uint64_t now = xl_now_ns();
+	uint64_t now = xl_now_ns(), left;
 
 	if (now >= deadline)
 		return 0;
-	return (int)((deadline - now + 999999) / 1000000);
+	left = (deadline - now + 999999) / 1000000;
+	return left < XL_CHAN_LIVENESS_MS ? (int)left : XL_CHAN_LIVENESS_MS;
 }
 
 /*
@@ -262,8 +264,7 @@ static int xl_chan_wait(struct xl_chan *ch, bool tx, int timeout_ms)
 			xl_chan_end_sleep(ch, tx);
 			return -ETIMEDOUT;
 		}
-		ret = xl_chan_sleep(ch, left < XL_CHAN_LIVENESS_MS ?
-					left : XL_CHAN_LIVENESS_MS);
+		ret = xl_chan_sleep(ch, tx ? XL_WAIT_SPACE : XL_WAIT_DATA, left);
 		xl_chan_end_sleep(ch, tx);
 		if (ret < 0)
 			return ret;
@@ -274,11 +275,12 @@ static int xl_chan_wait(struct xl_chan *ch, bool tx, int timeout_ms)
 
 /* ---- data ---- */
 
-static void xl_chan_kick(struct xl_chan *ch)
+/* Wake the peer's sleeper that waits for w. */
+static void xl_chan_kick(struct xl_chan *ch, enum xl_wait w)
 {
 	ch->stats.notifies++;
 	ch->kicked = true;
-	ch->ops->notify(ch);
+	ch->ops->notify(ch, w);
 }
 
 /* Skip n bytes at the front of a private iovec array. */
@@ -311,7 +313,7 @@ static int xl_chan_send_batch(struct xl_chan *ch, const struct iovec *iov,
 			*done += (size_t)n;
 			ch->stats.tx_bytes += (uint64_t)n;
 			if (xl_ring_tx_notify_needed(&ch->tx))
-				xl_chan_kick(ch);
+				xl_chan_kick(ch, XL_WAIT_DATA);
 			xl_iov_advance(&cur, &cnt, (size_t)n);
 			continue;
 		}
@@ -366,7 +368,7 @@ static int xl_chan_recv_batch(struct xl_chan *ch, const struct iovec *iov,
 			*done += (size_t)n;
 			ch->stats.rx_bytes += (uint64_t)n;
 			if (!rflags && xl_ring_rx_notify_needed(&ch->rx))
-				xl_chan_kick(ch);
+				xl_chan_kick(ch, XL_WAIT_SPACE);
 			xl_iov_advance(&cur, &cnt, (size_t)n);
 			if (rflags || !(flags & XL_CHAN_WAITALL))
 				return 1;	/* a stream read returns early */
@@ -425,7 +427,7 @@ int xl_chan_shutdown_tx(struct xl_chan *ch)
 		return -ENOTCONN;
 	ret = xl_ring_tx_close(&ch->tx);
 	if (ret == 0 && xl_ring_tx_notify_needed(&ch->tx))
-		xl_chan_kick(ch);
+		xl_chan_kick(ch, XL_WAIT_DATA);
 	return ret;
 }
 
@@ -434,7 +436,7 @@ int xl_chan_shutdown_rx(struct xl_chan *ch)
 	int ret = xl_ring_rx_close(&ch->rx);
 
 	if (ret == 0 && xl_ring_rx_notify_needed(&ch->rx))
-		xl_chan_kick(ch);
+		xl_chan_kick(ch, XL_WAIT_SPACE);
 	return ret;
 }
 
@@ -448,9 +450,20 @@ bool xl_chan_peer_live(struct xl_chan *ch)
 	return !ch->peer_gone;
 }
 
-int xl_chan_pollfds(struct xl_chan *ch, struct pollfd *pfd, int max)
+int xl_chan_pollfds(struct xl_chan *ch, enum xl_wait w, struct pollfd *pfd,
+		    int max)
 {
-	return ch->ops->pollfds(ch, pfd, max);
+	return ch->ops->pollfds(ch, w, pfd, max);
+}
+
+int xl_chan_ack(struct xl_chan *ch, enum xl_wait w, const struct pollfd *pfd,
+		int n)
+{
+	int ret = ch->ops->ack(ch, w, pfd, n);
+
+	if (ret == -ECONNRESET)
+		ch->peer_gone = true;
+	return ret;
 }
 
 void xl_chan_destroy(struct xl_chan *ch)

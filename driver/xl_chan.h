@@ -127,8 +127,18 @@ int xl_chan_shutdown_rx(struct xl_chan *ch);
 /* False once the transport has seen the peer go. */
 bool xl_chan_peer_live(struct xl_chan *ch);
 
-/* The fds to poll for the peer's kicks (see xl_backend_ops.pollfds). */
-int xl_chan_pollfds(struct xl_chan *ch, struct pollfd *pfd, int max);
+/*
+ * For callers that wait themselves (poll/epoll in the preload library):
+ * the fds to poll for the peer's kicks for w and its departure (see
+ * xl_backend_ops.pollfds), and, after waking, consuming those kicks
+ * (pfd/n with revents as poll() left them; NULL: check all). Announce the
+ * sleep on the ring first (xl_ring_rx/tx_prepare_sleep on ch->rx/ch->tx).
+ * xl_chan_ack returns -ECONNRESET once the peer is seen gone.
+ */
+int xl_chan_pollfds(struct xl_chan *ch, enum xl_wait w, struct pollfd *pfd,
+		    int max);
+int xl_chan_ack(struct xl_chan *ch, enum xl_wait w, const struct pollfd *pfd,
+		int n);
 
 /* Unmap and free the channel; marks our side dead for the peer. */
 void xl_chan_destroy(struct xl_chan *ch);
