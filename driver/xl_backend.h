@@ -68,8 +68,10 @@ struct xl_chan_desc {
 					 * pair */
 		} local;
 		struct {
-			uint32_t domid;	/* side A's domain */
-			uint32_t port;	/* side A's unbound event channel */
+			uint32_t domid;	/* side A's domain (set by the
+					 * caller: a library cannot know it) */
+			uint32_t port[2]; /* side A's unbound event channels,
+					   * by enum xl_wait */
 			uint32_t nrefs;	/* 1 + data pages */
 			uint32_t *refs;	/* refs[0]: control page, then data */
 		} xen;
