@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# The whole xenloop test suite, from a fresh Debian 12 machine: installs the
+# build dependencies, builds twice (warnings as errors; ASan+UBSan), runs
+# every test in both builds, and checks that bench/ring produces its report.
+#
+#   sudo bash tests/run-all.sh        (.ci/run calls exactly this)
+#
+# Build trees go to $XL_BUILD_ROOT (default: build/ in the source tree).
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=tests/deps.sh
+. "$top/tests/deps.sh"
+root=${XL_BUILD_ROOT:-$top/build}
+status=0
+passed=0
+failed=0
+
+step() { printf '\n==== %s\n' "$*"; }
+
+# Add a build tree's automake results (test-suite.log) to the totals.
+count_in() {
+	local log=$1/test-suite.log p f
+	if [ ! -f "$log" ]; then
+		failed=$((failed + 1))
+		return
+	fi
+	p=$(sed -n 's/^# PASS: *//p' "$log" 2>/dev/null | head -n1)
+	f=$(sed -n 's/^# \(FAIL\|ERROR\|XPASS\): *//p' "$log" 2>/dev/null |
+		awk '{ s += $1 } END { print s + 0 }')
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-1}))
+}
+
+# Run make check in a build tree; on failure show the failing logs.
+check_in() {
+	local dir=$1
+	if ! (cd "$dir" && make -j"$(nproc)" check); then
+		find "$dir/tests" -name '*.log' ! -name 'test-suite.log' -print0 |
+			xargs -0 grep -l -E '^(FAIL|ERROR)' 2>/dev/null |
+			while read -r f; do echo "--- $f"; tail -n 60 "$f"; done
+		status=1
+	fi
+}
+
+step "dependencies"
+xl_install_deps
+
+step "build (warnings are errors)"
+xl_build "$root/default" --enable-werror
+step "tests (default build)"
+check_in "$root/default"
+count_in "$root/default"
+
+step "build (ASan + UBSan)"
+xl_build "$root/sanitize" --enable-werror --enable-sanitizers
+step "tests (ASan + UBSan build)"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	check_in "$root/sanitize"
+count_in "$root/sanitize"
+
+step "bench/ring --quick --json (the report is produced and well formed)"
+if out=$("$root/default/bench/ring" --quick --json); then
+	printf '%s\n' "$out"
+	if python3 "$top/tests/check-bench-json.py" <<<"$out"; then
+		passed=$((passed + 1))
+	else
+		failed=$((failed + 1))
+		status=1
+	fi
+else
+	echo "bench/ring failed"
+	failed=$((failed + 1))
+	status=1
+fi
+
+step "summary"
+[ $failed -eq 0 ] || status=1
+echo "tests: $passed passed, $failed failed"
+exit $status
