@@ -29,6 +29,8 @@ count_in() {
 	p=$(sed -n 's/^# PASS: *//p' "$log" 2>/dev/null | head -n1)
 	f=$(sed -n 's/^# \(FAIL\|ERROR\|XPASS\): *//p' "$log" 2>/dev/null |
 		awk '{ s += $1 } END { print s + 0 }')
+	# Check's own summary line of each unit-test program
+	grep -h -E '^[0-9]+%: Checks: ' "$1"/tests/unit/*.log 2>/dev/null || true
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-1}))
 }
