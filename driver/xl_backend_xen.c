@@ -1,31 +1,46 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The Xen transport: a channel between two domains of one host.
+ * The Xen transport: a channel between processes in two domains of one Xen
+ * host.
  *
  * How this works
  *
- * Side A shares the control page and the data pages with exactly one peer
- * domid through gntalloc (libxengntshr), the control page with an
- * unmap-notify that clears A's live byte and raises an event when A's
- * mapping goes away, however A's process ends. Side B maps them through
- * gntdev (libxengnttab), its control-page mapping with the same kind of
- * notify on B's live byte. This is libxenvchan's pattern; unlike vchan,
- * the references travel in the descriptor (the daemons' control channel),
- * not through xenstore.
+ * Side A (create) offers the pages to exactly one peer domid through
+ * gntalloc: the control page on its own, with an unmap-notify, and the data
+ * of both directions as one run of pages. Side B (attach) maps them through
+ * gntdev, its control-page mapping with an unmap-notify of its own. An
+ * unmap-notify is the kernel's promise to clear one byte of the page and
+ * raise one event when that mapping goes away, however the process ends;
+ * each side points it at its own live byte (wire.h), so a peer process that
+ * crashed reads as dead exactly like one that called destroy(). This is
+ * libxenvchan's pattern, except that the grant references travel in the
+ * descriptor, over the daemons' control channel, not through xenstore.
  *
- * Notification uses two interdomain event channels, one per kind of
- * sleeper (enum xl_wait), each bound in its own xenevtchn handle: a thread
- * draining its handle's pending events can then never swallow the event
- * meant for a thread waiting for the other kind. The handles' fds are
- * nonblocking so that draining never sleeps.
+ * Notification is two interdomain event channels, one per kind of sleeper
+ * (enum xl_wait): A offers two unbound ports to the peer domid, B binds to
+ * them. Each port lives in its own xenevtchn handle, so each kind of
+ * sleeper has its own fd, and a thread that drains its handle after waking
+ * can never swallow the event meant for a thread waiting for the other
+ * kind. An unmap-notify names one port only: it names the DATA one, since a
+ * receiver waiting for bytes is the usual sleeper. A sender asleep on a full
+ * ring learns of a crashed peer from the live byte at its next periodic look
+ * (xl_chan.c looks at least once a second); a clean destroy() kicks both.
  *
- * Every library call goes through struct xl_xen_calls so that the unit
- * tests can run this file against fakes.
+ * The event-channel fds are nonblocking, and ack() reads one only after
+ * poll() said it is readable: xenevtchn.h warns that some kernels ignore
+ * O_NONBLOCK there, and ack() must never sleep.
+ *
+ * Every library call goes through struct xl_xen_calls (xl_xen_calls.h) so
+ * that the unit tests can run this file against fakes. The libraries report
+ * failure as -1 or NULL with errno; each call site turns that into -errno
+ * at once, before anything else can overwrite errno.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -34,13 +49,20 @@
 #include "xl_chan.h"
 #include "xl_xen_calls.h"
 
+/* Where side s's live byte is: what its unmap-notify clears. */
+#define XL_XEN_LIVE_OFF(s)	offsetof(struct xl_wire_ctrl, dir[s].p.live)
+
+/* Most events one ack() takes from a handle: a peer that kicks in a tight
+ * loop must not keep us there. What is left keeps the fd readable, which
+ * costs one spurious wake-up, never a lost one. */
+#define XL_XEN_ACK_MAX		8
+
 struct xl_xen {
-	xengntshr_handle *gntshr;	/* side A */
-	xengnttab_handle *gnttab;	/* side B */
+	xengntshr_handle *gntshr;	/* side A: the grants we offer */
+	xengnttab_handle *gnttab;	/* side B: the grants we map */
 	xenevtchn_handle *xce[2];	/* by enum xl_wait */
 	evtchn_port_t port[2];		/* our local ports, by enum xl_wait */
-	bool bound[2];
-	uint32_t npages;		/* data pages */
+	uint32_t npages;		/* data pages, both directions */
 };
 
 static const struct xl_xen_calls xl_xen_real = {
@@ -72,208 +94,343 @@ void xl_backend_xen_set_calls(const struct xl_xen_calls *c)
 	xc = c ? c : &xl_xen_real;
 }
 
-/* Data pages of a channel with these orders, or 0 if out of range. */
-static uint32_t xl_xen_data_pages(const uint32_t order[2])
+/* -errno of the library call that just failed; never 0, even from a
+ * library that forgot to set errno. */
+static int xl_xen_err(void)
 {
-	if (order[0] < XL_WIRE_MIN_ORDER || order[0] > XL_WIRE_MAX_ORDER ||
-	    order[1] < XL_WIRE_MIN_ORDER || order[1] > XL_WIRE_MAX_ORDER)
-		return 0;
-	return (uint32_t)(((1ull << order[0]) + (1ull << order[1])) /
-			  XL_WIRE_PAGE_SIZE);
+	return errno > 0 ? -errno : -EIO;
 }
 
-static int xl_xen_check_orders(const uint32_t order[2], uint32_t *npages)
+/* A real domain: the libraries pass domids on as 16 bits, so anything
+ * larger would silently name another domain, and the reserved ids above
+ * DOMID_FIRST_RESERVED are not peers. */
+static bool xl_xen_domid_ok(uint32_t domid)
 {
-	*npages = xl_xen_data_pages(order);
-	if (!*npages)
+	return domid < DOMID_FIRST_RESERVED;
+}
+
+/*
+ * Data pages of a channel of these orders: -EINVAL for an order outside
+ * XL_WIRE_MIN_ORDER..MAX_ORDER, -E2BIG if the channel would take more than
+ * XL_XEN_MAX_GRANTS grants (see there: gntalloc's pool is small and shared
+ * by every channel of the domain).
+ */
+static int xl_xen_pages(const uint32_t order[2], uint32_t *npages)
+{
+	uint64_t pages;
+
+	if (order[0] < XL_WIRE_MIN_ORDER || order[0] > XL_WIRE_MAX_ORDER ||
+	    order[1] < XL_WIRE_MIN_ORDER || order[1] > XL_WIRE_MAX_ORDER)
 		return -EINVAL;
-	if (1 + *npages > XL_XEN_MAX_PAGES)
+	pages = ((1ull << order[0]) + (1ull << order[1])) / XL_WIRE_PAGE_SIZE;
+	if (1 + pages > XL_XEN_MAX_GRANTS)
 		return -E2BIG;
+	*npages = (uint32_t)pages;
 	return 0;
 }
 
-/* Open both event-channel handles, nonblocking. */
-static int xl_xen_open_evtchns(struct xl_xen *xx)
+/* ---- event channels ---- */
+
+static int xl_xen_set_nonblock(int fd)
 {
-	int w, fd, flags;
+	int flags = fcntl(fd, F_GETFL);
+
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static void xl_xen_evtchn_close(struct xl_xen *xx)
+{
+	int w;
+
+	for (w = 1; w >= 0; w--) {
+		if (xx->xce[w])
+			xc->evtchn_close(xx->xce[w]);
+		xx->xce[w] = NULL;
+	}
+}
+
+/* One nonblocking handle per kind of sleeper: both or neither. The library
+ * opens the device O_CLOEXEC by default, as P5 in STYLE.md wants. */
+static int xl_xen_evtchn_open(struct xl_xen *xx)
+{
+	int w, ret;
 
 	for (w = 0; w < 2; w++) {
 		xx->xce[w] = xc->evtchn_open(NULL, 0);
-		if (!xx->xce[w])
-			return -errno;
-		fd = xc->evtchn_fd(xx->xce[w]);
-		flags = fcntl(fd, F_GETFL);
-		if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
-			return -errno;
+		if (!xx->xce[w]) {
+			ret = xl_xen_err();
+			goto out_close;
+		}
+		ret = xl_xen_set_nonblock(xc->evtchn_fd(xx->xce[w]));
+		if (ret < 0)
+			goto out_close;
 	}
 	return 0;
+
+out_close:
+	xl_xen_evtchn_close(xx);
+	return ret;
 }
 
-/* Side A: an unbound port per kind of sleeper, for domid to bind. */
-static int xl_xen_bind_unbound(struct xl_xen *xx, uint32_t domid)
+/* Unbind the first n ports, last bound first. */
+static void xl_xen_unbind(struct xl_xen *xx, int n)
+{
+	while (n-- > 0)
+		xc->evtchn_unbind(xx->xce[n], xx->port[n]);
+}
+
+/*
+ * Bind one port in each handle: with remote NULL (side A) a port offered
+ * unbound to domid, else (side B) one connected to domid's remote[w]. Each
+ * new port is unmasked, as libxenvchan does, so that its first event is
+ * delivered whatever state a kernel leaves a fresh binding in. Both or
+ * neither.
+ */
+static int xl_xen_bind(struct xl_xen *xx, uint32_t domid,
+		       const uint32_t *remote)
 {
 	xenevtchn_port_or_error_t port;
-	int w;
+	int w, ret;
 
 	for (w = 0; w < 2; w++) {
-		port = xc->evtchn_bind_unbound_port(xx->xce[w], domid);
-		if (port < 0)
-			return -errno;
+		if (remote)
+			port = xc->evtchn_bind_interdomain(xx->xce[w], domid,
+							   remote[w]);
+		else
+			port = xc->evtchn_bind_unbound_port(xx->xce[w], domid);
+		if (port < 0) {
+			ret = xl_xen_err();
+			goto out_unbind;
+		}
 		xx->port[w] = (evtchn_port_t)port;
-		xx->bound[w] = true;
-	}
-	return 0;
-}
-
-/* Side B: bind to side A's ports. */
-static int xl_xen_bind_remote(struct xl_xen *xx, uint32_t domid,
-			      const uint32_t remote[2])
-{
-	xenevtchn_port_or_error_t port;
-	int w;
-
-	for (w = 0; w < 2; w++) {
-		port = xc->evtchn_bind_interdomain(xx->xce[w], domid,
-						   remote[w]);
-		if (port < 0)
-			return -errno;
-		xx->port[w] = (evtchn_port_t)port;
-		xx->bound[w] = true;
-	}
-	return 0;
-}
-
-static void xl_xen_close_evtchns(struct xl_xen *xx)
-{
-	int w;
-
-	for (w = 0; w < 2; w++) {
-		if (xx->bound[w])
+		if (xc->evtchn_unmask(xx->xce[w], xx->port[w]) < 0) {
+			ret = xl_xen_err();
 			xc->evtchn_unbind(xx->xce[w], xx->port[w]);
-		if (xx->xce[w])
-			xc->evtchn_close(xx->xce[w]);
+			goto out_unbind;
+		}
 	}
+	return 0;
+
+out_unbind:
+	xl_xen_unbind(xx, w);
+	return ret;
 }
 
-/* Side A: grant the pages; the control page notifies on A's live byte. */
+/* ---- grants ---- */
+
+/*
+ * Keep the mappings out of fork()ed children (P6 in STYLE.md): a child's
+ * copy would hold the pages past our exit and so delay the unmap-notify
+ * that tells the peer we are gone. Best effort: gntdev already refuses to
+ * be copied, and a failure costs only that delay, not correctness.
+ */
+static void xl_xen_dontfork(struct xl_chan *ch, uint32_t npages)
+{
+	(void)madvise(ch->ctrl, XL_WIRE_CTRL_SIZE, MADV_DONTFORK);
+	(void)madvise(ch->data, (size_t)npages * XL_WIRE_PAGE_SIZE,
+		      MADV_DONTFORK);
+}
+
+/*
+ * Side A: offer the control page, whose unmap-notify clears our live byte
+ * and kicks the peer's data sleeper, then the data as one run of pages.
+ * refs gets the control page's reference first, then the data's.
+ */
 static int xl_xen_share(struct xl_chan *ch, struct xl_xen *xx,
 			uint32_t domid, uint32_t *refs)
 {
-	uint32_t off = offsetof(struct xl_wire_ctrl, dir[0].p.live);
+	int ret;
 
 	xx->gntshr = xc->gntshr_open(NULL, 0);
 	if (!xx->gntshr)
-		return -errno;
+		return xl_xen_err();
 	ch->ctrl = xc->gntshr_share_page_notify(xx->gntshr, domid, &refs[0],
-						1, off, xx->port[XL_WAIT_DATA]);
-	if (!ch->ctrl)
-		return -errno;
+						1, XL_XEN_LIVE_OFF(0),
+						xx->port[XL_WAIT_DATA]);
+	if (!ch->ctrl) {
+		ret = xl_xen_err();
+		goto out_close_gntshr;
+	}
 	ch->data = xc->gntshr_share_pages(xx->gntshr, domid, (int)xx->npages,
-					  refs + 1, 1);
-	if (!ch->data)
-		return -errno;
+					  &refs[1], 1);
+	if (!ch->data) {
+		ret = xl_xen_err();
+		goto out_unshare_ctrl;
+	}
+	xl_xen_dontfork(ch, xx->npages);
 	return 0;
+
+out_unshare_ctrl:
+	/* its unmap-notify fires into a port nobody has bound yet */
+	xc->gntshr_unshare(xx->gntshr, ch->ctrl, 1);
+	ch->ctrl = NULL;
+out_close_gntshr:
+	xc->gntshr_close(xx->gntshr);
+	xx->gntshr = NULL;
+	return ret;
 }
 
 static void xl_xen_unshare(struct xl_chan *ch, struct xl_xen *xx)
 {
-	if (ch->data)
-		xc->gntshr_unshare(xx->gntshr, ch->data, xx->npages);
-	if (ch->ctrl)
-		xc->gntshr_unshare(xx->gntshr, ch->ctrl, 1);
-	if (xx->gntshr)
-		xc->gntshr_close(xx->gntshr);
+	xc->gntshr_unshare(xx->gntshr, ch->data, xx->npages);
+	xc->gntshr_unshare(xx->gntshr, ch->ctrl, 1);
+	xc->gntshr_close(xx->gntshr);
+	xx->gntshr = NULL;
+	ch->data = NULL;
+	ch->ctrl = NULL;
+}
+
+/*
+ * Side B: map the data pages, contiguous, then the control page, whose
+ * unmap-notify clears our live byte and kicks the peer's data sleeper. In
+ * that order, an attach that fails half-way never fires the notify: the
+ * peer does not see us die before we ever lived.
+ */
+static int xl_xen_map(struct xl_chan *ch, struct xl_xen *xx,
+		      const struct xl_chan_desc *desc)
+{
+	uint32_t domid = desc->u.xen.domid;
+	int ret;
+
+	xx->gnttab = xc->gnttab_open(NULL, 0);
+	if (!xx->gnttab)
+		return xl_xen_err();
+	ch->data = xc->gnttab_map_domain_grant_refs(xx->gnttab, xx->npages,
+						    domid, &desc->u.xen.refs[1],
+						    PROT_READ | PROT_WRITE);
+	if (!ch->data) {
+		ret = xl_xen_err();
+		goto out_close_gnttab;
+	}
+	ch->ctrl = xc->gnttab_map_grant_ref_notify(xx->gnttab, domid,
+						   desc->u.xen.refs[0],
+						   PROT_READ | PROT_WRITE,
+						   XL_XEN_LIVE_OFF(1),
+						   xx->port[XL_WAIT_DATA]);
+	if (!ch->ctrl) {
+		ret = xl_xen_err();
+		goto out_unmap_data;
+	}
+	xl_xen_dontfork(ch, xx->npages);
+	return 0;
+
+out_unmap_data:
+	xc->gnttab_unmap(xx->gnttab, ch->data, xx->npages);
+	ch->data = NULL;
+out_close_gnttab:
+	xc->gnttab_close(xx->gnttab);
+	xx->gnttab = NULL;
+	return ret;
+}
+
+static void xl_xen_unmap(struct xl_chan *ch, struct xl_xen *xx)
+{
+	xc->gnttab_unmap(xx->gnttab, ch->ctrl, 1);
+	xc->gnttab_unmap(xx->gnttab, ch->data, xx->npages);
+	xc->gnttab_close(xx->gnttab);
+	xx->gnttab = NULL;
 	ch->ctrl = NULL;
 	ch->data = NULL;
 }
 
-static void xl_xen_free(struct xl_chan *ch)
-{
-	struct xl_xen *xx = ch->be;
+/* ---- ops ---- */
 
-	if (xx->gntshr)
-		xl_xen_unshare(ch, xx);
-	if (xx->gnttab) {
-		if (ch->data)
-			xc->gnttab_unmap(xx->gnttab, ch->data, xx->npages);
-		if (ch->ctrl)
-			xc->gnttab_unmap(xx->gnttab, ch->ctrl, 1);
-		xc->gnttab_close(xx->gnttab);
-	}
-	xl_xen_close_evtchns(xx);
-	free(xx);
-	ch->be = NULL;
-	ch->ctrl = NULL;
-	ch->data = NULL;
+/*
+ * What side B needs. The domid is side A's own, which a library cannot
+ * learn (xenstore knows it, and only the daemon talks to xenstore): the
+ * caller sets u.xen.domid before it hands the descriptor over. It starts
+ * as DOMID_INVALID, so a caller that forgot gets -EINVAL from attach()
+ * rather than a failure somewhere inside gntdev.
+ */
+static void xl_xen_desc_fill(struct xl_chan_desc *desc,
+			     const struct xl_chan_params *p,
+			     const struct xl_xen *xx, uint32_t *refs)
+{
+	*desc = (struct xl_chan_desc){
+		.kind = XL_BACKEND_XEN,
+		.side = 1,
+		.order = { p->order[0], p->order[1] },
+	};
+	desc->u.xen.domid = DOMID_INVALID;
+	desc->u.xen.port[XL_WAIT_DATA] = xx->port[XL_WAIT_DATA];
+	desc->u.xen.port[XL_WAIT_SPACE] = xx->port[XL_WAIT_SPACE];
+	desc->u.xen.nrefs = 1 + xx->npages;
+	desc->u.xen.refs = refs;
 }
 
 static int xl_xen_create(struct xl_chan *ch, const struct xl_chan_params *p,
 			 struct xl_chan_desc *desc)
 {
 	struct xl_xen *xx;
-	uint32_t *refs;
+	uint32_t npages, *refs;
 	int ret;
 
+	if (!xl_xen_domid_ok(p->peer_domid))
+		return -EINVAL;
+	ret = xl_xen_pages(p->order, &npages);
+	if (ret < 0)
+		return ret;
 	xx = calloc(1, sizeof(*xx));
 	if (!xx)
 		return -ENOMEM;
-	ch->be = xx;
-	ret = xl_xen_check_orders(p->order, &xx->npages);
-	if (ret < 0)
-		goto out_free;
-	refs = calloc(1 + xx->npages, sizeof(*refs));
+	xx->npages = npages;
+	refs = calloc(1 + npages, sizeof(*refs));
 	if (!refs) {
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	ret = xl_xen_open_evtchns(xx);
-	if (ret == 0)
-		ret = xl_xen_bind_unbound(xx, p->peer_domid);
-	if (ret == 0)
-		ret = xl_xen_share(ch, xx, p->peer_domid, refs);
-	if (ret == 0)
-		ret = xl_ring_ctrl_init(ch->ctrl, p->order[0], p->order[1]);
+	ret = xl_xen_evtchn_open(xx);
 	if (ret < 0)
 		goto out_free_refs;
-	*desc = (struct xl_chan_desc){
-		.kind = XL_BACKEND_XEN, .side = 1,
-		.order = { p->order[0], p->order[1] },
-	};
-	desc->u.xen.port[0] = xx->port[0];
-	desc->u.xen.port[1] = xx->port[1];
-	desc->u.xen.nrefs = 1 + xx->npages;
-	desc->u.xen.refs = refs;
+	ret = xl_xen_bind(xx, p->peer_domid, NULL);
+	if (ret < 0)
+		goto out_close_evtchn;
+	ret = xl_xen_share(ch, xx, p->peer_domid, refs);
+	if (ret < 0)
+		goto out_unbind;
+	/* the peer cannot look yet: it learns the references from desc */
+	ret = xl_ring_ctrl_init(ch->ctrl, p->order[0], p->order[1]);
+	if (ret < 0)
+		goto out_unshare;
+	ch->be = xx;
+	xl_xen_desc_fill(desc, p, xx, refs);
 	return 0;
 
+out_unshare:
+	xl_xen_unshare(ch, xx);
+out_unbind:
+	xl_xen_unbind(xx, 2);
+out_close_evtchn:
+	xl_xen_evtchn_close(xx);
 out_free_refs:
 	free(refs);
 out_free:
-	xl_xen_free(ch);
+	free(xx);
 	return ret;
 }
 
-/* Side B: map the control page (notify on B's live byte) and the data. */
-static int xl_xen_map(struct xl_chan *ch, struct xl_xen *xx,
-		      const struct xl_chan_desc *desc)
+/* Everything attach() relies on in desc, checked before anything is
+ * acquired. The control page itself is xl_chan_attach()'s to check. */
+static int xl_xen_desc_check(const struct xl_chan_desc *desc,
+			     uint32_t *npages)
 {
-	uint32_t off = offsetof(struct xl_wire_ctrl, dir[1].p.live);
-	uint32_t domid = desc->u.xen.domid;
+	int ret;
 
-	xx->gnttab = xc->gnttab_open(NULL, 0);
-	if (!xx->gnttab)
-		return -errno;
-	ch->ctrl = xc->gnttab_map_grant_ref_notify(xx->gnttab, domid,
-						   desc->u.xen.refs[0],
-						   PROT_READ | PROT_WRITE, off,
-						   xx->port[XL_WAIT_DATA]);
-	if (!ch->ctrl)
-		return -errno;
-	ch->data = xc->gnttab_map_domain_grant_refs(xx->gnttab, xx->npages,
-						    domid,
-						    desc->u.xen.refs + 1,
-						    PROT_READ | PROT_WRITE);
-	if (!ch->data)
-		return -errno;
+	if (desc->kind != XL_BACKEND_XEN || desc->side != 1)
+		return -EINVAL;
+	if (!xl_xen_domid_ok(desc->u.xen.domid) || !desc->u.xen.refs)
+		return -EINVAL;
+	/* one remote port cannot be bound twice */
+	if (desc->u.xen.port[0] == desc->u.xen.port[1])
+		return -EINVAL;
+	ret = xl_xen_pages(desc->order, npages);
+	if (ret < 0)
+		return ret;
+	/* exactly the control page and the data of the agreed sizes */
+	if (desc->u.xen.nrefs != 1 + *npages)
+		return -EINVAL;
 	return 0;
 }
 
@@ -283,39 +440,43 @@ static int xl_xen_attach(struct xl_chan *ch, const struct xl_chan_desc *desc)
 	uint32_t npages;
 	int ret;
 
-	if (desc->kind != XL_BACKEND_XEN || desc->side != 1 ||
-	    !desc->u.xen.refs)
-		return -EINVAL;
-	ret = xl_xen_check_orders(desc->order, &npages);
+	ret = xl_xen_desc_check(desc, &npages);
 	if (ret < 0)
 		return ret;
-	if (desc->u.xen.nrefs != 1 + npages)
-		return -EINVAL;
 	xx = calloc(1, sizeof(*xx));
 	if (!xx)
 		return -ENOMEM;
-	ch->be = xx;
 	xx->npages = npages;
-	ret = xl_xen_open_evtchns(xx);
-	if (ret == 0)
-		ret = xl_xen_bind_remote(xx, desc->u.xen.domid,
-					 desc->u.xen.port);
-	if (ret == 0)
-		ret = xl_xen_map(ch, xx, desc);
-	if (ret < 0) {
-		xl_xen_free(ch);
-		return ret;
-	}
+	ret = xl_xen_evtchn_open(xx);
+	if (ret < 0)
+		goto out_free;
+	ret = xl_xen_bind(xx, desc->u.xen.domid, desc->u.xen.port);
+	if (ret < 0)
+		goto out_close_evtchn;
+	ret = xl_xen_map(ch, xx, desc);
+	if (ret < 0)
+		goto out_unbind;
+	ch->be = xx;
 	ch->side = 1;
 	return 0;
+
+out_unbind:
+	xl_xen_unbind(xx, 2);
+out_close_evtchn:
+	xl_xen_evtchn_close(xx);
+out_free:
+	free(xx);
+	return ret;
 }
 
 static int xl_xen_notify(struct xl_chan *ch, enum xl_wait w)
 {
 	struct xl_xen *xx = ch->be;
 
+	if ((unsigned int)w > XL_WAIT_SPACE)
+		return -EINVAL;
 	if (xc->evtchn_notify(xx->xce[w], xx->port[w]) < 0)
-		return -errno;
+		return xl_xen_err();
 	return 0;
 }
 
@@ -324,59 +485,95 @@ static int xl_xen_pollfds(struct xl_chan *ch, enum xl_wait w,
 {
 	struct xl_xen *xx = ch->be;
 
-	if (max < 1)
+	if ((unsigned int)w > XL_WAIT_SPACE || max < 1)
 		return -EINVAL;
 	pfd[0] = (struct pollfd){ .fd = xc->evtchn_fd(xx->xce[w]),
 				  .events = POLLIN };
 	return 1;
 }
 
-static int xl_xen_ack(struct xl_chan *ch, enum xl_wait w,
-		      const struct pollfd *pfd, int n)
+/* Take what is queued on handle w, unmasking each port returned so that
+ * the next kick is delivered; read only while poll() says there is
+ * something (see the top of the file). */
+static int xl_xen_drain(struct xl_xen *xx, enum xl_wait w)
 {
-	struct xl_xen *xx = ch->be;
+	struct pollfd pfd = { .fd = xc->evtchn_fd(xx->xce[w]),
+			      .events = POLLIN };
 	xenevtchn_port_or_error_t port;
+	int i, n;
 
-	if (!pfd || (n > 0 && pfd[0].revents)) {
-		/* bounded: at most the ports this handle has, plus one */
-		while ((port = xc->evtchn_pending(xx->xce[w])) >= 0)
-			xc->evtchn_unmask(xx->xce[w], (evtchn_port_t)port);
+	for (i = 0; i < XL_XEN_ACK_MAX; i++) {
+		n = poll(&pfd, 1, 0);
+		if (n < 0)
+			return errno == EINTR ? 0 : -errno;
+		if (n == 0 || !(pfd.revents & POLLIN))
+			return 0;
+		port = xc->evtchn_pending(xx->xce[w]);
+		if (port < 0)
+			return errno == EAGAIN ? 0 : xl_xen_err();
+		if (xc->evtchn_unmask(xx->xce[w], (evtchn_port_t)port) < 0)
+			return xl_xen_err();
 	}
-	/* the peer's unmap-notify (or its destroy) cleared its live byte */
-	if (XL_READ_ONCE(ch->ctrl->dir[!ch->side].p.live) == XL_WIRE_DEAD)
-		return -ECONNRESET;
 	return 0;
 }
 
+static int xl_xen_ack(struct xl_chan *ch, enum xl_wait w,
+		      const struct pollfd *pfd, int n)
+{
+	int ret = 0;
+
+	if ((unsigned int)w > XL_WAIT_SPACE)
+		return -EINVAL;
+	if (!pfd || (n > 0 && pfd[0].revents))
+		ret = xl_xen_drain(ch->be, w);
+	/* a peer that left, by destroy() or by its unmap-notify, cleared
+	 * its live byte before it kicked */
+	if (XL_READ_ONCE(ch->ctrl->dir[!ch->side].p.live) == XL_WIRE_DEAD)
+		return -ECONNRESET;
+	return ret;
+}
+
+/* Release in the reverse order of create()/attach(). */
 static void xl_xen_destroy(struct xl_chan *ch)
 {
-	if (ch->ctrl) {
-		XL_WRITE_ONCE(ch->ctrl->dir[ch->side].p.live, XL_WIRE_DEAD);
-		/* live byte /before/ the peer wakes to look at it */
-		xl_smp_mb();
-		xl_xen_notify(ch, XL_WAIT_DATA);
-		xl_xen_notify(ch, XL_WAIT_SPACE);
-	}
-	xl_xen_free(ch);
+	struct xl_xen *xx = ch->be;
+
+	if (!xx)
+		return;
+	/* Say we are gone the way a crash would, then wake both of the
+	 * peer's sleepers: the unmap-notify below kicks only one. */
+	XL_WRITE_ONCE(ch->ctrl->dir[ch->side].p.live, XL_WIRE_DEAD);
+	/* live byte /before/ the kicks that make the peer look at it */
+	xl_smp_mb();
+	xl_xen_notify(ch, XL_WAIT_DATA);
+	xl_xen_notify(ch, XL_WAIT_SPACE);
+	if (xx->gntshr)
+		xl_xen_unshare(ch, xx);
+	else
+		xl_xen_unmap(ch, xx);
+	xl_xen_unbind(xx, 2);
+	xl_xen_evtchn_close(xx);
+	free(xx);
+	ch->be = NULL;
 }
 
 /*
- * A forked child may only close inherited handles (xengnttab.h,
- * xenevtchn.h): no unmap, no unbind, no notify. Its copies of the mappings
- * are dropped with the process, or at exec.
+ * In a fork()ed child, closing an inherited handle is the only safe call
+ * (xengnttab.h, xenevtchn.h): no unshare, no unmap, no unbind, no kick.
+ * The child has no copy of the mappings (xl_xen_dontfork), and closing
+ * the handles only drops its references to files the parent still holds.
  */
 static void xl_xen_forget(struct xl_chan *ch)
 {
 	struct xl_xen *xx = ch->be;
-	int w;
 
+	if (!xx)
+		return;
 	if (xx->gntshr)
 		xc->gntshr_close(xx->gntshr);
 	if (xx->gnttab)
 		xc->gnttab_close(xx->gnttab);
-	for (w = 0; w < 2; w++)
-		if (xx->xce[w])
-			xc->evtchn_close(xx->xce[w]);
+	xl_xen_evtchn_close(xx);
 	free(xx);
 	ch->be = NULL;
 	ch->ctrl = NULL;
@@ -401,5 +598,6 @@ const struct xl_backend_ops xl_backend_xen = {
 	.destroy = xl_xen_destroy,
 	.forget = xl_xen_forget,
 	.desc_release = xl_xen_desc_release,
+	/* a grant is offered by the process that maps it: no broker */
 	.create_pair = NULL,
 };
