@@ -384,7 +384,7 @@ static void bench_summarise(struct bench_peer *pe)
 	pe->metric[BENCH_MBPS] = n % 2 ? m[n / 2] :
 					 (m[n / 2 - 1] + m[n / 2]) / 2;
 	if (pe->ep.ch)
-		pe->stats = pe->ep.ch->stats;
+		xl_chan_get_stats(pe->ep.ch, &pe->stats);
 }
 
 /* ---- a child's side: echo and consume ---- */

@@ -55,7 +55,8 @@ static struct xl_chan *xl_chan_alloc(const struct xl_backend_ops *ops,
 	ch->side = side;
 	if (spin_ns > XL_CHAN_SPIN_NS_MAX)
 		spin_ns = XL_CHAN_SPIN_NS_MAX;
-	ch->spin_ns = ch->spin_cur = spin_ns;
+	ch->spin_ns = spin_ns;
+	ch->ds[XL_CHAN_TX].spin_cur = ch->ds[XL_CHAN_RX].spin_cur = spin_ns;
 	return ch;
 }
 
@@ -178,11 +179,12 @@ static void xl_chan_end_sleep(struct xl_chan *ch, bool tx)
 /* Spin up to the adaptive budget; true if the ring became ready. */
 static bool xl_chan_spin(struct xl_chan *ch, bool tx)
 {
+	struct xl_chan_dirstate *ds = &ch->ds[tx ? XL_CHAN_TX : XL_CHAN_RX];
 	/* Right after we woke a sleeping peer, its answer costs a scheduler
 	 * wake-up, not a cache-line round trip: wait for it with the whole
 	 * budget, and do not count a miss against spinning. */
-	bool peer_slept = ch->kicked;
-	uint64_t start, budget = peer_slept ? ch->spin_ns : ch->spin_cur;
+	bool peer_slept = ds->kicked;
+	uint64_t start, budget = peer_slept ? ch->spin_ns : ds->spin_cur;
 	unsigned int i;
 
 	if (!budget)
@@ -190,8 +192,8 @@ static bool xl_chan_spin(struct xl_chan *ch, bool tx)
 	start = xl_now_ns();
 	for (i = 1;; i++) {
 		if (xl_chan_ready(ch, tx)) {
-			ch->stats.spin_wins++;
-			ch->spin_cur = ch->spin_ns;
+			ds->spin_wins++;
+			ds->spin_cur = ch->spin_ns;
 			return true;
 		}
 		xl_cpu_relax();
@@ -201,9 +203,9 @@ static bool xl_chan_spin(struct xl_chan *ch, bool tx)
 	if (peer_slept)
 		return false;
 	/* spinning did not pay: halve, but keep a floor so it can win again */
-	ch->spin_cur /= 2;
-	if (ch->spin_cur < ch->spin_ns / 16)
-		ch->spin_cur = ch->spin_ns / 16;
+	ds->spin_cur /= 2;
+	if (ds->spin_cur < ch->spin_ns / 16)
+		ds->spin_cur = ch->spin_ns / 16;
 	return false;
 }
 
@@ -216,7 +218,7 @@ static int xl_chan_sleep(struct xl_chan *ch, enum xl_wait w, int timeout_ms)
 
 	if (n < 0)
 		return n;
-	ch->stats.sleeps++;
+	ch->ds[w == XL_WAIT_SPACE ? XL_CHAN_TX : XL_CHAN_RX].sleeps++;
 	if (poll(pfd, (nfds_t)n, timeout_ms) < 0)
 		return -errno;
 	/* drain kicks /before/ the next announcement, so a kick sent for it
@@ -249,7 +251,7 @@ static int xl_chan_wait(struct xl_chan *ch, bool tx, int timeout_ms)
 
 	bool spun = xl_chan_spin(ch, tx);
 
-	ch->kicked = false;
+	ch->ds[tx ? XL_CHAN_TX : XL_CHAN_RX].kicked = false;
 	if (spun)
 		return 0;
 	for (;;) {
@@ -275,11 +277,15 @@ static int xl_chan_wait(struct xl_chan *ch, bool tx, int timeout_ms)
 
 /* ---- data ---- */
 
-/* Wake the peer's sleeper that waits for w. */
+/* Wake the peer's sleeper that waits for w: data comes from our sender,
+ * space from our receiver, and each counts in its own dirstate. */
 static void xl_chan_kick(struct xl_chan *ch, enum xl_wait w)
 {
-	ch->stats.notifies++;
-	ch->kicked = true;
+	struct xl_chan_dirstate *ds =
+		&ch->ds[w == XL_WAIT_DATA ? XL_CHAN_TX : XL_CHAN_RX];
+
+	ds->notifies++;
+	ds->kicked = true;
 	ch->ops->notify(ch, w);
 }
 
@@ -311,7 +317,7 @@ static int xl_chan_send_batch(struct xl_chan *ch, const struct iovec *iov,
 		n = xl_ring_write(&ch->tx, cur, cnt);
 		if (n > 0) {
 			*done += (size_t)n;
-			ch->stats.tx_bytes += (uint64_t)n;
+			ch->ds[XL_CHAN_TX].bytes += (uint64_t)n;
 			if (xl_ring_tx_notify_needed(&ch->tx))
 				xl_chan_kick(ch, XL_WAIT_DATA);
 			xl_iov_advance(&cur, &cnt, (size_t)n);
@@ -366,7 +372,7 @@ static int xl_chan_recv_batch(struct xl_chan *ch, const struct iovec *iov,
 		n = xl_ring_read(&ch->rx, cur, cnt, rflags);
 		if (n > 0) {
 			*done += (size_t)n;
-			ch->stats.rx_bytes += (uint64_t)n;
+			ch->ds[XL_CHAN_RX].bytes += (uint64_t)n;
 			if (!rflags && xl_ring_rx_notify_needed(&ch->rx))
 				xl_chan_kick(ch, XL_WAIT_SPACE);
 			xl_iov_advance(&cur, &cnt, (size_t)n);
@@ -414,6 +420,18 @@ int xl_chan_rx_started(struct xl_chan *ch, uint64_t *start_off)
 	return xl_ring_rx_started(&ch->rx, start_off);
 }
 
+void xl_chan_get_stats(const struct xl_chan *ch, struct xl_chan_stats *st)
+{
+	const struct xl_chan_dirstate *tx = &ch->ds[XL_CHAN_TX];
+	const struct xl_chan_dirstate *rx = &ch->ds[XL_CHAN_RX];
+
+	st->tx_bytes = tx->bytes;
+	st->rx_bytes = rx->bytes;
+	st->notifies = tx->notifies + rx->notifies;
+	st->sleeps = tx->sleeps + rx->sleeps;
+	st->spin_wins = tx->spin_wins + rx->spin_wins;
+}
+
 size_t xl_chan_readable(struct xl_chan *ch)
 {
 	return xl_ring_rx_avail(&ch->rx);
@@ -442,12 +460,14 @@ int xl_chan_shutdown_rx(struct xl_chan *ch)
 
 bool xl_chan_peer_live(struct xl_chan *ch)
 {
-	if (ch->peer_gone)
+	if (XL_READ_ONCE(ch->peer_gone))
 		return false;
 	/* the peer's live byte: Xen's unmap-notify or the peer's destroy */
-	if (XL_READ_ONCE(ch->ctrl->dir[!ch->side].p.live) == XL_WIRE_DEAD)
-		ch->peer_gone = true;
-	return !ch->peer_gone;
+	if (XL_READ_ONCE(ch->ctrl->dir[!ch->side].p.live) == XL_WIRE_DEAD) {
+		XL_WRITE_ONCE(ch->peer_gone, true);
+		return false;
+	}
+	return true;
 }
 
 int xl_chan_pollfds(struct xl_chan *ch, enum xl_wait w, struct pollfd *pfd,
@@ -462,7 +482,7 @@ int xl_chan_ack(struct xl_chan *ch, enum xl_wait w, const struct pollfd *pfd,
 	int ret = ch->ops->ack(ch, w, pfd, n);
 
 	if (ret == -ECONNRESET)
-		ch->peer_gone = true;
+		XL_WRITE_ONCE(ch->peer_gone, true);
 	return ret;
 }
 

@@ -42,6 +42,17 @@ struct xl_chan_stats {
 	uint64_t spin_wins;		/* waits that ended while spinning */
 };
 
+/* What one direction's caller (the sending thread, or the receiving one)
+ * keeps for itself: never touched by the other thread. */
+struct xl_chan_dirstate {
+	uint32_t spin_cur;		/* current adaptive budget */
+	bool kicked;			/* we woke the peer since our last wait */
+	uint64_t bytes, notifies, sleeps, spin_wins;
+};
+
+#define XL_CHAN_TX	0		/* index of the sender's dirstate */
+#define XL_CHAN_RX	1		/* index of the receiver's */
+
 struct xl_chan {
 	const struct xl_backend_ops *ops;
 	void *be;			/* transport-private state */
@@ -56,11 +67,11 @@ struct xl_chan {
 	struct xl_ring_tx tx;
 	struct xl_ring_rx rx;
 	bool tx_opened;
-	bool peer_gone;			/* the transport saw the peer go */
-	bool kicked;			/* we woke the peer since our last wait */
+	bool peer_gone;			/* the transport saw the peer go
+					 * (XL_READ_ONCE/XL_WRITE_ONCE: either
+					 * thread may set it) */
 	uint32_t spin_ns;		/* configured ceiling */
-	uint32_t spin_cur;		/* current adaptive budget */
-	struct xl_chan_stats stats;
+	struct xl_chan_dirstate ds[2];	/* XL_CHAN_TX, XL_CHAN_RX */
 };
 
 /*
@@ -115,6 +126,10 @@ ssize_t xl_chan_recv(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
 
 /* Has the peer opened its direction? 1 with *start_off, 0, or -EPROTO. */
 int xl_chan_rx_started(struct xl_chan *ch, uint64_t *start_off);
+
+/* The channel's counters (both directions; read them from one thread
+ * while no other uses the channel, or accept slightly stale values). */
+void xl_chan_get_stats(const struct xl_chan *ch, struct xl_chan_stats *st);
 
 /* Bytes readable now without waiting. */
 size_t xl_chan_readable(struct xl_chan *ch);
