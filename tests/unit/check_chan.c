@@ -305,9 +305,9 @@ struct peer_op {
 	struct xl_chan *ch;
 	int op;				/* PEER_* */
 	unsigned int delay_ms;
-	uint64_t pos;			/* stream offset of the first byte */
+	uint64_t pos;			/* stream offset of byte 0 */
 	size_t len;
-	size_t chunk;			/* PEER_SEND: bytes per call (3000) */
+	size_t chunk;			/* PEER_SEND: per call (3000) */
 	unsigned int flags;
 	int timeout_ms;
 	/* results */
@@ -319,14 +319,14 @@ struct peer_op {
 };
 
 enum {
-	PEER_SEND,		/* send len bytes in chunks, delay_ms before each */
+	PEER_SEND,		/* len bytes in chunks, delay_ms before each */
 	PEER_RECV,		/* recv until len bytes, EOF or error */
 	PEER_RECV_ONCE,		/* one recv call of len bytes */
 	PEER_SEND_ONCE,		/* one send call of len bytes */
 	PEER_SHUT_TX,
 	PEER_SHUT_RX,
 	PEER_DESTROY,
-	PEER_KILL_LIVE,		/* clear the live byte, no kick (Xen style) */
+	PEER_KILL_LIVE,		/* clear the live byte, no kick */
 };
 
 static void peer_send(struct peer_op *op)
@@ -666,7 +666,8 @@ START_TEST(test_nonblock)
 	n = crecv(cf.b, cf.buf2 + 100, 20000, XL_CHAN_NONBLOCK, -1);
 	ck_assert_int_eq(n, 4096);
 	ck_assert_pat(cf.buf2, A_START, 4196);
-	ck_assert_int_eq(crecv(cf.b, cf.buf2, 10, XL_CHAN_NONBLOCK, -1), -EAGAIN);
+	ck_assert_int_eq(crecv(cf.b, cf.buf2, 10, XL_CHAN_NONBLOCK, -1),
+			 -EAGAIN);
 	ck_assert_uint_eq(xl_chan_readable(cf.b), 0);
 }
 END_TEST
@@ -1199,7 +1200,7 @@ struct stress_dir {
 	struct xl_chan *ch;
 	uint64_t msgs;			/* sender: messages to send */
 	uint64_t seed;
-	uint64_t start;			/* stream offset of the first byte */
+	uint64_t start;			/* stream offset of byte 0 */
 	/* results */
 	int32_t err;			/* 0, -errno, or -EBADMSG */
 	uint32_t pad;

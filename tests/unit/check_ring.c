@@ -726,7 +726,8 @@ START_TEST(test_iovec_random)
 			ck_assert_int_eq(n, -EAGAIN);
 			continue;
 		}
-		ck_assert_int_eq(n, (ssize_t)(t < wpos - rpos ? t : wpos - rpos));
+		ck_assert_int_eq(n, (ssize_t)(t < wpos - rpos ? t :
+					      wpos - rpos));
 		ck_assert_pat(fx.buf2, rpos, (size_t)n);
 		rpos += (size_t)n;
 	}
@@ -840,9 +841,10 @@ static const struct {
 };
 
 /*
- * Stream offsets stay exact across 2^32 and 2^63 and across more than two
- * laps of the 32-bit indices: tx_offset, tx_acked and rx_offset advance by exactly the
- * bytes moved, and end_off at close matches 64-bit arithmetic.
+ * Stream offsets stay exact across 2^32 and 2^63 and across more than
+ * two laps of the 32-bit indices: tx_offset, tx_acked and rx_offset
+ * advance by exactly the bytes moved, and end_off at close matches
+ * 64-bit arithmetic.
  */
 START_TEST(test_offsets)
 {
@@ -877,7 +879,8 @@ START_TEST(test_offsets)
 			/* acked moves only when the producer looks again */
 			ck_assert_uint_eq(xl_ring_tx_acked(&fx.tx),
 					  start + moved);
-			ck_assert_uint_eq(xl_ring_tx_space(&fx.tx), size - (w - r));
+			ck_assert_uint_eq(xl_ring_tx_space(&fx.tx),
+					  size - (w - r));
 			ck_assert_uint_eq(xl_ring_tx_acked(&fx.tx),
 					  start + moved + r);
 		}
@@ -1247,7 +1250,7 @@ struct stress_side {
 	struct xl_ring_tx *tx;		/* writer only */
 	struct xl_ring_rx *rx;		/* reader only */
 	int wait_efd;			/* we sleep on this */
-	int kick_efd;			/* we wake the other thread with this */
+	int kick_efd;			/* wakes the other thread */
 	uint64_t seed;
 	uint64_t calls;			/* ring calls that moved bytes */
 	uint64_t msgs;
