@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The preload library's configuration: every XENLOOP_* variable it reads,
+ * read once at start-up into an immutable struct xl_config.
+ *
+ * A bad value draws one warning and the default is used. In a process
+ * whose real and effective ids differ (set-uid or set-gid), nothing from
+ * the environment is believed: the defaults are used.
+ */
+#ifndef XL_ENV_H
+#define XL_ENV_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The variables (documented in xenloop(7), ENVIRONMENT). */
+#define XENLOOP_DISABLE		"XENLOOP_DISABLE"	/* 1: pass all to libc */
+#define XENLOOP_RUNDIR		"XENLOOP_RUNDIR"	/* daemon sockets */
+#define XENLOOP_LOG_LEVEL	"XENLOOP_LOG_LEVEL"	/* 0..4 or a name */
+#define XENLOOP_LOG_FILE	"XENLOOP_LOG_FILE"	/* default: stderr */
+#define XENLOOP_SPIN_NS		"XENLOOP_SPIN_NS"	/* spin before sleep */
+#define XENLOOP_BACKEND		"XENLOOP_BACKEND"	/* local or off */
+
+#define XL_RUNDIR_DEFAULT	"/run/xenloop"
+
+enum xl_env_backend {
+	XL_ENV_BACKEND_LOCAL = 0,
+	XL_ENV_BACKEND_OFF,
+};
+
+struct xl_config {
+	bool disabled;			/* XENLOOP_DISABLE=1 or BACKEND=off */
+	enum xl_env_backend backend;
+	int log_level;			/* enum xl_log_level */
+	uint32_t spin_ns;		/* ceiling of the adaptive spin */
+	char rundir[PATH_MAX];
+	char log_file[PATH_MAX];	/* "" for stderr */
+};
+
+/*
+ * Fill cfg from the environment (see above) and start logging as it says.
+ * Never fails: what cannot be used is warned about and defaulted.
+ */
+void xl_env_load(struct xl_config *cfg);
+
+#endif /* XL_ENV_H */
