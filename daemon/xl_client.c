@@ -1,0 +1,393 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The namespace side of xenloopd: the preload library in every process
+ * and xenloopctl connect to RUNDIR/ns/<netns inode>.sock. Registrations
+ * come in here (docs/protocol.md §2 steps 1-3), CHAN and NOCHAN go out,
+ * STATS and CLOSE feed the statistics (§6).
+ *
+ * The socket is world-writable (any process may want acceleration), so
+ * a connection is accepted only from a process of our own network
+ * namespace: otherwise a process of another namespace could register
+ * connections that are not its own and be handed their channels.
+ * Nothing a client sends is trusted beyond its own registrations; a
+ * malformed message, or a send buffer it lets fill up, ends its
+ * connection.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "xl_addr.h"
+#include "xl_backend.h"
+#include "xl_ctl_io.h"
+#include "xl_daemon.h"
+
+static char xl_status_buf[XL_CTL_MAX_TEXT + 1];
+
+struct xl_client *xl_client_find(struct xl_daemon *d, uint32_t id)
+{
+	struct xl_client *c;
+
+	for (c = d->clients; c; c = c->next)
+		if (c->id == id)
+			return c->dead ? NULL : c;
+	return NULL;
+}
+
+static void xl_client_fail(struct xl_client *c, const char *why)
+{
+	if (c->dead)
+		return;
+	log_debug("client %u (pid %d): %s; disconnecting", c->id, (int)c->pid,
+		  why);
+	c->dead = true;
+}
+
+/* Send, never waiting: a client that does not read loses its connection. */
+static int xl_client_send(struct xl_client *c, struct xl_ctl_msg *msg,
+			  const int *fds, const char *text)
+{
+	int ret;
+
+	if (c->dead)
+		return -ENOTCONN;
+	ret = xl_ctl_send(c->fd, msg, fds, text, MSG_DONTWAIT);
+	if (ret < 0)
+		xl_client_fail(c, ret == -EAGAIN ? "send buffer full" :
+			       "send failed");
+	return ret;
+}
+
+void xl_client_refuse(struct xl_daemon *d, struct xl_reg *reg,
+		      uint32_t reason)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_NOCHAN };
+	struct xl_client *c = xl_client_find(d, reg->owner);
+
+	msg.cookie = reg->cookie;
+	msg.status = (int32_t)reason;
+	if (c)
+		xl_client_send(c, &msg, NULL, NULL);
+	log_debug("cookie %llu of pid %u stays on TCP: %s",
+		  (unsigned long long)reg->cookie, reg->pid,
+		  xl_reason_name(reason));
+	xl_match_refuse(d->match, reg, reason);
+}
+
+int xl_client_chan(struct xl_daemon *d, struct xl_reg *reg,
+		   const struct xl_match_fds *fds, uint32_t side,
+		   const uint32_t order[2])
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_CHAN };
+	struct xl_client *c = xl_client_find(d, reg->owner);
+	int ret = -ENOTCONN;
+
+	msg.cookie = reg->cookie;
+	msg.chan_kind = XL_BACKEND_LOCAL;
+	msg.chan_side = side;
+	msg.chan_order[0] = order[0];
+	msg.chan_order[1] = order[1];
+	msg.nfds = fds->n;
+	if (c)
+		ret = xl_client_send(c, &msg, fds->fd, NULL);
+	if (ret < 0) {
+		xl_match_refuse(d->match, reg, XL_REASON_RESOURCES);
+		return ret;
+	}
+	log_debug("cookie %llu of pid %u: channel side %u handed over",
+		  (unsigned long long)reg->cookie, reg->pid, side);
+	xl_match_ring(d->match, reg);
+	return 0;
+}
+
+/* ---- accepting ---- */
+
+/* The network namespace of pid, as the inode of /proc/<pid>/ns/net. */
+static int xl_pid_netns(pid_t pid, unsigned long *ino)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)pid);
+	if (stat(path, &st) < 0)
+		return -errno;
+	*ino = (unsigned long)st.st_ino;
+	return 0;
+}
+
+static int xl_client_vet(struct xl_daemon *d, int fd, pid_t *pid)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	unsigned long ino = 0;
+	int ret;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return -errno;
+	*pid = cred.pid;
+	if (cred.pid <= 0)
+		return -ESRCH;	/* not in our pid namespace's view */
+	ret = xl_pid_netns(cred.pid, &ino);
+	if (ret < 0)
+		return ret;
+	return ino == d->ns_ino ? 0 : -EPERM;
+}
+
+static void xl_client_add(struct xl_daemon *d, int fd, pid_t pid)
+{
+	struct xl_client *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		log_warnx("out of memory: turning a client away");
+		close(fd);
+		return;
+	}
+	c->id = xl_daemon_id(d);
+	c->fd = fd;
+	c->pid = pid;
+	c->next = d->clients;
+	d->clients = c;
+	d->nclients++;
+	log_debug("client %u: pid %d connected", c->id, (int)pid);
+}
+
+void xl_client_accept(struct xl_daemon *d)
+{
+	pid_t pid = 0;
+	int fd, i, ret;
+
+	for (i = 0; i < XL_RECV_BUDGET; i++) {
+		fd = accept4(d->ns_fd, NULL, NULL,
+			     SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EINTR &&
+			    errno != ECONNABORTED)
+				log_warn("accept on %s", d->ns_sock);
+			return;
+		}
+		if (d->nclients >= XL_MAX_CLIENTS) {
+			log_warnx("%u clients: turning one away",
+				  XL_MAX_CLIENTS);
+			close(fd);
+			continue;
+		}
+		ret = xl_client_vet(d, fd, &pid);
+		if (ret < 0) {
+			log_warnx("refusing pid %d: %s", (int)pid,
+				  ret == -EPERM ?
+				  "not in this network namespace" :
+				  strerror(-ret));
+			close(fd);
+			continue;
+		}
+		xl_client_add(d, fd, pid);
+	}
+}
+
+/* ---- registrations ---- */
+
+/* The remote end of a connection: our own namespace, a peer, or
+ * nothing we can help with. */
+static uint32_t xl_client_where(struct xl_daemon *d,
+				const struct xl_ctl_addr *remote,
+				struct xl_peer **peer)
+{
+	*peer = NULL;
+	if (xl_addr_is_loopback(remote) || xl_daemon_own_addr(d, remote))
+		return XL_REASON_SAME_NS;
+	*peer = xl_peer_lookup(d, remote);
+	return *peer ? XL_REASON_NONE : XL_REASON_NOT_PEER;
+}
+
+static void xl_client_server(struct xl_daemon *d, struct xl_reg *reg)
+{
+	struct xl_offer *offer = NULL;
+	int ret;
+
+	ret = xl_match_server_wait(d->match, reg, xl_now_ms(), &offer);
+	if (ret == 1) {
+		xl_peer_deliver(d, reg, offer);
+		return;
+	}
+	if (ret == -EADDRINUSE)
+		log_warnx("pid %u registered a connection that is already "
+			  "registered", reg->pid);
+	if (ret < 0)
+		xl_client_refuse(d, reg, ret == -EADDRINUSE ?
+				 XL_REASON_PROTOCOL : XL_REASON_RESOURCES);
+}
+
+/* What to do with a NEW registration. */
+static void xl_client_decide(struct xl_daemon *d, struct xl_reg *reg)
+{
+	struct xl_peer *peer;
+	uint32_t reason;
+
+	if (!xl_daemon_own_addr(d, &reg->local)) {
+		/* a process can only speak for its own connections */
+		log_warnx("pid %u registered a connection from an address "
+			  "that is not ours", reg->pid);
+		xl_client_refuse(d, reg, XL_REASON_PROTOCOL);
+		return;
+	}
+	reason = xl_client_where(d, &reg->remote, &peer);
+	if (reason != XL_REASON_NONE) {
+		xl_client_refuse(d, reg, reason);
+		return;
+	}
+	if (reg->role == XL_CTL_ROLE_SERVER) {
+		xl_client_server(d, reg);
+		return;
+	}
+	reason = xl_peer_offer(d, peer, reg);
+	if (reason != XL_REASON_NONE)
+		xl_client_refuse(d, reg, reason);
+}
+
+static int xl_client_register(struct xl_daemon *d, struct xl_client *c,
+			      const struct xl_ctl_msg *msg)
+{
+	struct xl_ctl_msg no = { .type = XL_CTL_NOCHAN };
+	struct xl_reg req = { .owner = c->id }, *reg;
+	uint32_t reason = XL_REASON_RESOURCES;
+	int ret;
+
+	req.cookie = msg->cookie;
+	req.pid = (uint32_t)c->pid;
+	req.role = msg->role;
+	req.local = msg->local;
+	req.remote = msg->remote;
+	ret = xl_match_reg_add(d->match, &req, &reg);
+	if (ret == -EINVAL || ret == -EEXIST)
+		return -EPROTO;
+	if (ret == 0 && !d->conf.enable) {
+		xl_client_refuse(d, reg, XL_REASON_DISABLED);
+		return 0;
+	}
+	if (ret == 0) {
+		xl_client_decide(d, reg);
+		return 0;
+	}
+	/* no room to even remember it */
+	no.cookie = msg->cookie;
+	no.status = (int32_t)reason;
+	xl_match_count_fallback(d->match, reason);
+	xl_client_send(c, &no, NULL, NULL);
+	return 0;
+}
+
+static int xl_client_counts(struct xl_daemon *d, struct xl_client *c,
+			    const struct xl_ctl_msg *msg)
+{
+	struct xl_reg *reg = xl_match_reg_find(d->match, c->id, msg->cookie);
+
+	if (msg->reason >= XL_REASON_MAX)
+		return -EPROTO;
+	if (!reg)
+		return 0;	/* refused or already closed: nothing to keep */
+	if (msg->type == XL_CTL_CLOSE)
+		xl_match_reg_close(d->match, reg, &msg->counts, msg->reason);
+	else
+		xl_match_reg_stats(d->match, reg, &msg->counts, msg->reason);
+	return 0;
+}
+
+static void xl_client_status(struct xl_daemon *d, struct xl_client *c)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_STATUS };
+	int len = xl_status_json(d, xl_status_buf, sizeof(xl_status_buf));
+
+	if (len < 0) {
+		msg.status = len;
+		xl_client_send(c, &msg, NULL, NULL);
+		return;
+	}
+	msg.text_len = (uint32_t)len;
+	xl_client_send(c, &msg, NULL, xl_status_buf);
+}
+
+static int xl_client_handle(struct xl_daemon *d, struct xl_client *c,
+			    const struct xl_ctl_msg *msg)
+{
+	if (msg->nfds || msg->text_len)
+		return -EPROTO;
+	switch (msg->type) {
+	case XL_CTL_HELLO:
+		log_debug("client %u: hello from pid %u (peer credentials: "
+			  "%d)", c->id, msg->pid, (int)c->pid);
+		return 0;
+	case XL_CTL_REGISTER:
+		return xl_client_register(d, c, msg);
+	case XL_CTL_STATS:
+	case XL_CTL_CLOSE:
+		return xl_client_counts(d, c, msg);
+	case XL_CTL_STATUS_REQ:
+		xl_client_status(d, c);
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+void xl_client_input(struct xl_daemon *d, struct xl_client *c)
+{
+	int fds[XL_CTL_MAX_FDS];
+	struct xl_ctl_msg msg;
+	int i, ret;
+
+	for (i = 0; i < XL_RECV_BUDGET && !c->dead; i++) {
+		ret = xl_ctl_recv(c->fd, &msg, fds, NULL, 0, MSG_DONTWAIT);
+		if (ret == -EAGAIN)
+			return;
+		if (ret < 0) {
+			xl_client_fail(c, ret == -ECONNRESET ? "closed" :
+				       "bad message");
+			return;
+		}
+		ret = xl_client_handle(d, c, &msg);
+		xl_ctl_close_fds(fds);
+		if (ret < 0)
+			xl_client_fail(c, "malformed message");
+	}
+}
+
+/* ---- teardown ---- */
+
+static void xl_client_free(struct xl_daemon *d, struct xl_client *c)
+{
+	xl_match_owner_drop(d->match, c->id);
+	close(c->fd);
+	d->nclients--;
+	free(c);
+}
+
+void xl_client_reap(struct xl_daemon *d)
+{
+	struct xl_client **pp = &d->clients, *c;
+
+	while ((c = *pp)) {
+		if (c->dead) {
+			*pp = c->next;
+			xl_client_free(d, c);
+		} else {
+			pp = &c->next;
+		}
+	}
+}
+
+void xl_client_close_all(struct xl_daemon *d)
+{
+	struct xl_client *c;
+
+	while ((c = d->clients)) {
+		d->clients = c->next;
+		xl_client_free(d, c);
+	}
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channel descriptors in control messages (see xl_desc.h).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "xl_desc.h"
+
+int xl_desc_to_msg(const struct xl_chan_desc *desc, struct xl_ctl_msg *msg,
+		   int fds[XL_CTL_MAX_FDS])
+{
+	if (desc->kind != XL_BACKEND_LOCAL)
+		return -EOPNOTSUPP;
+	msg->chan_kind = desc->kind;
+	msg->chan_side = desc->side;
+	msg->chan_order[0] = desc->order[0];
+	msg->chan_order[1] = desc->order[1];
+	msg->nfds = XL_DESC_LOCAL_NFDS;
+	fds[0] = desc->u.local.memfd;
+	fds[1] = desc->u.local.efd[0][XL_WAIT_DATA];
+	fds[2] = desc->u.local.efd[0][XL_WAIT_SPACE];
+	fds[3] = desc->u.local.efd[1][XL_WAIT_DATA];
+	fds[4] = desc->u.local.efd[1][XL_WAIT_SPACE];
+	fds[5] = desc->u.local.hup;
+	return 0;
+}
+
+int xl_desc_check(const struct xl_ctl_msg *msg, uint32_t want_side)
+{
+	if (msg->chan_kind != XL_BACKEND_LOCAL ||
+	    msg->chan_side != want_side || msg->nfds != XL_DESC_LOCAL_NFDS)
+		return -EPROTO;
+	if (msg->chan_order[0] < XL_WIRE_MIN_ORDER ||
+	    msg->chan_order[0] > XL_WIRE_MAX_ORDER ||
+	    msg->chan_order[1] < XL_WIRE_MIN_ORDER ||
+	    msg->chan_order[1] > XL_WIRE_MAX_ORDER)
+		return -EPROTO;
+	return 0;
+}
+
+int xl_desc_from_msg(const struct xl_ctl_msg *msg,
+		     const int fds[XL_CTL_MAX_FDS], uint32_t want_side,
+		     struct xl_chan_desc *desc)
+{
+	int ret = xl_desc_check(msg, want_side);
+
+	if (ret < 0)
+		return ret;
+	memset(desc, 0, sizeof(*desc));
+	desc->kind = XL_BACKEND_LOCAL;
+	desc->side = want_side;
+	desc->order[0] = msg->chan_order[0];
+	desc->order[1] = msg->chan_order[1];
+	desc->u.local.memfd = fds[0];
+	desc->u.local.efd[0][XL_WAIT_DATA] = fds[1];
+	desc->u.local.efd[0][XL_WAIT_SPACE] = fds[2];
+	desc->u.local.efd[1][XL_WAIT_DATA] = fds[3];
+	desc->u.local.efd[1][XL_WAIT_SPACE] = fds[4];
+	desc->u.local.hup = fds[5];
+	return 0;
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A local-transport channel descriptor (struct xl_chan_desc) as it travels
+ * in a CHAN or PEER_OFFER message: the sizes in chan_*, six fds by
+ * SCM_RIGHTS in the order docs/protocol.md §2 fixes — memfd,
+ * efd[0][data], efd[0][space], efd[1][data], efd[1][space], liveness.
+ *
+ * Returns 0 or -errno; never writes errno.
+ */
+#ifndef XL_DESC_H
+#define XL_DESC_H
+
+#include "xenloop/ctl.h"
+#include "xl_backend.h"
+
+#define XL_DESC_LOCAL_NFDS	6
+
+/* Fill msg's chan_* and nfds, and fds[], from desc (which keeps its fds). */
+int xl_desc_to_msg(const struct xl_chan_desc *desc, struct xl_ctl_msg *msg,
+		   int fds[XL_CTL_MAX_FDS]);
+
+/*
+ * Build desc from a received message and its fds, checking kind, side
+ * (want_side), orders and the fd count: -EPROTO if anything is off. desc
+ * borrows the fds (they stay in fds[]).
+ */
+int xl_desc_from_msg(const struct xl_ctl_msg *msg,
+		     const int fds[XL_CTL_MAX_FDS], uint32_t want_side,
+		     struct xl_chan_desc *desc);
+
+/* Are a message's channel fields acceptable (kind, side, orders, nfds)? */
+int xl_desc_check(const struct xl_ctl_msg *msg, uint32_t want_side);
+
+#endif /* XL_DESC_H */
