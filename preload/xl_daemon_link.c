@@ -1,0 +1,426 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The link to xenloopd: HELLO, REGISTER, STATS and CLOSE out; CHAN and
+ * NOCHAN in.
+ *
+ * How this works
+ *
+ * The link is opened at the first registration, not at start-up, so a
+ * program that never connects a TCP socket never talks to the daemon. When
+ * no daemon answers, the library does not try again for a second, and the
+ * sockets of that second stay plain TCP. Every send is nonblocking: a
+ * daemon that does not keep up costs a registration (the socket stays on
+ * TCP), never a stall of the application.
+ *
+ * Registrations wait on a list until the daemon answers. A CHAN is
+ * validated field by field (the daemon is trusted less than ourselves: it
+ * only ever hands us descriptors of our own connections, but a confused
+ * one must not crash a program), attached, and installed into the socket;
+ * the peer moves its stream onto the ring only after that, so nothing is
+ * lost while the answer is on its way. The link dies with the daemon: the
+ * sockets that were still waiting stay on TCP, channels already attached
+ * keep working (they do not need the daemon).
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "xl_backend.h"
+#include "xl_ctl_io.h"
+#include "xl_daemon_link.h"
+#include "xl_fdtable.h"
+#include "xl_preload.h"
+#include "xl_sock.h"
+
+/* Pause between attempts to reach a daemon that did not answer. */
+#define XL_LINK_RETRY_NS	1000000000ull
+/* Keep the link's fd out of the range programs use for their own. */
+#define XL_LINK_FD_MIN		512
+/* A daemon that answers nothing: stop queueing registrations. */
+#define XL_LINK_MAX_PENDING	4096
+
+static struct {
+	pthread_mutex_t mutex;
+	int fd;			/* -1: not connected */
+	uint64_t gen;		/* bumped at every (dis)connection */
+	uint64_t next_cookie;
+	uint64_t retry_ns;	/* no new attempt before */
+	struct xl_sock *pending;
+	unsigned int npending;
+} xl_link = {
+	.mutex = PTHREAD_MUTEX_INITIALIZER,
+	.fd = -1,
+	.gen = 1,
+	.next_cookie = 1,
+};
+
+static int xl_link_high_fd(int fd)
+{
+	int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, XL_LINK_FD_MIN);
+
+	if (nfd < 0)
+		return fd;	/* a low limit on fds: keep the one we have */
+	real.close(fd);
+	return nfd;
+}
+
+static int xl_link_path(char *buf, size_t size)
+{
+	struct stat st;
+	int n;
+
+	if (stat("/proc/self/ns/net", &st) < 0)
+		return -errno;
+	n = snprintf(buf, size, "%s/ns/%lu.sock", xl_cfg.rundir,
+		     (unsigned long)st.st_ino);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Connect and say HELLO; caller holds the mutex. Returns 0 or -errno. */
+static int xl_link_open(void)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct xl_ctl_msg hello = { .type = XL_CTL_HELLO };
+	int fd, ret;
+
+	ret = xl_link_path(sun.sun_path, sizeof(sun.sun_path));
+	if (ret < 0)
+		return ret;
+	fd = real.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC |
+			 SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (real.connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		ret = -errno;
+		goto out_close;
+	}
+	hello.pid = (uint32_t)getpid();
+	ret = xl_ctl_send(fd, &hello, NULL, NULL, MSG_DONTWAIT);
+	if (ret < 0)
+		goto out_close;
+	xl_link.fd = xl_link_high_fd(fd);
+	xl_link.gen++;
+	xl_fd_internal_add(xl_link.fd);
+	XL_INFO("connected to xenloopd at %s", sun.sun_path);
+	return 0;
+
+out_close:
+	real.close(fd);
+	XL_DBG("no xenloopd at %s: %s", sun.sun_path, strerror(-ret));
+	return ret;
+}
+
+/* The daemon went away: whatever waits for it stays on TCP. Caller holds
+ * the mutex. */
+static void xl_link_drop(void)
+{
+	struct xl_sock *s;
+
+	if (xl_link.fd >= 0) {
+		XL_INFO("lost xenloopd; waiting sockets stay on TCP");
+		xl_fd_internal_del(xl_link.fd);
+		real.close(xl_link.fd);
+	}
+	xl_link.fd = -1;
+	xl_link.gen++;
+	xl_link.retry_ns = xl_now_ns() + XL_LINK_RETRY_NS;
+	while ((s = xl_link.pending)) {
+		xl_link.pending = s->pend_next;
+		s->in_pending = false;
+		xl_sock_make_plain(s);
+	}
+	xl_link.npending = 0;
+}
+
+static int xl_link_ensure(void)
+{
+	int ret;
+
+	if (xl_link.fd >= 0)
+		return 0;
+	if (xl_now_ns() < xl_link.retry_ns)
+		return -ENOTCONN;
+	ret = xl_link_open();
+	if (ret < 0)
+		xl_link.retry_ns = xl_now_ns() + XL_LINK_RETRY_NS;
+	return ret;
+}
+
+static void xl_link_pend(struct xl_sock *s)
+{
+	s->pend_next = xl_link.pending;
+	xl_link.pending = s;
+	s->in_pending = true;
+	xl_link.npending++;
+}
+
+static struct xl_sock *xl_link_take(uint64_t cookie)
+{
+	struct xl_sock **pp, *s;
+
+	for (pp = &xl_link.pending; (s = *pp); pp = &s->pend_next) {
+		if (s->cookie == cookie) {
+			*pp = s->pend_next;
+			s->in_pending = false;
+			xl_link.npending--;
+			return s;
+		}
+	}
+	return NULL;
+}
+
+void xl_link_unpend(struct xl_sock *s)
+{
+	pthread_mutex_lock(&xl_link.mutex);
+	if (s->in_pending)
+		xl_link_take(s->cookie);
+	pthread_mutex_unlock(&xl_link.mutex);
+}
+
+int xl_link_register(struct xl_sock *s)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_REGISTER };
+	int ret;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	ret = xl_link_ensure();
+	if (ret < 0)
+		goto out_unlock;
+	if (xl_link.npending >= XL_LINK_MAX_PENDING) {
+		ret = -EBUSY;
+		goto out_unlock;
+	}
+	s->cookie = xl_link.next_cookie++;
+	s->link_gen = xl_link.gen;
+	msg.cookie = s->cookie;
+	msg.role = s->role;
+	msg.local = s->local;
+	msg.remote = s->remote;
+	ret = xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
+	if (ret == -EAGAIN)
+		goto out_unlock;	/* daemon busy: this one stays on TCP */
+	if (ret < 0) {
+		xl_link_drop();
+		goto out_unlock;
+	}
+	xl_link_pend(s);
+out_unlock:
+	pthread_mutex_unlock(&xl_link.mutex);
+	return ret;
+}
+
+/* Tell the daemon we will not use the channel of cookie. */
+static void xl_link_close_cookie(uint64_t cookie, uint32_t reason)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_CLOSE };
+
+	msg.cookie = cookie;
+	msg.reason = reason;
+	xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
+}
+
+/* The descriptor a CHAN message carries, checked against what we asked. */
+static int xl_link_desc(const struct xl_ctl_msg *msg, const struct xl_sock *s,
+			int fds[XL_CTL_MAX_FDS], struct xl_chan_desc *desc)
+{
+	uint32_t side = s->role == XL_CTL_ROLE_CLIENT ? 0 : 1;
+
+	if (msg->chan_kind != XL_BACKEND_LOCAL || msg->nfds != 6 ||
+	    msg->chan_side != side)
+		return -EPROTO;
+	if (msg->chan_order[0] < XL_WIRE_MIN_ORDER ||
+	    msg->chan_order[0] > XL_WIRE_MAX_ORDER ||
+	    msg->chan_order[1] < XL_WIRE_MIN_ORDER ||
+	    msg->chan_order[1] > XL_WIRE_MAX_ORDER)
+		return -EPROTO;
+	memset(desc, 0, sizeof(*desc));
+	desc->kind = XL_BACKEND_LOCAL;
+	desc->side = side;
+	desc->order[0] = msg->chan_order[0];
+	desc->order[1] = msg->chan_order[1];
+	/* order on the wire: memfd, efd[0][data], efd[0][space],
+	 * efd[1][data], efd[1][space], liveness */
+	desc->u.local.memfd = fds[0];
+	desc->u.local.efd[0][0] = fds[1];
+	desc->u.local.efd[0][1] = fds[2];
+	desc->u.local.efd[1][0] = fds[3];
+	desc->u.local.efd[1][1] = fds[4];
+	desc->u.local.hup = fds[5];
+	return 0;
+}
+
+static void xl_link_on_chan(const struct xl_ctl_msg *msg,
+			    int fds[XL_CTL_MAX_FDS])
+{
+	struct xl_sock *s = xl_link_take(msg->cookie);
+	struct xl_chan_desc desc;
+	struct xl_chan *ch = NULL;
+	int ret;
+
+	if (!s || atomic_load(&s->closed) || atomic_load(&s->forked)) {
+		xl_ctl_close_fds(fds);
+		xl_link_close_cookie(msg->cookie, XL_REASON_NONE);
+		if (s)
+			xl_sock_make_plain(s);
+		return;
+	}
+	ret = xl_link_desc(msg, s, fds, &desc);
+	if (ret == 0)
+		ret = xl_chan_attach(&ch, &desc, xl_cfg.spin_ns);
+	xl_ctl_close_fds(fds);	/* attach made its own copies */
+	if (ret < 0) {
+		XL_WARN("cannot attach the channel of cookie %llu: %s",
+			(unsigned long long)msg->cookie, strerror(-ret));
+		xl_link_close_cookie(msg->cookie, ret == -EPROTO ?
+				     XL_REASON_PROTOCOL : XL_REASON_RESOURCES);
+		xl_sock_make_plain(s);
+		return;
+	}
+	XL_DBG("cookie %llu: channel attached as side %u",
+	       (unsigned long long)msg->cookie, desc.side);
+	xl_sock_attach(s, ch);
+}
+
+static void xl_link_on_nochan(const struct xl_ctl_msg *msg)
+{
+	struct xl_sock *s = xl_link_take(msg->cookie);
+
+	if (!s)
+		return;
+	XL_DBG("cookie %llu stays on TCP (reason %d)",
+	       (unsigned long long)msg->cookie, msg->status);
+	xl_sock_make_plain(s);
+}
+
+/* One message; caller holds the mutex. Returns 0, -EAGAIN or -errno. */
+static int xl_link_recv_one(void)
+{
+	int fds[XL_CTL_MAX_FDS];
+	struct xl_ctl_msg msg;
+	int ret;
+
+	ret = xl_ctl_recv(xl_link.fd, &msg, fds, NULL, 0, MSG_DONTWAIT);
+	if (ret < 0)
+		return ret;
+	switch (msg.type) {
+	case XL_CTL_CHAN:
+		xl_link_on_chan(&msg, fds);
+		break;
+	case XL_CTL_NOCHAN:
+		xl_ctl_close_fds(fds);
+		xl_link_on_nochan(&msg);
+		break;
+	default:
+		xl_ctl_close_fds(fds);
+		XL_WARN("unexpected message type %u from xenloopd", msg.type);
+		break;
+	}
+	return 0;
+}
+
+void xl_link_poll(void)
+{
+	int ret;
+
+	/* someone else is at it: their pass covers ours */
+	if (xl_link.fd < 0 || pthread_mutex_trylock(&xl_link.mutex))
+		return;
+	xl_lib_enter();
+	while (xl_link.fd >= 0) {
+		ret = xl_link_recv_one();
+		if (ret == -EAGAIN || ret == -EINTR)
+			break;
+		if (ret < 0)
+			xl_link_drop();
+	}
+	xl_lib_leave();
+	pthread_mutex_unlock(&xl_link.mutex);
+}
+
+int xl_link_pollfd(void)
+{
+	return xl_link.fd;
+}
+
+void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason)
+{
+	struct xl_ctl_msg msg = { .type = type };
+
+	pthread_mutex_lock(&xl_link.mutex);
+	if (xl_link.fd >= 0 && s->cookie && s->link_gen == xl_link.gen) {
+		msg.cookie = s->cookie;
+		msg.reason = reason;
+		xl_sock_counts(s, &msg.counts);
+		xl_lib_enter();
+		xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
+		xl_lib_leave();
+	}
+	pthread_mutex_unlock(&xl_link.mutex);
+}
+
+void xl_link_evacuate(int fd)
+{
+	int nfd;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	if (xl_link.fd == fd) {
+		nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+		xl_fd_internal_del(fd);
+		if (nfd >= 0) {
+			xl_link.fd = nfd;
+			xl_fd_internal_add(nfd);
+		} else {
+			xl_link.fd = -1;
+			xl_link_drop();
+		}
+		/* the program's dup2() closes the old number */
+	}
+	pthread_mutex_unlock(&xl_link.mutex);
+}
+
+void xl_link_atfork_prepare(void)
+{
+	pthread_mutex_lock(&xl_link.mutex);
+}
+
+void xl_link_atfork_parent(void)
+{
+	struct xl_sock *s;
+
+	/* A child may now serve a socket still waiting for its channel; if
+	 * we attached, the peer would move onto a ring the child does not
+	 * read. Such sockets refuse their CHAN and stay on TCP. */
+	for (s = xl_link.pending; s; s = s->pend_next)
+		atomic_store(&s->forked, true);
+	pthread_mutex_unlock(&xl_link.mutex);
+}
+
+void xl_link_atfork_child(void)
+{
+	struct xl_sock *s;
+
+	pthread_mutex_init(&xl_link.mutex, NULL);
+	/* the daemon answers the parent's registrations to the parent */
+	while ((s = xl_link.pending)) {
+		xl_link.pending = s->pend_next;
+		s->in_pending = false;
+		atomic_store(&s->state, XL_SOCK_PLAIN);
+	}
+	xl_link.npending = 0;
+	if (xl_link.fd >= 0) {
+		xl_fd_internal_del(xl_link.fd);
+		real.close(xl_link.fd);
+	}
+	xl_link.fd = -1;
+	xl_link.gen++;
+	xl_link.retry_ns = 0;
+}

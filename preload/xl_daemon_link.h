@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The process's connection to the xenloopd of its network namespace
+ * (docs/protocol.md §2, §6): opened lazily at the first registration,
+ * SOCK_SEQPACKET, O_CLOEXEC, never blocking. Incoming CHAN and NOCHAN are
+ * processed by whichever hook calls xl_link_poll() first.
+ */
+#ifndef XL_DAEMON_LINK_H
+#define XL_DAEMON_LINK_H
+
+#include <stdint.h>
+
+struct xl_sock;
+
+/*
+ * Register s (role, local and remote set): gives it a cookie and sends
+ * REGISTER. Returns 0, or -errno when there is no daemon to ask (the
+ * socket is then left alone).
+ */
+int xl_link_register(struct xl_sock *s);
+
+/* Process whatever the daemon sent, without waiting. */
+void xl_link_poll(void);
+
+/* The descriptor to include in a wait for daemon messages, or -1. */
+int xl_link_pollfd(void);
+
+/* Forget s's registration (it is being freed). */
+void xl_link_unpend(struct xl_sock *s);
+
+/* Send STATS or CLOSE (type) with s's counts and reason. */
+void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason);
+
+/* dup2() wants fd, which is the link's: move the link elsewhere. */
+void xl_link_evacuate(int fd);
+
+#endif /* XL_DAEMON_LINK_H */

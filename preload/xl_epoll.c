@@ -1,0 +1,860 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * epoll_ctl() and epoll_wait() (epoll_pwait, epoll_pwait2) with tracked
+ * sockets among the program's fds, level- and edge-triggered, one-shot,
+ * mixed with kernel fds.
+ *
+ * How this works
+ *
+ * Each epoll instance that ever watched a tracked socket gets a registry
+ * and a private inner epoll instance. The tracked socket's kernel fd is
+ * registered in the inner instance, not in the program's, together with
+ * its channel's notification fds and an eventfd of our own ("self"); the
+ * inner instance itself sits in the program's, under a random 64-bit tag.
+ * The program's instance therefore becomes readable when a kernel fd of
+ * its own is ready, or when something happened to a tracked socket; and
+ * an instance nested in another (epoll in epoll) wakes its parent the
+ * same way.
+ *
+ * epoll_wait() on an instance with a registry harvests the program's
+ * instance; if the tag came, it drains the inner instance (kernel events
+ * of tracked sockets, kicks, peer hang-ups); then it asks every tracked
+ * socket's rings (xl_ready.c) and reports the ready ones under the
+ * program's epoll_data, with edge detection for EPOLLET (a new byte
+ * published, new room, or a change from not ready to ready) and
+ * EPOLLONESHOT. With nothing to report it spins a little on the rings,
+ * announces the sleep on each of them (want flags, which stay set until a
+ * kick claims them, so a sleeper in an outer instance is woken too), and
+ * sleeps in the real epoll_wait() on the program's instance.
+ *
+ * A socket that turns out to stay on TCP (no channel) moves back into the
+ * program's instance and leaves the registry: from then on the kernel
+ * reports it alone. An instance without tracked sockets costs nothing.
+ */
+#include "config.h"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "xl_barrier.h"
+#include "xl_daemon_link.h"
+#include "xl_epoll.h"
+#include "xl_fdtable.h"
+#include "xl_preload.h"
+#include "xl_sock.h"
+
+/* Kinds of inner registrations, in the low bits of their epoll_data. */
+#define XL_EP_KERN	0u	/* the socket's kernel fd */
+#define XL_EP_DATA	1u	/* its channel's data notification */
+#define XL_EP_SPACE	2u	/* its channel's space notification */
+#define XL_EP_HUP	3u	/* its peer's liveness */
+#define XL_EP_KIND	3u
+#define XL_EP_SELF	0u	/* data 0: the registry's own eventfd */
+
+#define XL_EP_IN	(EPOLLIN | EPOLLRDNORM)
+#define XL_EP_OUT	(EPOLLOUT | EPOLLWRNORM)
+#define XL_EP_DRAIN	64
+#define XL_EP_PENDING_MS 10
+
+struct xl_ep_ent {
+	int fd;
+	struct xl_sock *s;		/* a reference, counted in s->nep */
+	struct epoll_event ev;		/* the program's registration */
+	uint32_t kmask;			/* events asked in inner */
+	bool in_inner;			/* the kernel fd is in inner */
+	struct xl_chan *ch;		/* channel whose fds are in inner */
+	int cfd[3];			/* data, space, hup in inner, or -1 */
+	uint32_t kern_rev;		/* kernel events not yet reported */
+	bool disabled;			/* EPOLLONESHOT fired */
+	bool owed;			/* edge seen, no room to report it */
+	bool last_in, last_out;
+	uint32_t last_prod, last_cons;
+};
+
+struct xl_ep {
+	int epfd, inner, self;
+	_Atomic int refs;		/* the list's + calls in progress */
+	pthread_mutex_t mutex;		/* the entries */
+	struct xl_ep_ent **ent;
+	int n, cap;
+	_Atomic int npending;		/* entries waiting for a channel */
+	struct xl_ep *next;
+};
+
+static pthread_mutex_t xl_ep_list_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct xl_ep *xl_ep_list;
+static uint64_t xl_ep_tag;
+
+/* ---- registries ---- */
+
+static uint64_t xl_ep_new_tag(void)
+{
+	uint64_t t = 0;
+	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (real.read(fd, &t, sizeof(t)) != sizeof(t))
+			t = 0;
+		real.close(fd);
+	}
+	if (!t)
+		t = xl_now_ns() * 0x9e3779b97f4a7c15ull;
+	/* never a small number or a pointer-looking value a program uses */
+	return t | 0x8000000000000001ull;
+}
+
+static void xl_ep_put(struct xl_ep *ep)
+{
+	int i;
+
+	if (atomic_fetch_sub(&ep->refs, 1) != 1)
+		return;
+	for (i = 0; i < ep->n; i++) {
+		atomic_fetch_sub(&ep->ent[i]->s->nep, 1);
+		xl_sock_put(ep->ent[i]->s);
+		free(ep->ent[i]);
+	}
+	free(ep->ent);
+	real.close(ep->inner);
+	real.close(ep->self);
+	pthread_mutex_destroy(&ep->mutex);
+	free(ep);
+}
+
+static struct xl_ep *xl_ep_lookup(int epfd)
+{
+	struct xl_ep *ep;
+
+	pthread_mutex_lock(&xl_ep_list_mutex);
+	for (ep = xl_ep_list; ep; ep = ep->next) {
+		if (ep->epfd == epfd) {
+			atomic_fetch_add(&ep->refs, 1);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&xl_ep_list_mutex);
+	return ep;
+}
+
+static int xl_ep_setup(struct xl_ep *ep)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	ep->inner = real.epoll_create1(EPOLL_CLOEXEC);
+	if (ep->inner < 0)
+		return -errno;
+	ep->self = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (ep->self < 0)
+		return -errno;
+	ev.data.u64 = XL_EP_SELF;
+	if (real.epoll_ctl(ep->inner, EPOLL_CTL_ADD, ep->self, &ev) < 0)
+		return -errno;
+	ev.data.u64 = xl_ep_tag;
+	if (real.epoll_ctl(ep->epfd, EPOLL_CTL_ADD, ep->inner, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The registry of epfd, made if needed; with a reference. */
+static struct xl_ep *xl_ep_get(int epfd)
+{
+	struct xl_ep *ep = xl_ep_lookup(epfd);
+
+	if (ep)
+		return ep;
+	ep = calloc(1, sizeof(*ep));
+	if (!ep)
+		return NULL;
+	ep->epfd = epfd;
+	ep->inner = ep->self = -1;
+	atomic_init(&ep->refs, 2);
+	pthread_mutex_init(&ep->mutex, NULL);
+	pthread_mutex_lock(&xl_ep_list_mutex);
+	if (!xl_ep_tag)
+		xl_ep_tag = xl_ep_new_tag();
+	if (xl_ep_setup(ep) < 0) {
+		pthread_mutex_unlock(&xl_ep_list_mutex);
+		atomic_store(&ep->refs, 1);
+		xl_ep_put(ep);
+		return NULL;
+	}
+	ep->next = xl_ep_list;
+	xl_ep_list = ep;
+	pthread_mutex_unlock(&xl_ep_list_mutex);
+	return ep;
+}
+
+void xl_epoll_closed(int fd)
+{
+	struct xl_ep **pp, *ep = NULL;
+
+	if (!atomic_load_explicit((_Atomic(struct xl_ep *) *)&xl_ep_list,
+				  memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&xl_ep_list_mutex);
+	for (pp = &xl_ep_list; *pp; pp = &(*pp)->next) {
+		if ((*pp)->epfd == fd) {
+			ep = *pp;
+			*pp = ep->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&xl_ep_list_mutex);
+	if (ep)
+		xl_ep_put(ep);
+}
+
+void xl_epoll_sock_changed(struct xl_sock *s)
+{
+	uint64_t one = 1;
+	struct xl_ep *ep;
+
+	if (!atomic_load(&s->nep))
+		return;
+	/* every registry that has sockets: a spurious wake-up is cheap */
+	pthread_mutex_lock(&xl_ep_list_mutex);
+	for (ep = xl_ep_list; ep; ep = ep->next) {
+		if (ep->n && real.write(ep->self, &one, sizeof(one)) < 0)
+			(void)0;	/* saturated: a wake-up is pending */
+	}
+	pthread_mutex_unlock(&xl_ep_list_mutex);
+}
+
+/* ---- entries ---- */
+
+static int xl_ep_find(struct xl_ep *ep, int fd)
+{
+	int i;
+
+	for (i = 0; i < ep->n; i++) {
+		if (ep->ent[i]->fd == fd)
+			return i;
+	}
+	return -1;
+}
+
+static void xl_ep_inner_del(struct xl_ep *ep, int fd)
+{
+	struct epoll_event ev = { 0 };
+
+	real.epoll_ctl(ep->inner, EPOLL_CTL_DEL, fd, &ev);
+}
+
+static void xl_ep_drop_chan_fds(struct xl_ep *ep, struct xl_ep_ent *e)
+{
+	int i;
+
+	for (i = 0; i < 3; i++) {
+		if (e->cfd[i] >= 0)
+			xl_ep_inner_del(ep, e->cfd[i]);
+		e->cfd[i] = -1;
+	}
+	e->ch = NULL;
+}
+
+/* Take entry i out of the registry (caller holds the mutex). */
+static void xl_ep_remove(struct xl_ep *ep, int i)
+{
+	struct xl_ep_ent *e = ep->ent[i];
+
+	if (e->in_inner)
+		xl_ep_inner_del(ep, e->fd);
+	xl_ep_drop_chan_fds(ep, e);
+	ep->ent[i] = ep->ent[--ep->n];
+	atomic_fetch_sub(&e->s->nep, 1);
+	xl_sock_put(e->s);
+	free(e);
+}
+
+static uint32_t xl_ep_kmask(const struct xl_ep_ent *e, const struct xl_ready *r)
+{
+	uint32_t m = e->ev.events & ~(EPOLLEXCLUSIVE | EPOLLWAKEUP |
+				      EPOLLONESHOT);
+
+	if (!r->kern_in)
+		m &= ~XL_EP_IN;
+	if (!r->kern_out)
+		m &= ~XL_EP_OUT;
+	return m;
+}
+
+/* Keep the kernel fd's inner registration as the socket's state says. */
+static int xl_ep_sync_kern(struct xl_ep *ep, struct xl_ep_ent *e,
+			   const struct xl_ready *r)
+{
+	struct epoll_event ev;
+	uint32_t m = xl_ep_kmask(e, r);
+	int op;
+
+	if (e->disabled) {
+		if (e->in_inner)
+			xl_ep_inner_del(ep, e->fd);
+		e->in_inner = false;
+		return 0;
+	}
+	if (e->in_inner && m == e->kmask)
+		return 0;
+	op = e->in_inner ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	ev.events = m;
+	ev.data.ptr = e;	/* kind XL_EP_KERN: low bits 0 */
+	if (real.epoll_ctl(ep->inner, op, e->fd, &ev) < 0)
+		return -errno;
+	e->in_inner = true;
+	e->kmask = m;
+	return 0;
+}
+
+static void xl_ep_add_chan_fd(struct xl_ep *ep, struct xl_ep_ent *e, int slot,
+			      int fd, unsigned int kind)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+
+	ev.data.u64 = (uint64_t)(uintptr_t)e | kind;
+	if (real.epoll_ctl(ep->inner, EPOLL_CTL_ADD, fd, &ev) == 0)
+		e->cfd[slot] = fd;
+}
+
+/* Put the socket's channel fds in inner, once it has a channel. */
+static void xl_ep_sync_chan(struct xl_ep *ep, struct xl_ep_ent *e)
+{
+	struct xl_chan *ch = atomic_load(&e->s->chan);
+	struct pollfd pfd[2];
+
+	if (!ch || e->ch == ch)
+		return;
+	e->ch = ch;
+	if (xl_chan_pollfds(ch, XL_WAIT_DATA, pfd, 2) == 2) {
+		xl_ep_add_chan_fd(ep, e, 0, pfd[0].fd, XL_EP_DATA);
+		xl_ep_add_chan_fd(ep, e, 2, pfd[1].fd, XL_EP_HUP);
+	}
+	if ((e->ev.events & XL_EP_OUT) &&
+	    xl_chan_pollfds(ch, XL_WAIT_SPACE, pfd, 2) == 2)
+		xl_ep_add_chan_fd(ep, e, 1, pfd[0].fd, XL_EP_SPACE);
+}
+
+/* The socket stays on TCP: hand its fd back to the program's instance. */
+static void xl_ep_release_plain(struct xl_ep *ep, int i)
+{
+	struct xl_ep_ent *e = ep->ent[i];
+	struct epoll_event ev = e->ev;
+
+	if (e->in_inner)
+		xl_ep_inner_del(ep, e->fd);
+	e->in_inner = false;
+	if (!e->disabled)
+		real.epoll_ctl(ep->epfd, EPOLL_CTL_ADD, e->fd, &ev);
+	xl_ep_remove(ep, i);
+}
+
+/* Bring every entry in line with its socket; caller holds the mutex. */
+static void xl_ep_sync(struct xl_ep *ep)
+{
+	struct xl_ep_ent *e;
+	struct xl_ready r;
+	int i, npending = 0, st;
+
+	for (i = 0; i < ep->n; i++) {
+		e = ep->ent[i];
+		st = atomic_load(&e->s->state);
+		if (st == XL_SOCK_PLAIN && !atomic_load(&e->s->chan)) {
+			xl_ep_release_plain(ep, i--);
+			continue;
+		}
+		if (st == XL_SOCK_CONNECTING && !e->disabled)
+			xl_sock_settle(e->s, e->fd);
+		npending += st != XL_SOCK_CHAN;
+		xl_ready_get(e->s, &r);
+		xl_ep_sync_kern(ep, e, &r);
+		xl_ep_sync_chan(ep, e);
+	}
+	atomic_store(&ep->npending, npending);
+}
+
+/* ---- epoll_ctl ---- */
+
+static int xl_ep_ctl_add(struct xl_ep *ep, int fd, struct xl_sock *s,
+			 const struct epoll_event *ev)
+{
+	struct xl_ep_ent *e, **grown;
+	struct xl_ready r;
+	int ret;
+
+	if (xl_ep_find(ep, fd) >= 0)
+		return -EEXIST;
+	if (ep->n == ep->cap) {
+		grown = realloc(ep->ent, (size_t)(ep->cap ? ep->cap * 2 : 8) *
+				sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		ep->ent = grown;
+		ep->cap = ep->cap ? ep->cap * 2 : 8;
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->fd = fd;
+	e->s = s;
+	e->ev = *ev;
+	e->cfd[0] = e->cfd[1] = e->cfd[2] = -1;
+	xl_ready_get(s, &r);
+	ret = xl_ep_sync_kern(ep, e, &r);
+	if (ret < 0) {
+		free(e);
+		return ret;
+	}
+	xl_sock_tryget(s);
+	atomic_fetch_add(&s->nep, 1);
+	ep->ent[ep->n++] = e;
+	xl_ep_sync_chan(ep, e);
+	return 0;
+}
+
+static int xl_ep_ctl_mod(struct xl_ep *ep, int i, const struct epoll_event *ev)
+{
+	struct xl_ep_ent *e = ep->ent[i];
+	struct xl_ready r;
+
+	if (ev->events & EPOLLEXCLUSIVE)
+		return -EINVAL;
+	e->ev = *ev;
+	e->disabled = false;
+	e->owed = false;
+	e->last_in = e->last_out = false;	/* MOD re-arms edges too */
+	e->kern_rev = 0;
+	xl_ready_get(e->s, &r);
+	e->kmask = ~0u;			/* force the inner update */
+	if (e->ch && !e->cfd[1] && (ev->events & XL_EP_OUT))
+		e->ch = NULL;		/* add the space fd as well */
+	xl_ep_sync_chan(ep, e);
+	return xl_ep_sync_kern(ep, e, &r);
+}
+
+/* epoll_ctl() on a tracked socket or a registered fd. Returns 0 or -errno,
+ * or 1 if the kernel should handle it after all. */
+static int xl_ep_ctl(int epfd, int op, int fd, struct epoll_event *ev,
+		     struct xl_sock *s)
+{
+	struct xl_ep *ep = s ? xl_ep_get(epfd) : xl_ep_lookup(epfd);
+	int i, ret = 1;
+
+	if (!ep)
+		return 1;
+	pthread_mutex_lock(&ep->mutex);
+	i = xl_ep_find(ep, fd);
+	if (op == EPOLL_CTL_ADD && s)
+		ret = i >= 0 ? -EEXIST : xl_ep_ctl_add(ep, fd, s, ev);
+	else if (op == EPOLL_CTL_MOD && i >= 0)
+		ret = ev ? xl_ep_ctl_mod(ep, i, ev) : -EFAULT;
+	else if (op == EPOLL_CTL_DEL && i >= 0)
+		ret = (xl_ep_remove(ep, i), 0);
+	pthread_mutex_unlock(&ep->mutex);
+	xl_ep_put(ep);
+	return ret;
+}
+
+XL_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	struct xl_sock *s;
+	int ret, saved = errno;
+
+	xl_init();
+	if (xl_bypass())
+		return real.epoll_ctl(epfd, op, fd, ev);
+	s = op == EPOLL_CTL_ADD ? xl_sock_get(fd) : NULL;
+	if (s && !ev) {
+		xl_sock_put(s);
+		return (int)xl_ret(-EFAULT, saved);
+	}
+	ret = s || atomic_load_explicit((_Atomic(struct xl_ep *) *)&xl_ep_list,
+					memory_order_relaxed) ?
+	      xl_ep_ctl(epfd, op, fd, ev, s) : 1;
+	if (s)
+		xl_sock_put(s);
+	if (ret == 1)
+		return real.epoll_ctl(epfd, op, fd, ev);
+	return (int)xl_ret(ret, saved);
+}
+
+void xl_epoll_forget_fd(int fd)
+{
+	struct xl_ep *ep;
+	int i;
+
+	if (!atomic_load_explicit((_Atomic(struct xl_ep *) *)&xl_ep_list,
+				  memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&xl_ep_list_mutex);
+	for (ep = xl_ep_list; ep; ep = ep->next) {
+		pthread_mutex_lock(&ep->mutex);
+		i = xl_ep_find(ep, fd);
+		if (i >= 0)
+			xl_ep_remove(ep, i);
+		pthread_mutex_unlock(&ep->mutex);
+	}
+	pthread_mutex_unlock(&xl_ep_list_mutex);
+}
+
+/* ---- epoll_wait ---- */
+
+/* One inner event: note kernel events, consume kicks. */
+static void xl_ep_inner_event(struct xl_ep *ep, const struct epoll_event *iev)
+{
+	struct xl_ep_ent *e = (void *)(uintptr_t)(iev->data.u64 & ~XL_EP_KIND);
+	unsigned int kind = iev->data.u64 & XL_EP_KIND;
+	struct pollfd pfd[2] = { { .fd = -1 }, { .fd = -1 } };
+	uint64_t count;
+
+	if (!e) {
+		if (real.read(ep->self, &count, sizeof(count)) < 0)
+			(void)0;	/* raced with another reader */
+		return;
+	}
+	if (kind == XL_EP_KERN) {
+		e->kern_rev |= iev->events;
+		return;
+	}
+	if (!e->ch)
+		return;
+	pfd[kind == XL_EP_HUP].revents = POLLIN;
+	pfd[0].fd = e->cfd[kind == XL_EP_SPACE ? 1 : 0];
+	pfd[1].fd = e->cfd[2];
+	if (xl_chan_ack(e->ch, kind == XL_EP_SPACE ? XL_WAIT_SPACE :
+			XL_WAIT_DATA, pfd, 2) == -ECONNRESET && e->cfd[2] >= 0) {
+		/* a hang-up stays readable: it told us once, enough */
+		xl_ep_inner_del(ep, e->cfd[2]);
+		e->cfd[2] = -1;
+	}
+}
+
+/* Entries an inner event may name are still in the registry: we hold the
+ * mutex, and a removed entry's inner registrations went with it. */
+static void xl_ep_drain(struct xl_ep *ep)
+{
+	struct epoll_event iev[XL_EP_DRAIN];
+	int n, i;
+
+	do {
+		n = real.epoll_wait(ep->inner, iev, XL_EP_DRAIN, 0);
+		for (i = 0; i < n; i++)
+			xl_ep_inner_event(ep, &iev[i]);
+	} while (n == XL_EP_DRAIN);
+}
+
+/* The events to report for e now, edges and one-shot applied. */
+static uint32_t xl_ep_events(struct xl_ep_ent *e)
+{
+	uint32_t want = e->ev.events, rev, prod = 0, cons = 0;
+	struct xl_chan *ch = e->ch;
+	bool et = want & EPOLLET, in, out;
+	struct xl_ready r;
+
+	if (e->disabled)
+		return 0;
+	xl_ready_get(e->s, &r);
+	rev = e->kern_rev & (want | EPOLLERR | EPOLLHUP);
+	if (!r.kern_in)
+		rev &= ~XL_EP_IN;
+	if (!r.kern_out)
+		rev &= ~XL_EP_OUT;
+	in = r.in && (want & XL_EP_IN);
+	out = r.out && (want & XL_EP_OUT);
+	if (ch) {
+		prod = XL_READ_ONCE(ch->rx.sh->p.prod);
+		cons = atomic_load(&e->s->tx_ring) ?
+		       XL_READ_ONCE(ch->tx.sh->c.cons) : 0;
+	}
+	if (in && (!et || e->owed || !e->last_in || prod != e->last_prod))
+		rev |= want & XL_EP_IN;
+	if (out && (!et || e->owed || !e->last_out || cons != e->last_cons))
+		rev |= want & XL_EP_OUT;
+	e->last_in = in;
+	e->last_out = out;
+	e->last_prod = prod;
+	e->last_cons = cons;
+	return rev;
+}
+
+/* Append the tracked sockets' events after the cnt already in out. */
+static int xl_ep_collect(struct xl_ep *ep, struct epoll_event *out, int cnt,
+			 int max)
+{
+	struct xl_ep_ent *e;
+	uint32_t rev;
+	int i;
+
+	for (i = 0; i < ep->n; i++) {
+		e = ep->ent[i];
+		rev = xl_ep_events(e);
+		if (!rev)
+			continue;
+		if (cnt == max) {
+			e->owed = true;	/* the next call reports it */
+			continue;
+		}
+		out[cnt].events = rev;
+		out[cnt].data = e->ev.data;
+		cnt++;
+		e->kern_rev = 0;
+		e->owed = false;
+		if (e->ev.events & EPOLLONESHOT)
+			e->disabled = true;
+	}
+	return cnt;
+}
+
+/* Remove the tag from what the program's instance returned. Returns the
+ * count left; *tag tells whether it was there. */
+static int xl_ep_untag(struct epoll_event *ev, int n, bool *tag)
+{
+	int i, j = 0;
+
+	for (i = 0; i < n; i++) {
+		if (ev[i].data.u64 == xl_ep_tag) {
+			*tag = true;
+			continue;
+		}
+		ev[j++] = ev[i];
+	}
+	return j;
+}
+
+/* Any tracked socket ready (rings only, no system call)? */
+static bool xl_ep_any_ready(struct xl_ep *ep)
+{
+	struct xl_ep_ent *e;
+	struct xl_ready r;
+	int i;
+
+	for (i = 0; i < ep->n; i++) {
+		e = ep->ent[i];
+		if (e->disabled)
+			continue;
+		xl_ready_get(e->s, &r);
+		if ((r.in && (e->ev.events & XL_EP_IN)) ||
+		    (r.out && (e->ev.events & XL_EP_OUT)))
+			return true;
+	}
+	return false;
+}
+
+/* Announce the sleep on every ring; false if one is ready after all. */
+static bool xl_ep_arm(struct xl_ep *ep)
+{
+	struct xl_ep_ent *e;
+	int i;
+
+	for (i = 0; i < ep->n; i++) {
+		e = ep->ent[i];
+		if (!e->disabled && e->ch &&
+		    !xl_ready_announce(e->s, e->ev.events & XL_EP_IN,
+				       e->ev.events & XL_EP_OUT))
+			return false;
+	}
+	return true;
+}
+
+static bool xl_ep_spin(struct xl_ep *ep)
+{
+	uint64_t end = xl_now_ns() + xl_cfg.spin_ns;
+	unsigned int i = 0;
+
+	if (!xl_cfg.spin_ns)
+		return false;
+	do {
+		if (xl_ep_any_ready(ep))
+			return true;
+	} while (++i & 7 || xl_now_ns() < end);
+	return false;
+}
+
+struct xl_ep_call {
+	struct xl_ep *ep;
+	struct epoll_event *ev;
+	int max;
+	uint64_t deadline;	/* UINT64_MAX: forever */
+	const sigset_t *mask;
+	bool use_mask;
+};
+
+static int xl_ep_real_wait(struct xl_ep_call *c, struct epoll_event *ev,
+			   int max, int timeout_ms)
+{
+	int ret;
+
+	xl_lib_enter();
+	if (c->use_mask)
+		ret = real.epoll_pwait(c->ep->epfd, ev, max, timeout_ms, c->mask);
+	else
+		ret = real.epoll_wait(c->ep->epfd, ev, max, timeout_ms);
+	xl_lib_leave();
+	return ret < 0 ? -errno : ret;
+}
+
+static int xl_ep_left(struct xl_ep_call *c)
+{
+	uint64_t now, left;
+	int cap = atomic_load(&c->ep->npending) ? XL_EP_PENDING_MS : -1;
+
+	if (c->deadline == UINT64_MAX)
+		return cap;
+	now = xl_now_ns();
+	left = now >= c->deadline ? 0 : (c->deadline - now + 999999) / 1000000;
+	if (left > INT32_MAX)
+		left = INT32_MAX;
+	return cap >= 0 && (uint64_t)cap < left ? cap : (int)left;
+}
+
+/* What is there now: the program's kernel events after cnt, then the
+ * tracked sockets'. Caller holds the mutex. */
+static int xl_ep_harvest(struct xl_ep_call *c, int cnt, bool tag)
+{
+	int n = 0;
+
+	if (cnt < c->max) {
+		n = xl_ep_real_wait(c, c->ev + cnt, c->max - cnt, 0);
+		if (n < 0)
+			return n;
+		n = xl_ep_untag(c->ev + cnt, n, &tag);
+	}
+	if (tag)
+		xl_ep_drain(c->ep);
+	return xl_ep_collect(c->ep, c->ev, cnt + n, c->max);
+}
+
+/*
+ * Look without sleeping. Returns the count to report (> 0), 0 if there is
+ * nothing and the caller may sleep (the rings are armed), -EAGAIN to look
+ * again at once, -ETIMEDOUT when the time is up, or -errno.
+ */
+static int xl_ep_look(struct xl_ep_call *c, int cnt, bool tag)
+{
+	struct xl_ep *ep = c->ep;
+	int n;
+
+	if (atomic_load(&ep->npending))
+		xl_link_poll();
+	pthread_mutex_lock(&ep->mutex);
+	xl_ep_sync(ep);
+	n = xl_ep_harvest(c, cnt, tag);
+	if (n == 0 && xl_ep_left(c) == 0)
+		n = -ETIMEDOUT;
+	else if (n == 0 && (xl_ep_spin(ep) || !xl_ep_arm(ep)))
+		n = -EAGAIN;
+	pthread_mutex_unlock(&ep->mutex);
+	return n;
+}
+
+static int xl_ep_wait(struct xl_ep *ep, struct epoll_event *ev, int max,
+		      uint64_t deadline, const sigset_t *mask, bool use_mask)
+{
+	struct xl_ep_call c = { ep, ev, max, deadline, mask, use_mask };
+	bool tag = false;
+	int n, cnt = 0;
+
+	if (max <= 0 || !ev)
+		return -EINVAL;
+	for (;;) {
+		n = xl_ep_look(&c, cnt, tag);
+		if (n == -EAGAIN) {
+			cnt = 0;
+			tag = false;
+			continue;
+		}
+		if (n != 0)
+			return n == -ETIMEDOUT ? 0 : n;
+		n = xl_ep_real_wait(&c, ev, max, xl_ep_left(&c));
+		if (n < 0)
+			return n;
+		tag = false;
+		cnt = xl_ep_untag(ev, n, &tag);
+		/* without the tag nothing of ours happened */
+		if (cnt && !tag)
+			return cnt;
+	}
+}
+
+static int xl_ep_dispatch(int epfd, struct epoll_event *ev, int max,
+			  uint64_t deadline, const sigset_t *mask,
+			  bool use_mask, bool *handled)
+{
+	struct xl_ep *ep;
+	int ret;
+
+	*handled = false;
+	xl_init();
+	if (xl_bypass() || !atomic_load_explicit(
+			(_Atomic(struct xl_ep *) *)&xl_ep_list,
+			memory_order_relaxed))
+		return 0;
+	ep = xl_ep_lookup(epfd);
+	if (!ep)
+		return 0;
+	*handled = true;
+	ret = xl_ep_wait(ep, ev, max, deadline, mask, use_mask);
+	xl_ep_put(ep);
+	return ret;
+}
+
+static uint64_t xl_ep_deadline_ms(int timeout)
+{
+	return timeout < 0 ? UINT64_MAX :
+	       xl_now_ns() + (uint64_t)timeout * 1000000;
+}
+
+XL_EXPORT int epoll_wait(int epfd, struct epoll_event *ev, int max,
+			 int timeout)
+{
+	int saved = errno, ret;
+	bool handled;
+
+	ret = xl_ep_dispatch(epfd, ev, max, xl_ep_deadline_ms(timeout), NULL,
+			     false, &handled);
+	if (!handled)
+		return real.epoll_wait(epfd, ev, max, timeout);
+	return (int)xl_ret(ret, saved);
+}
+
+XL_EXPORT int epoll_pwait(int epfd, struct epoll_event *ev, int max,
+			  int timeout, const sigset_t *mask)
+{
+	int saved = errno, ret;
+	bool handled;
+
+	ret = xl_ep_dispatch(epfd, ev, max, xl_ep_deadline_ms(timeout), mask,
+			     true, &handled);
+	if (!handled)
+		return real.epoll_pwait(epfd, ev, max, timeout, mask);
+	return (int)xl_ret(ret, saved);
+}
+
+XL_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
+			   const struct timespec *ts, const sigset_t *mask)
+{
+	uint64_t deadline = UINT64_MAX;
+	int saved = errno, ret;
+	bool handled;
+
+	if (ts)
+		deadline = xl_now_ns() + (uint64_t)ts->tv_sec * 1000000000ull +
+			   (uint64_t)ts->tv_nsec;
+	ret = xl_ep_dispatch(epfd, ev, max, deadline, mask, true, &handled);
+	if (!handled) {
+		if (!real.epoll_pwait2)
+			return (int)xl_ret(-ENOSYS, saved);
+		return real.epoll_pwait2(epfd, ev, max, ts, mask);
+	}
+	return (int)xl_ret(ret, saved);
+}
+
+void xl_epoll_atfork_child(void)
+{
+	struct xl_ep *ep;
+
+	pthread_mutex_init(&xl_ep_list_mutex, NULL);
+	for (ep = xl_ep_list; ep; ep = ep->next)
+		pthread_mutex_init(&ep->mutex, NULL);
+}

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The epoll registry: which tracked sockets each epoll instance watches,
+ * so that epoll_wait() can report their rings' readiness (xl_epoll.c).
+ */
+#ifndef XL_EPOLL_H
+#define XL_EPOLL_H
+
+struct xl_sock;
+
+/* fd, a tracked socket, is being closed: drop its registrations. */
+void xl_epoll_forget_fd(int fd);
+
+/* fd (not a tracked socket) was closed: if it was an epoll instance with
+ * a registry, the registry goes too. */
+void xl_epoll_closed(int fd);
+
+/* s got its channel: wake the epoll_wait() calls that may watch it. */
+void xl_epoll_sock_changed(struct xl_sock *s);
+
+#endif /* XL_EPOLL_H */

@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The fd table: a lock-free read path for every hooked call on every fd
+ * (most of which are not ours and must cost next to nothing), a mutex for
+ * the rare changes.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "xl_fdtable.h"
+
+xl_fd_slot *_Atomic xl_fd_pages[XL_FD_PAGES];
+
+static pthread_mutex_t xl_fd_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+#define XL_FD_INTERNAL_MAX	8
+static _Atomic int xl_fd_internal[XL_FD_INTERNAL_MAX] = {
+	-1, -1, -1, -1, -1, -1, -1, -1
+};
+
+void xl_fd_lock(void)
+{
+	pthread_mutex_lock(&xl_fd_mutex);
+}
+
+void xl_fd_unlock(void)
+{
+	pthread_mutex_unlock(&xl_fd_mutex);
+}
+
+void xl_fd_reinit(void)
+{
+	pthread_mutex_init(&xl_fd_mutex, NULL);
+}
+
+/* The page holding fd, allocated if needed; caller holds the mutex. */
+static xl_fd_slot *xl_fd_page(int fd)
+{
+	unsigned int i = (unsigned int)fd >> XL_FD_PAGE_BITS;
+	xl_fd_slot *page = atomic_load_explicit(&xl_fd_pages[i],
+						memory_order_relaxed);
+
+	if (page)
+		return page;
+	page = calloc(XL_FD_PAGE_SIZE, sizeof(*page));
+	if (!page)
+		return NULL;
+	/* zeroed slots /before/ lock-free readers can find the page */
+	atomic_store_explicit(&xl_fd_pages[i], page, memory_order_release);
+	return page;
+}
+
+int xl_fd_set(int fd, struct xl_sock *s, struct xl_sock **old)
+{
+	xl_fd_slot *page;
+
+	*old = NULL;
+	if (fd < 0 || (unsigned int)fd >= XL_FD_MAX)
+		return -EMFILE;
+	xl_fd_lock();
+	page = xl_fd_page(fd);
+	if (!page) {
+		xl_fd_unlock();
+		return -ENOMEM;
+	}
+	/* the socket's state /before/ it can be found */
+	*old = atomic_exchange_explicit(&page[fd & (XL_FD_PAGE_SIZE - 1)], s,
+					memory_order_acq_rel);
+	xl_fd_unlock();
+	return 0;
+}
+
+struct xl_sock *xl_fd_clear(int fd, struct xl_sock *s)
+{
+	struct xl_sock *cur;
+	xl_fd_slot *page;
+
+	if (fd < 0 || (unsigned int)fd >= XL_FD_MAX)
+		return NULL;
+	page = atomic_load_explicit(&xl_fd_pages[fd >> XL_FD_PAGE_BITS],
+				    memory_order_acquire);
+	if (!page)
+		return NULL;
+	xl_fd_lock();
+	cur = atomic_load_explicit(&page[fd & (XL_FD_PAGE_SIZE - 1)],
+				   memory_order_relaxed);
+	if (cur && (!s || cur == s))
+		atomic_store_explicit(&page[fd & (XL_FD_PAGE_SIZE - 1)], NULL,
+				      memory_order_release);
+	else
+		cur = NULL;
+	xl_fd_unlock();
+	return cur;
+}
+
+void xl_fd_internal_add(int fd)
+{
+	int i, expect;
+
+	for (i = 0; i < XL_FD_INTERNAL_MAX; i++) {
+		expect = -1;
+		if (atomic_compare_exchange_strong(&xl_fd_internal[i], &expect,
+						   fd))
+			return;
+	}
+}
+
+void xl_fd_internal_del(int fd)
+{
+	int i, expect;
+
+	for (i = 0; i < XL_FD_INTERNAL_MAX; i++) {
+		expect = fd;
+		if (atomic_compare_exchange_strong(&xl_fd_internal[i], &expect,
+						   -1))
+			return;
+	}
+}
+
+bool xl_fd_is_internal(int fd)
+{
+	int i;
+
+	if (fd < 0)
+		return false;
+	for (i = 0; i < XL_FD_INTERNAL_MAX; i++) {
+		if (atomic_load_explicit(&xl_fd_internal[i],
+					 memory_order_relaxed) == fd)
+			return true;
+	}
+	return false;
+}

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Readiness of a tracked socket for poll, select and epoll (protocol §4):
+ * a socket with a channel is readable when its ring has data or has ended,
+ * or while its kernel socket still holds bytes from before the peer's ring
+ * started; writable when its ring has room (or would have: the peer is
+ * attached and our next write opens it), else as the kernel socket says.
+ *
+ * These functions only read: the shared indices and flags of the rings,
+ * and the private indices of the thread that owns them (a torn-free load
+ * of a word that thread writes). The answer is a hint that is always
+ * re-checked by the call that acts on it under the direction's lock, so a
+ * poll never waits for a blocked read to finish, and a hostile value can
+ * only cause a wake-up whose read then fails cleanly.
+ */
+#include "config.h"
+
+#include "xl_barrier.h"
+#include "xl_preload.h"
+#include "xl_sock.h"
+
+#define XL_PRIV(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* Would a read of the ring return without waiting? */
+static bool xl_ready_rx_ring(struct xl_chan *ch)
+{
+	struct xl_ring_rx *rx = &ch->rx;
+	uint32_t st, prod;
+
+	if (XL_PRIV(rx->error) || XL_PRIV(rx->closed))
+		return true;
+	/* state /before/ prod, as the reader does */
+	st = xl_load_acquire(&rx->sh->p.state);
+	prod = xl_load_acquire(&rx->sh->p.prod);
+	if (prod != XL_PRIV(rx->cons))
+		return true;
+	return st >= XL_WIRE_PROD_CLOSED;
+}
+
+/* Would a write to the ring return without waiting? */
+static bool xl_ready_tx_ring(struct xl_chan *ch)
+{
+	struct xl_ring_tx *tx = &ch->tx;
+	uint32_t cons;
+
+	if (XL_PRIV(tx->error) || XL_PRIV(tx->closed))
+		return true;
+	if (XL_READ_ONCE(tx->sh->c.state) != XL_WIRE_CONS_OPEN)
+		return true;
+	cons = xl_load_acquire(&tx->sh->c.cons);
+	return (uint32_t)(XL_PRIV(tx->prod) - cons) < XL_PRIV(tx->size);
+}
+
+/* The receive side, before the reader has committed to the ring. */
+static void xl_ready_rx_early(struct xl_sock *s, struct xl_chan *ch,
+			      bool live, struct xl_ready *r)
+{
+	uint32_t st = xl_load_acquire(&ch->rx.sh->p.state);
+	uint64_t off;
+
+	if (st == XL_WIRE_PROD_IDLE) {
+		/* the ring may start at any moment while the peer lives */
+		r->kern_in = true;
+		r->wait_data = live;
+		return;
+	}
+	off = XL_READ_ONCE(ch->rx.sh->p.start_off);
+	if (atomic_load_explicit(&s->tcp_rx, memory_order_relaxed) < off) {
+		r->kern_in = true;	/* bytes from before the switch */
+		return;
+	}
+	if (xl_ready_rx_ring(ch) || !live)
+		r->in = true;
+	else
+		r->wait_data = true;
+}
+
+static void xl_ready_rx(struct xl_sock *s, struct xl_chan *ch, bool live,
+			struct xl_ready *r)
+{
+	if (atomic_load_explicit(&s->rx_ring, memory_order_acquire)) {
+		if (XL_PRIV(s->rx_ring_dead))
+			r->kern_in = true;
+		else if (xl_ready_rx_ring(ch) || !live)
+			r->in = true;
+		else
+			r->wait_data = true;
+		return;
+	}
+	if (XL_PRIV(s->rx_tcp_only)) {
+		r->kern_in = true;
+		return;
+	}
+	xl_ready_rx_early(s, ch, live, r);
+}
+
+static void xl_ready_tx(struct xl_sock *s, struct xl_chan *ch, bool live,
+			struct xl_ready *r)
+{
+	if (atomic_load_explicit(&s->tx_ring, memory_order_acquire)) {
+		if (xl_ready_tx_ring(ch) || !live)
+			r->out = true;
+		else
+			r->wait_space = true;
+		return;
+	}
+	/* the next write opens a fresh, empty ring */
+	if (live && !atomic_load(&s->shut_wr) && !atomic_load(&s->broken) &&
+	    xl_chan_tx_peer_attached(ch))
+		r->out = true;
+	else
+		r->kern_out = true;
+}
+
+void xl_ready_get(struct xl_sock *s, struct xl_ready *r)
+{
+	int state = atomic_load_explicit(&s->state, memory_order_acquire);
+	struct xl_chan *ch;
+	bool live;
+
+	*r = (struct xl_ready){ .kern_in = false };
+	if (state != XL_SOCK_CHAN) {
+		r->kern_in = r->kern_out = true;
+		r->link = state == XL_SOCK_PENDING;
+		return;
+	}
+	if (atomic_load(&s->broken)) {
+		r->in = r->out = true;
+		return;
+	}
+	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
+	live = xl_chan_peer_live(ch);
+	xl_ready_rx(s, ch, live, r);
+	xl_ready_tx(s, ch, live, r);
+}
+
+bool xl_ready_announce(struct xl_sock *s, bool in, bool out)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+	struct xl_ready r;
+
+	if (!ch)
+		return true;
+	xl_ready_get(s, &r);
+	if (in && r.wait_data)
+		XL_WRITE_ONCE(ch->rx.sh->c.want_data, 1);
+	if (out && r.wait_space)
+		XL_WRITE_ONCE(ch->tx.sh->p.want_space, 1);
+	/* want flags /before/ looking at the indices again: pairs with the
+	 * barrier in the peer's notify check */
+	xl_smp_mb();
+	/* stale flags are left set: another waiter may share them, and one
+	 * spurious kick costs less than a lost one */
+	xl_ready_get(s, &r);
+	return !((in && r.in) || (out && r.out));
+}
+
+int xl_ready_pollfds(struct xl_sock *s, bool in, bool out,
+		     struct pollfd *pfd, int max)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+	struct xl_ready r;
+	int n = 0, k;
+
+	if (!ch || max < 4)
+		return 0;
+	xl_ready_get(s, &r);
+	if (in && r.wait_data) {
+		k = xl_chan_pollfds(ch, XL_WAIT_DATA, pfd, 2);
+		n += k > 0 ? k : 0;
+	}
+	if (out && r.wait_space) {
+		k = xl_chan_pollfds(ch, XL_WAIT_SPACE, pfd + n, 2);
+		if (k > 0) {
+			/* mark the group so that ack knows what it is */
+			pfd[n].events |= POLLPRI;
+			n += k;
+		}
+	}
+	return n;
+}
+
+void xl_ready_ack(struct xl_sock *s, const struct pollfd *pfd, int n)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+	int i;
+
+	if (!ch)
+		return;
+	xl_lib_enter();
+	if (!pfd) {
+		xl_chan_ack(ch, XL_WAIT_DATA, NULL, 0);
+		xl_chan_ack(ch, XL_WAIT_SPACE, NULL, 0);
+	}
+	for (i = 0; pfd && i + 1 < n; i += 2)
+		xl_chan_ack(ch, pfd[i].events & POLLPRI ? XL_WAIT_SPACE :
+			    XL_WAIT_DATA, pfd + i, 2);
+	xl_lib_leave();
+}

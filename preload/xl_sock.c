@@ -1,0 +1,464 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Life cycle of a tracked socket: adoption after connect()/accept(),
+ * registration, channel attachment, the fds that name it, and its end.
+ *
+ * How this works
+ *
+ * A struct xl_sock is found through the fd table without a lock, so it may
+ * be looked at by a thread while another frees it. The memory is therefore
+ * never returned to malloc: freed states go on a free list and are reused
+ * as states again (type-stable memory). A lookup takes a reference only
+ * while the count is not zero, then checks that the fd still names the
+ * same state; either check failing means "not ours any more".
+ *
+ * References: one per fd table entry (dup() makes several) and one per
+ * call in progress. The application's last close() is the end of the
+ * connection for the peer (ring end of stream, CLOSE to the daemon, FIN by
+ * the real close); the memory goes when the last call in progress returns.
+ * A call in progress may still use the fd number it was given, so when
+ * another thread closes a socket under it, the number is kept busy with a
+ * placeholder until that call returns, and the program cannot be handed
+ * the same number for something else in between.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "xl_daemon_link.h"
+#include "xl_epoll.h"
+#include "xl_fdtable.h"
+#include "xl_preload.h"
+#include "xl_sock.h"
+
+/* STATS at most this often per socket (protocol §6). */
+#define XL_STATS_PERIOD_NS	1000000000ull
+/* Look at the clock only every so many calls. */
+#define XL_STATS_EVERY		64u
+
+static pthread_mutex_t xl_sock_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct xl_sock *xl_sock_all;
+static struct xl_sock *xl_sock_free;
+static int xl_sock_placeholder = -1;
+
+struct xl_sock *xl_sock_new(void)
+{
+	struct xl_sock *s;
+
+	pthread_mutex_lock(&xl_sock_mutex);
+	s = xl_sock_free;
+	if (s)
+		xl_sock_free = s->free_next;
+	pthread_mutex_unlock(&xl_sock_mutex);
+	if (!s) {
+		s = calloc(1, sizeof(*s));
+		if (!s)
+			return NULL;
+	}
+	/* a stale lookup may touch refcnt (only): keep it at 0 till done */
+	memset((char *)s + sizeof(s->refcnt), 0,
+	       sizeof(*s) - sizeof(s->refcnt));
+	pthread_mutex_init(&s->rx_lock, NULL);
+	pthread_mutex_init(&s->tx_lock, NULL);
+	pthread_mutex_lock(&xl_sock_mutex);
+	s->all_next = xl_sock_all;
+	if (xl_sock_all)
+		xl_sock_all->all_prev = s;
+	xl_sock_all = s;
+	pthread_mutex_unlock(&xl_sock_mutex);
+	/* the fields /before/ anyone can take a reference */
+	atomic_store_explicit(&s->refcnt, 1, memory_order_release);
+	return s;
+}
+
+bool xl_sock_tryget(struct xl_sock *s)
+{
+	int r = atomic_load_explicit(&s->refcnt, memory_order_relaxed);
+
+	do {
+		if (r <= 0)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(&s->refcnt, &r, r + 1,
+							memory_order_acquire,
+							memory_order_relaxed));
+	return true;
+}
+
+struct xl_sock *xl_sock_get(int fd)
+{
+	struct xl_sock *s = xl_fd_peek(fd);
+
+	if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) ==
+		  XL_SOCK_PLAIN)
+		return NULL;
+	if (!xl_sock_tryget(s))
+		return NULL;
+	if (xl_fd_peek(fd) != s) {
+		xl_sock_put(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* Close the fd numbers held for calls that were in progress. */
+static void xl_sock_close_zombies(struct xl_sock *s)
+{
+	int i;
+
+	pthread_mutex_lock(&xl_sock_mutex);
+	for (i = 0; i < s->nzombie; i++) {
+		xl_fd_internal_del(s->zombie[i]);
+		real.close(s->zombie[i]);
+	}
+	s->nzombie = 0;
+	pthread_mutex_unlock(&xl_sock_mutex);
+}
+
+static void xl_sock_free_mem(struct xl_sock *s)
+{
+	pthread_mutex_lock(&xl_sock_mutex);
+	if (s->all_prev)
+		s->all_prev->all_next = s->all_next;
+	else
+		xl_sock_all = s->all_next;
+	if (s->all_next)
+		s->all_next->all_prev = s->all_prev;
+	s->free_next = xl_sock_free;
+	xl_sock_free = s;
+	pthread_mutex_unlock(&xl_sock_mutex);
+}
+
+void xl_sock_put(struct xl_sock *s)
+{
+	if (atomic_fetch_sub_explicit(&s->refcnt, 1, memory_order_acq_rel) != 1)
+		return;
+	xl_lib_enter();
+	xl_link_unpend(s);
+	xl_stream_finish(s);
+	xl_sock_close_zombies(s);
+	xl_lib_leave();
+	pthread_mutex_destroy(&s->rx_lock);
+	pthread_mutex_destroy(&s->tx_lock);
+	xl_sock_free_mem(s);
+}
+
+int xl_sock_add_fd(int fd, struct xl_sock *s)
+{
+	struct xl_sock *old;
+	int ret;
+
+	atomic_fetch_add(&s->refcnt, 1);
+	atomic_fetch_add(&s->nfds, 1);
+	ret = xl_fd_set(fd, s, &old);
+	if (ret < 0) {
+		atomic_fetch_sub(&s->nfds, 1);
+		xl_sock_put(s);
+		return ret;
+	}
+	if (old) {
+		/* the number was reused behind our back (a close we did not
+		 * see): that socket is gone for the program */
+		atomic_fetch_sub(&old->nfds, 1);
+		xl_sock_put(old);
+	}
+	return 0;
+}
+
+/* A descriptor that any call on it fails or returns at once. */
+static int xl_sock_placeholder_fd(void)
+{
+	int pair[2];
+
+	if (xl_sock_placeholder >= 0)
+		return xl_sock_placeholder;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
+		return -1;
+	real.close(pair[1]);
+	xl_sock_placeholder = pair[0];
+	xl_fd_internal_add(pair[0]);
+	return pair[0];
+}
+
+/* fd is closed while calls on it are in progress: keep the number busy. */
+static int xl_sock_close_busy(struct xl_sock *s, int fd)
+{
+	int ph;
+
+	pthread_mutex_lock(&xl_sock_mutex);
+	ph = xl_sock_placeholder_fd();
+	if (ph < 0 || s->nzombie == XL_SOCK_ZOMBIES ||
+	    real.dup3(ph, fd, O_CLOEXEC) < 0) {
+		pthread_mutex_unlock(&xl_sock_mutex);
+		return real.close(fd) < 0 ? -errno : 0;
+	}
+	s->zombie[s->nzombie++] = fd;
+	xl_fd_internal_add(fd);
+	pthread_mutex_unlock(&xl_sock_mutex);
+	return 0;
+}
+
+static void xl_sock_unzombie(struct xl_sock *s, void *arg)
+{
+	int fd = *(int *)arg, i;
+
+	for (i = 0; i < s->nzombie; i++) {
+		if (s->zombie[i] == fd) {
+			s->zombie[i] = s->zombie[--s->nzombie];
+			return;
+		}
+	}
+}
+
+void xl_sock_claim_fd(int fd)
+{
+	pthread_mutex_lock(&xl_sock_mutex);
+	if (fd == xl_sock_placeholder)
+		xl_sock_placeholder = -1;
+	else
+		xl_sock_foreach(xl_sock_unzombie, &fd);
+	xl_fd_internal_del(fd);
+	pthread_mutex_unlock(&xl_sock_mutex);
+}
+
+int xl_sock_close_fd(int fd)
+{
+	struct xl_sock *s = xl_fd_clear(fd, NULL);
+	int ret, busy;
+
+	if (!s)
+		return real.close(fd) < 0 ? -errno : 0;
+	xl_epoll_forget_fd(fd);
+	if (atomic_fetch_sub(&s->nfds, 1) == 1)
+		atomic_store(&s->closed, true);
+	/* references that are calls in progress */
+	busy = atomic_load(&s->refcnt) - 1 - atomic_load(&s->nfds) -
+	       atomic_load(&s->nep);
+	if (busy > 0) {
+		ret = xl_sock_close_busy(s, fd);
+		xl_sock_put(s);
+		return ret;
+	}
+	/* the last close ends the ring (in the put) before the kernel's
+	 * FIN (in the real close) */
+	xl_sock_put(s);
+	return real.close(fd) < 0 ? -errno : 0;
+}
+
+void xl_sock_replaced_fd(int fd)
+{
+	struct xl_sock *s = xl_fd_clear(fd, NULL);
+
+	if (!s)
+		return;
+	xl_epoll_forget_fd(fd);
+	if (atomic_fetch_sub(&s->nfds, 1) == 1)
+		atomic_store(&s->closed, true);
+	xl_sock_put(s);
+}
+
+void xl_sock_make_plain(struct xl_sock *s)
+{
+	atomic_store(&s->state, XL_SOCK_PLAIN);
+}
+
+void xl_sock_attach(struct xl_sock *s, struct xl_chan *ch)
+{
+	/* the channel /before/ the state that says it is there */
+	atomic_store_explicit(&s->chan, ch, memory_order_release);
+	atomic_store_explicit(&s->state, XL_SOCK_CHAN, memory_order_release);
+	xl_epoll_sock_changed(s);
+}
+
+void xl_sock_counts(struct xl_sock *s, struct xl_ctl_counts *c)
+{
+	c->ring_tx = atomic_load_explicit(&s->ring_tx, memory_order_relaxed);
+	c->ring_rx = atomic_load_explicit(&s->ring_rx, memory_order_relaxed);
+	c->tcp_tx = atomic_load_explicit(&s->tcp_tx, memory_order_relaxed);
+	c->tcp_rx = atomic_load_explicit(&s->tcp_rx, memory_order_relaxed);
+}
+
+void xl_sock_tick(struct xl_sock *s)
+{
+	uint32_t n = atomic_fetch_add_explicit(&s->ops, 1,
+					       memory_order_relaxed);
+	uint64_t now, next;
+
+	if (n % XL_STATS_EVERY)
+		return;
+	now = xl_now_ns();
+	next = atomic_load_explicit(&s->next_stats_ns, memory_order_relaxed);
+	if (now < next || !atomic_compare_exchange_strong(&s->next_stats_ns,
+				&next, now + XL_STATS_PERIOD_NS))
+		return;
+	if (next && !atomic_load(&s->forked))
+		xl_link_counts(s, XL_CTL_STATS, XL_REASON_NONE);
+}
+
+/* ---- adoption ---- */
+
+static int xl_sock_addr(struct xl_ctl_addr *a, const struct sockaddr_storage *ss)
+{
+	const struct sockaddr_in *in4 = (const void *)ss;
+	const struct sockaddr_in6 *in6 = (const void *)ss;
+
+	memset(a, 0, sizeof(*a));
+	a->family = ss->ss_family;
+	if (ss->ss_family == AF_INET) {
+		a->port = ntohs(in4->sin_port);
+		memcpy(a->addr, &in4->sin_addr, 4);
+		return 0;
+	}
+	if (ss->ss_family == AF_INET6) {
+		a->port = ntohs(in6->sin6_port);
+		a->scope_id = in6->sin6_scope_id;
+		memcpy(a->addr, &in6->sin6_addr, 16);
+		return 0;
+	}
+	return -EAFNOSUPPORT;
+}
+
+/* Both ends of a connected socket; -ENOTCONN while connecting. */
+static int xl_sock_tuple(int fd, struct xl_sock *s)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int ret;
+
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	ret = xl_sock_addr(&s->remote, &ss);
+	if (ret < 0)
+		return ret;
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
+		return -errno;
+	return xl_sock_addr(&s->local, &ss);
+}
+
+static int xl_sock_timeo_ms(int fd, int opt)
+{
+	struct timeval tv;
+	socklen_t len = sizeof(tv);
+	uint64_t ms;
+
+	if (real.getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0)
+		return 0;
+	ms = (uint64_t)tv.tv_sec * 1000 + ((uint64_t)tv.tv_usec + 999) / 1000;
+	return ms > INT32_MAX ? INT32_MAX : (int)ms;
+}
+
+/* Is fd an AF_INET/AF_INET6 TCP socket? */
+static bool xl_sock_is_tcp(int fd)
+{
+	int v;
+	socklen_t len = sizeof(v);
+
+	if (real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 ||
+	    (v != AF_INET && v != AF_INET6))
+		return false;
+	len = sizeof(v);
+	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ||
+	    v != SOCK_STREAM)
+		return false;
+	len = sizeof(v);
+	return real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 &&
+	       v == IPPROTO_TCP;
+}
+
+/* Register a connected socket; on failure it becomes PLAIN. */
+static void xl_sock_register(struct xl_sock *s, int fd)
+{
+	int ret = xl_sock_tuple(fd, s);
+
+	if (ret == 0) {
+		atomic_store(&s->rcvtimeo_ms, xl_sock_timeo_ms(fd, SO_RCVTIMEO));
+		atomic_store(&s->sndtimeo_ms, xl_sock_timeo_ms(fd, SO_SNDTIMEO));
+		atomic_store(&s->state, XL_SOCK_PENDING);
+		ret = xl_link_register(s);
+	}
+	if (ret < 0)
+		xl_sock_make_plain(s);
+}
+
+void xl_sock_adopt(int fd, uint32_t role, bool nonblock, bool connecting)
+{
+	struct xl_sock *s;
+
+	if (!xl_sock_is_tcp(fd))
+		return;
+	s = xl_sock_new();
+	if (!s)
+		return;
+	s->role = role;
+	atomic_store(&s->nonblock, nonblock);
+	atomic_store(&s->state, XL_SOCK_CONNECTING);
+	if (!connecting)
+		xl_sock_register(s, fd);
+	if (atomic_load(&s->state) != XL_SOCK_PLAIN)
+		xl_sock_add_fd(fd, s);
+	xl_sock_put(s);
+}
+
+void xl_sock_settle(struct xl_sock *s, int fd)
+{
+	int expect = XL_SOCK_CONNECTING;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	if (atomic_load(&s->state) != XL_SOCK_CONNECTING)
+		return;
+	/* still in progress, or failed: a failed socket is closed soon */
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	/* one thread registers, even if several find it connected */
+	if (atomic_compare_exchange_strong(&s->state, &expect,
+					   XL_SOCK_PENDING))
+		xl_sock_register(s, fd);
+}
+
+void xl_sock_foreach(void (*fn)(struct xl_sock *s, void *arg), void *arg)
+{
+	struct xl_sock *s;
+
+	for (s = xl_sock_all; s; s = s->all_next)
+		fn(s, arg);
+}
+
+/* ---- fork ---- */
+
+void xl_sock_atfork_prepare(void)
+{
+	pthread_mutex_lock(&xl_sock_mutex);
+}
+
+static void xl_sock_fork_mark(struct xl_sock *s, void *child)
+{
+	/* Parent and child hold the socket now: whichever closes it first
+	 * must not end the stream for the other; the kernel's FIN and the
+	 * channel's liveness tell the peer when both are gone. */
+	if (atomic_load(&s->state) == XL_SOCK_CHAN)
+		atomic_store(&s->forked, true);
+	if (child) {
+		pthread_mutex_init(&s->rx_lock, NULL);
+		pthread_mutex_init(&s->tx_lock, NULL);
+	}
+}
+
+void xl_sock_atfork_parent(void)
+{
+	xl_sock_foreach(xl_sock_fork_mark, NULL);
+	pthread_mutex_unlock(&xl_sock_mutex);
+}
+
+void xl_sock_atfork_child(void)
+{
+	pthread_mutex_init(&xl_sock_mutex, NULL);
+	xl_sock_foreach(xl_sock_fork_mark, (void *)1);
+}

@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The library's state of one tracked TCP socket, and the operations the
+ * hook files share: life cycle (xl_sock.c), the data path with the
+ * switch-over of docs/protocol.md §3 (xl_stream.c), and readiness for
+ * poll/select/epoll (xl_ready.c).
+ *
+ * A socket is tracked from the moment it is a connected (or connecting)
+ * AF_INET/AF_INET6 TCP socket and a daemon took its registration. It stays
+ * a real kernel socket under the same fd throughout: the ring is an
+ * accelerator attached to it.
+ *
+ * Locking: rx_lock serialises the receivers of a socket, tx_lock its
+ * senders (a channel direction has one consumer and one producer). The
+ * readiness code takes neither: it only reads shared ring indices and
+ * flags, so a thread blocked in a read never blocks a poll.
+ */
+#ifndef XL_SOCK_H
+#define XL_SOCK_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "xenloop/ctl.h"
+#include "xl_chan.h"
+
+enum xl_sock_state {
+	XL_SOCK_CONNECTING = 1,	/* nonblocking connect() in flight */
+	XL_SOCK_PENDING,	/* registered; no answer from the daemon yet */
+	XL_SOCK_CHAN,		/* a channel is attached */
+	XL_SOCK_PLAIN,		/* kernel TCP for good: pass everything */
+};
+
+#define XL_SOCK_ZOMBIES	4
+
+struct xl_sock {
+	_Atomic int refcnt;	/* fd entries + calls in progress; 0: free */
+	_Atomic int nfds;	/* fd table entries */
+	_Atomic int nep;	/* epoll registrations (xl_epoll.c) */
+	_Atomic int state;	/* enum xl_sock_state */
+	struct xl_chan *_Atomic chan;	/* set once, before state CHAN */
+	_Atomic bool closed;	/* the application closed its last fd */
+	_Atomic bool nonblock;	/* O_NONBLOCK of the open file */
+	_Atomic bool broken;	/* the ring broke: the connection is reset */
+	_Atomic bool forked;	/* shared with another process by fork() */
+	_Atomic bool shut_rd, shut_wr;
+	_Atomic int rcvtimeo_ms, sndtimeo_ms;	/* 0: none */
+
+	uint64_t cookie;	/* the registration; 0 before */
+	uint32_t role;		/* enum xl_ctl_role */
+	struct xl_ctl_addr local, remote;
+	bool in_pending;	/* on the link's pending list (link mutex) */
+	struct xl_sock *pend_next;
+	uint64_t link_gen;	/* link connection that took the registration */
+
+	pthread_mutex_t rx_lock;
+	_Atomic uint64_t tcp_rx, ring_rx;
+	_Atomic bool rx_ring;	/* TCP part consumed: ring only */
+	bool rx_tcp_only;	/* the peer can no longer start its ring */
+	bool rx_ring_dead;	/* ring drained and its peer gone: kernel */
+	int rx_kern_err;	/* kernel error kept until the ring is drained */
+
+	pthread_mutex_t tx_lock;
+	_Atomic uint64_t tcp_tx, ring_tx;
+	_Atomic bool tx_ring;	/* our direction moved onto the ring */
+	bool tx_closed;		/* ring end of stream published */
+
+	_Atomic uint64_t next_stats_ns;
+	_Atomic uint32_t ops;
+
+	/* fd numbers kept busy with a placeholder until the last call in
+	 * progress on them returns (close from another thread) */
+	int zombie[XL_SOCK_ZOMBIES];
+	int nzombie;
+
+	struct xl_sock *all_next, *all_prev;	/* every live socket */
+	struct xl_sock *free_next;
+};
+
+/* ---- life cycle (xl_sock.c) ---- */
+
+/* A fresh socket state with one reference (the caller's). */
+struct xl_sock *xl_sock_new(void);
+
+/* Take a reference unless the state is being freed. */
+bool xl_sock_tryget(struct xl_sock *s);
+void xl_sock_put(struct xl_sock *s);
+
+/* The tracked, not-PLAIN socket behind fd with a reference, or NULL. */
+struct xl_sock *xl_sock_get(int fd);
+
+/* Enter fd -> s in the table (takes a reference and counts an fd). */
+int xl_sock_add_fd(int fd, struct xl_sock *s);
+
+/* The application closes fd (real close included). Returns 0 or -errno
+ * of the real close. */
+int xl_sock_close_fd(int fd);
+
+/* The program takes number fd (dup2 onto it): if it is a placeholder of
+ * ours, it is the program's now. */
+void xl_sock_claim_fd(int fd);
+
+/* dup2()/dup3() put another file at fd: forget what fd was. */
+void xl_sock_replaced_fd(int fd);
+
+/* Make the socket TCP for good (daemon said NOCHAN, or cannot ask). */
+void xl_sock_make_plain(struct xl_sock *s);
+
+/* A connecting socket: if connect() has completed, register it. */
+void xl_sock_settle(struct xl_sock *s, int fd);
+
+/*
+ * A connected TCP socket fd (from connect() or accept()): start tracking
+ * it if the library is on and a daemon takes the registration. nonblock is
+ * the file's O_NONBLOCK, connecting true for a connect() in flight.
+ */
+void xl_sock_adopt(int fd, uint32_t role, bool nonblock, bool connecting);
+
+/* Install the channel a CHAN message gave (called by the link). */
+void xl_sock_attach(struct xl_sock *s, struct xl_chan *ch);
+
+/* Send STATS if a second went by since the last ones. */
+void xl_sock_tick(struct xl_sock *s);
+
+/* Fill c with the byte counts so far. */
+void xl_sock_counts(struct xl_sock *s, struct xl_ctl_counts *c);
+
+/* ---- data path (xl_stream.c) ---- */
+
+/*
+ * Receive into msg (its iov; name and control are the caller's) with
+ * MSG_* flags. Returns a count, 0 at end of stream, or -errno. *sigpipe is
+ * not used on receive. msg->msg_flags is set.
+ */
+ssize_t xl_stream_recv(struct xl_sock *s, int fd, struct msghdr *msg,
+		       int flags);
+
+/* Internal send flag: block until all is in the ring, whatever
+ * O_NONBLOCK says (never passed to the kernel). */
+#define XL_MSG_BLOCK	0x10000000
+
+/* Send msg's iov with MSG_* flags; raises SIGPIPE as the kernel would. */
+ssize_t xl_stream_send(struct xl_sock *s, int fd, const struct msghdr *msg,
+		       int flags);
+
+/*
+ * Run fn(fd, arg), a kernel send that returns a count or -errno, if our
+ * direction is on TCP and stays there for the call (tx_lock held, tcp_tx
+ * counted). -EXDEV: it is (or would go) on the ring; emulate instead.
+ */
+ssize_t xl_stream_kernel_tx(struct xl_sock *s,
+			    ssize_t (*fn)(int fd, void *arg), int fd, void *arg);
+
+/* Free room in our ring (SIZE_MAX: not on a ring). A hint. */
+size_t xl_stream_tx_room(struct xl_sock *s);
+
+/* shutdown() of a tracked socket. */
+int xl_stream_shutdown(struct xl_sock *s, int fd, int how);
+
+/* FIONREAD: bytes readable without blocking. */
+int xl_stream_inq(struct xl_sock *s, int fd, int *out);
+
+/* SIOCOUTQ: bytes sent but not yet read by the peer. */
+int xl_stream_outq(struct xl_sock *s, int fd, int *out);
+
+/* The end of a channel at the last close (no call in progress). */
+void xl_stream_finish(struct xl_sock *s);
+
+/* ---- readiness (xl_ready.c) ---- */
+
+/* What the ring says, and which kernel events still matter. */
+struct xl_ready {
+	bool in;		/* readable through the ring (or its end) */
+	bool out;		/* writable through the ring */
+	bool kern_in;		/* POLLIN of the kernel socket counts */
+	bool kern_out;		/* POLLOUT of the kernel socket counts */
+	bool wait_data;		/* sleeping needs the ring's data kick */
+	bool wait_space;	/* sleeping needs the ring's space kick */
+	bool link;		/* pending: the daemon link may change it */
+};
+
+void xl_ready_get(struct xl_sock *s, struct xl_ready *r);
+
+/*
+ * Before sleeping on the fds of xl_ready_pollfds(): announce the sleep on
+ * the rings (want flags) and look again. Returns false if the socket
+ * became ready meanwhile (do not sleep).
+ */
+bool xl_ready_announce(struct xl_sock *s, bool in, bool out);
+
+/* The channel fds to sleep on for in/out; returns how many (max >= 4). */
+int xl_ready_pollfds(struct xl_sock *s, bool in, bool out,
+		     struct pollfd *pfd, int max);
+
+/* Consume the kicks that woke us (pfd/n as xl_ready_pollfds filled them,
+ * revents from poll; NULL: all). */
+void xl_ready_ack(struct xl_sock *s, const struct pollfd *pfd, int n);
+
+/* ---- all sockets (fork) ---- */
+void xl_sock_foreach(void (*fn)(struct xl_sock *s, void *arg), void *arg);
+
+#endif /* XL_SOCK_H */

@@ -1,0 +1,712 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The data path of a tracked socket: where each byte goes and comes from,
+ * and the switch-over of docs/protocol.md §3.
+ *
+ * How this works
+ *
+ * Each direction counts the payload that went through the kernel socket
+ * (tcp_tx, tcp_rx). Sending: through the kernel until the peer has
+ * attached as the consumer of our ring; then the ring is opened at
+ * start_off = tcp_tx and every later byte goes there. tx_lock makes the
+ * switch atomic with respect to our own sends, so no kernel send is in
+ * flight when the ring takes over.
+ *
+ * Receiving: through the kernel until the peer's ring has started, and
+ * then only up to its start_off; from tcp_rx == start_off on, the ring
+ * only. The peer writes nothing to the kernel socket after opening its
+ * ring, so the bytes the kernel still holds are exactly those before
+ * start_off, in order. When the ring is drained and its peer gone, the
+ * kernel socket has the last word (0 for a FIN, ECONNRESET for a reset),
+ * as it would have without us.
+ *
+ * Blocking: a call that must wait never blocks in the kernel on a socket
+ * whose peer could move onto the ring (the bytes would come where we do
+ * not look). It polls the kernel socket together with the channel's
+ * notification (after announcing itself on the ring) and, while the socket
+ * waits for the daemon's answer, the daemon link, in bounded slices; every
+ * slice it also looks at whether the socket was closed under it. Pure-ring
+ * waits are the channel's own (spin, then sleep).
+ */
+#include "config.h"
+
+#include <limits.h>
+#include <linux/sockios.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "xl_barrier.h"
+#include "xl_daemon_link.h"
+#include "xl_preload.h"
+#include "xl_sock.h"
+
+/* Longest sleep before a blocked call looks at its socket again. */
+#define XL_SLICE_MS		1000
+/* ... while the daemon may attach a channel from another thread. */
+#define XL_PENDING_SLICE_MS	10
+/* iovec pieces copied on the stack; larger arrays are allocated. */
+#define XL_IOV_STACK		16
+
+enum xl_rx_where {
+	XL_RX_TCP,
+	XL_RX_RING,
+};
+
+/* A private, advanceable copy of an iovec array. */
+struct xl_iovs {
+	struct iovec *iov;
+	int cnt;
+	struct iovec *heap;
+	struct iovec stack[XL_IOV_STACK];
+};
+
+static size_t xl_iov_total(const struct iovec *iov, size_t cnt)
+{
+	size_t total = 0, i;
+
+	for (i = 0; i < cnt; i++)
+		total += iov[i].iov_len;
+	return total;
+}
+
+static int xl_iovs_init(struct xl_iovs *v, const struct iovec *iov,
+			size_t cnt)
+{
+	if (cnt > IOV_MAX)
+		return -EINVAL;
+	v->heap = NULL;
+	v->iov = v->stack;
+	if (cnt > XL_IOV_STACK) {
+		v->heap = malloc(cnt * sizeof(*iov));
+		if (!v->heap)
+			return -ENOMEM;
+		v->iov = v->heap;
+	}
+	if (cnt)
+		memcpy(v->iov, iov, cnt * sizeof(*iov));
+	v->cnt = (int)cnt;
+	return 0;
+}
+
+static void xl_iovs_advance(struct xl_iovs *v, size_t n)
+{
+	while (v->cnt > 0 && n >= v->iov->iov_len) {
+		n -= v->iov->iov_len;
+		v->iov++;
+		v->cnt--;
+	}
+	if (v->cnt > 0 && n) {
+		v->iov->iov_base = (char *)v->iov->iov_base + n;
+		v->iov->iov_len -= n;
+	}
+}
+
+static void xl_iovs_free(struct xl_iovs *v)
+{
+	free(v->heap);
+}
+
+static void xl_add(_Atomic uint64_t *counter, uint64_t n)
+{
+	/* one writer (under the direction's lock): no read-modify-write */
+	atomic_store_explicit(counter, atomic_load_explicit(counter,
+			      memory_order_relaxed) + n, memory_order_relaxed);
+}
+
+/* Absolute deadline of a timeout in ms (0: none). */
+static uint64_t xl_deadline(int timeo_ms)
+{
+	return timeo_ms > 0 ? xl_now_ns() + (uint64_t)timeo_ms * 1000000 :
+			      UINT64_MAX;
+}
+
+/* The next slice to sleep: at most cap ms and what is left; 0 if the
+ * deadline passed. */
+static int xl_slice(uint64_t deadline, int cap)
+{
+	uint64_t now, left;
+
+	if (deadline == UINT64_MAX)
+		return cap;
+	now = xl_now_ns();
+	if (now >= deadline)
+		return 0;
+	left = (deadline - now + 999999) / 1000000;
+	return left < (uint64_t)cap ? (int)left : cap;
+}
+
+/* After -EINTR from a wait with nothing done: restart or report it. */
+static int xl_on_eintr(void)
+{
+	return xl_restart_after_signal() ? 0 : -EINTR;
+}
+
+/* ---- receiving ---- */
+
+static void xl_rx_break(struct xl_sock *s)
+{
+	XL_WARN("cookie %llu: the peer broke the ring; resetting",
+		(unsigned long long)s->cookie);
+	atomic_store(&s->broken, true);
+}
+
+/*
+ * Where the next byte comes from; caller holds rx_lock. *limit is how many
+ * bytes the kernel may still give (UINT64_MAX: all it has). Returns
+ * enum xl_rx_where or -ECONNRESET (the ring broke).
+ */
+static int xl_rx_where(struct xl_sock *s, struct xl_chan *ch, uint64_t *limit)
+{
+	uint64_t off = 0, tcp_rx = atomic_load(&s->tcp_rx);
+	int r;
+
+	*limit = UINT64_MAX;
+	if (atomic_load_explicit(&s->rx_ring, memory_order_relaxed))
+		return s->rx_ring_dead ? XL_RX_TCP : XL_RX_RING;
+	if (!ch || s->rx_tcp_only)
+		return XL_RX_TCP;
+	xl_lib_enter();
+	r = xl_chan_rx_started(ch, &off);
+	if (r == 0 && !xl_chan_peer_live(ch)) {
+		/* gone; it may still have opened just before */
+		r = xl_chan_rx_started(ch, &off);
+		s->rx_tcp_only = r == 0;
+	}
+	xl_lib_leave();
+	if (r < 0 || (r == 1 && tcp_rx > off)) {
+		xl_rx_break(s);
+		return -ECONNRESET;
+	}
+	if (r == 0)
+		return XL_RX_TCP;
+	if (tcp_rx == off) {
+		atomic_store_explicit(&s->rx_ring, true, memory_order_release);
+		return XL_RX_RING;
+	}
+	*limit = off - tcp_rx;
+	return XL_RX_TCP;
+}
+
+/* One nonblocking kernel receive of at most limit bytes. */
+static ssize_t xl_rx_tcp(struct xl_sock *s, int fd, struct msghdr *app,
+			 struct xl_iovs *v, int flags, uint64_t limit)
+{
+	struct msghdr m = *app;
+	struct iovec one;
+	ssize_t n;
+
+	m.msg_iov = v->iov;
+	m.msg_iovlen = (size_t)v->cnt;
+	if (limit < xl_iov_total(v->iov, (size_t)v->cnt)) {
+		/* only the bytes from before the switch: a short read */
+		one = v->iov[0];
+		if (one.iov_len > limit)
+			one.iov_len = (size_t)limit;
+		m.msg_iov = &one;
+		m.msg_iovlen = 1;
+	}
+	n = real.recvmsg(fd, &m, flags | MSG_DONTWAIT);
+	if (n < 0)
+		return -errno;
+	app->msg_namelen = m.msg_namelen;
+	app->msg_controllen = m.msg_controllen;
+	app->msg_flags = m.msg_flags;
+	if (!(flags & MSG_PEEK))
+		xl_add(&s->tcp_rx, (uint64_t)n);
+	return n;
+}
+
+/*
+ * Sleep until the kernel socket or the ring may have something, for at
+ * most timeout_ms. Returns 0 or -EINTR.
+ */
+static int xl_rx_wait(struct xl_sock *s, int fd, struct xl_chan *ch,
+		      int timeout_ms)
+{
+	struct pollfd pfd[8];
+	int n = 1, nring = 0, lfd, ret;
+
+	pfd[0] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	if (ch && !s->rx_tcp_only && !s->rx_ring_dead) {
+		if (!xl_ready_announce(s, true, false))
+			return 0;
+		nring = xl_ready_pollfds(s, true, false, pfd + 1, 4);
+		n += nring;
+	}
+	if (atomic_load(&s->state) == XL_SOCK_PENDING) {
+		lfd = xl_link_pollfd();
+		if (lfd >= 0)
+			pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		if (timeout_ms > XL_PENDING_SLICE_MS)
+			timeout_ms = XL_PENDING_SLICE_MS;
+	}
+	xl_lib_enter();
+	ret = real.poll(pfd, (nfds_t)n, timeout_ms);
+	xl_lib_leave();
+	if (ret < 0)
+		return -errno;
+	if (nring)
+		xl_ready_ack(s, pfd + 1, nring);
+	if (atomic_load(&s->state) == XL_SOCK_PENDING)
+		xl_link_poll();
+	return 0;
+}
+
+struct xl_rx_call {
+	struct xl_sock *s;
+	int fd;
+	struct msghdr *msg;
+	int flags;
+	struct xl_iovs v;
+	size_t want, done;
+	bool block, waitall;
+	uint64_t deadline;
+};
+
+/* Not a count and not an -errno: the step's caller goes on looping. */
+#define XL_GO_ON ((ssize_t)-4096)
+
+/*
+ * A result that ends the call, or XL_GO_ON. Any bytes already given
+ * are the answer; an error waits for the next call.
+ */
+static ssize_t xl_rx_end(struct xl_rx_call *c, ssize_t err)
+{
+	return c->done ? (ssize_t)c->done : err;
+}
+
+static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
+{
+	unsigned int xf = 0;
+	ssize_t n;
+
+	if (c->flags & MSG_PEEK)
+		xf |= XL_CHAN_PEEK;
+	if (c->waitall)
+		xf |= XL_CHAN_WAITALL;
+	if (!c->block || (c->done && !c->waitall))
+		xf |= XL_CHAN_NONBLOCK;
+	if (atomic_load(&c->s->shut_rd))
+		return xl_rx_end(c, 0);
+	xl_lib_enter();
+	n = xl_chan_recv(ch, c->v.iov, c->v.cnt, xf,
+			 xl_slice(c->deadline, XL_SLICE_MS));
+	xl_lib_leave();
+	if (n > 0) {
+		if (!(c->flags & MSG_PEEK))
+			xl_add(&c->s->ring_rx, (uint64_t)n);
+		c->done += (size_t)n;
+		xl_iovs_advance(&c->v, (size_t)n);
+		if (c->waitall && c->done < c->want)
+			return XL_GO_ON;
+		return (ssize_t)c->done;
+	}
+	switch (n) {
+	case 0:
+		return (ssize_t)c->done;	/* end of stream */
+	case -ETIMEDOUT:
+		if (xl_slice(c->deadline, 1))
+			return XL_GO_ON;
+		return xl_rx_end(c, -EAGAIN);
+	case -EINTR:
+		if (c->done)
+			return (ssize_t)c->done;
+		return xl_on_eintr() ? -EINTR : XL_GO_ON;
+	case -ECONNRESET:
+		/* drained and the peer is gone: the kernel has the last word */
+		c->s->rx_ring_dead = true;
+		if (c->s->rx_kern_err) {
+			n = -c->s->rx_kern_err;
+			c->s->rx_kern_err = 0;
+			return xl_rx_end(c, n);
+		}
+		return XL_GO_ON;
+	case -EPROTO:
+		xl_rx_break(c->s);
+		return xl_rx_end(c, -ECONNRESET);
+	default:
+		return xl_rx_end(c, n);	/* -EAGAIN */
+	}
+}
+
+/* The kernel had nothing: give up, or wait and go on (XL_GO_ON). */
+static ssize_t xl_rx_tcp_empty(struct xl_rx_call *c, struct xl_chan *ch)
+{
+	int ret, slice;
+
+	if (!c->block || (c->done && !c->waitall))
+		return xl_rx_end(c, -EAGAIN);
+	slice = xl_slice(c->deadline, XL_SLICE_MS);
+	if (!slice)
+		return xl_rx_end(c, -EAGAIN);
+	ret = xl_rx_wait(c->s, c->fd, ch, slice);
+	if (ret == -EINTR) {
+		if (c->done)
+			return (ssize_t)c->done;
+		return xl_on_eintr() ? -EINTR : XL_GO_ON;
+	}
+	return ret < 0 ? xl_rx_end(c, ret) : XL_GO_ON;
+}
+
+static ssize_t xl_rx_from_tcp(struct xl_rx_call *c, struct xl_chan *ch,
+			      uint64_t limit)
+{
+	ssize_t n = xl_rx_tcp(c->s, c->fd, c->msg, &c->v, c->flags, limit);
+	uint64_t lim2;
+
+	if (n > 0) {
+		c->done += (size_t)n;
+		xl_iovs_advance(&c->v, (size_t)n);
+		if (c->waitall && c->done < c->want)
+			return XL_GO_ON;
+		return (ssize_t)c->done;
+	}
+	if (n == 0) {
+		/* a FIN; if the peer's ring started, the rest is there */
+		if (c->want && ch && limit == UINT64_MAX && !c->s->rx_ring_dead &&
+		    xl_rx_where(c->s, ch, &lim2) == XL_RX_RING)
+			return XL_GO_ON;
+		return (ssize_t)c->done;
+	}
+	if (n == -EAGAIN) {
+		if (ch && !c->s->rx_ring_dead &&
+		    xl_rx_where(c->s, ch, &lim2) == XL_RX_RING)
+			return XL_GO_ON;
+		return xl_rx_tcp_empty(c, ch);
+	}
+	/* a kernel error: bytes on the ring come first */
+	if (ch && !c->s->rx_ring_dead && limit == UINT64_MAX &&
+	    xl_rx_where(c->s, ch, &lim2) == XL_RX_RING) {
+		c->s->rx_kern_err = (int)-n;
+		return XL_GO_ON;
+	}
+	return xl_rx_end(c, n);
+}
+
+static ssize_t xl_rx_loop(struct xl_rx_call *c)
+{
+	struct xl_chan *ch;
+	uint64_t limit;
+	ssize_t ret;
+	int where;
+
+	for (;;) {
+		if (atomic_load(&c->s->closed))
+			return xl_rx_end(c, -EBADF);
+		if (atomic_load(&c->s->broken))
+			return xl_rx_end(c, -ECONNRESET);
+		ch = atomic_load_explicit(&c->s->chan, memory_order_acquire);
+		where = xl_rx_where(c->s, ch, &limit);
+		if (where < 0)
+			return xl_rx_end(c, where);
+		if (where == XL_RX_RING)
+			ret = xl_rx_from_ring(c, ch);
+		else
+			ret = xl_rx_from_tcp(c, ch, limit);
+		if (ret != XL_GO_ON)
+			return ret;
+		if (!c->waitall && c->done)
+			return (ssize_t)c->done;
+	}
+}
+
+ssize_t xl_stream_recv(struct xl_sock *s, int fd, struct msghdr *msg,
+		       int flags)
+{
+	struct xl_rx_call c = { .s = s, .fd = fd, .msg = msg, .flags = flags };
+	ssize_t ret;
+
+	if (atomic_load(&s->state) == XL_SOCK_PENDING)
+		xl_link_poll();
+	ret = xl_iovs_init(&c.v, msg->msg_iov, msg->msg_iovlen);
+	if (ret < 0)
+		return ret;
+	c.want = xl_iov_total(msg->msg_iov, msg->msg_iovlen);
+	c.block = !(flags & MSG_DONTWAIT) && !atomic_load(&s->nonblock);
+	c.waitall = (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && c.block;
+	c.deadline = xl_deadline(atomic_load(&s->rcvtimeo_ms));
+	msg->msg_flags = 0;
+	pthread_mutex_lock(&s->rx_lock);
+	ret = xl_rx_loop(&c);
+	pthread_mutex_unlock(&s->rx_lock);
+	if (ret > 0 && atomic_load(&s->rx_ring)) {
+		/* nothing of the kernel's to report for ring bytes */
+		msg->msg_namelen = 0;
+		msg->msg_controllen = 0;
+	}
+	xl_iovs_free(&c.v);
+	xl_sock_tick(s);
+	return ret;
+}
+
+/* ---- sending ---- */
+
+/* Our direction may move onto the ring now; caller holds tx_lock. */
+static bool xl_tx_may_switch(struct xl_sock *s, struct xl_chan *ch)
+{
+	return ch && !atomic_load(&s->shut_wr) && !atomic_load(&s->broken) &&
+	       xl_chan_peer_live(ch) && xl_chan_tx_peer_attached(ch);
+}
+
+static int xl_tx_switch(struct xl_sock *s, struct xl_chan *ch)
+{
+	uint64_t off = atomic_load(&s->tcp_tx);
+	int ret = xl_chan_tx_open(ch, off);
+
+	if (ret < 0)
+		return ret;
+	XL_DBG("cookie %llu: sending on the ring from offset %llu",
+	       (unsigned long long)s->cookie, (unsigned long long)off);
+	/* the ring is open /before/ readiness says writable through it */
+	atomic_store_explicit(&s->tx_ring, true, memory_order_release);
+	return 0;
+}
+
+/* What the kernel would have said to a write after the peer vanished. */
+static ssize_t xl_tx_peer_gone(int fd)
+{
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	if (real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
+		return -err;
+	return -EPIPE;
+}
+
+struct xl_tx_call {
+	struct xl_sock *s;
+	int fd;
+	int flags;
+	struct xl_iovs v;
+	size_t want, done;
+	bool block;
+	uint64_t deadline;
+};
+
+static ssize_t xl_tx_end(struct xl_tx_call *c, ssize_t err)
+{
+	return c->done ? (ssize_t)c->done : err;
+}
+
+/* One ring send. Returns the call's result, or XL_GO_ON. */
+static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
+{
+	ssize_t n;
+
+	if (atomic_load(&c->s->closed))
+		return xl_tx_end(c, -EBADF);
+	if (c->s->tx_closed || atomic_load(&c->s->shut_wr))
+		return xl_tx_end(c, -EPIPE);
+	xl_lib_enter();
+	n = xl_chan_send(ch, c->v.iov, c->v.cnt,
+			 c->block ? 0 : XL_CHAN_NONBLOCK,
+			 xl_slice(c->deadline, XL_SLICE_MS));
+	xl_lib_leave();
+	if (n > 0) {
+		xl_add(&c->s->ring_tx, (uint64_t)n);
+		c->done += (size_t)n;
+		xl_iovs_advance(&c->v, (size_t)n);
+		if (c->done == c->want || !c->block)
+			return (ssize_t)c->done;
+		return XL_GO_ON;
+	}
+	switch (n) {
+	case 0:
+		return (ssize_t)c->done;
+	case -ETIMEDOUT:
+		if (xl_slice(c->deadline, 1))
+			return XL_GO_ON;
+		return xl_tx_end(c, -EAGAIN);
+	case -EINTR:
+		if (c->done)
+			return (ssize_t)c->done;
+		return xl_on_eintr() ? -EINTR : XL_GO_ON;
+	case -ESHUTDOWN:
+	case -EPIPE:
+		return xl_tx_end(c, -EPIPE);
+	case -ECONNRESET:
+		return xl_tx_end(c, xl_tx_peer_gone(c->fd));
+	case -EPROTO:
+		atomic_store(&c->s->broken, true);
+		return xl_tx_end(c, -ECONNRESET);
+	default:
+		return xl_tx_end(c, n);
+	}
+}
+
+static ssize_t xl_tx_ring(struct xl_sock *s, int fd, const struct msghdr *msg,
+			  int flags, struct xl_chan *ch)
+{
+	struct xl_tx_call c = { .s = s, .fd = fd, .flags = flags };
+	ssize_t ret;
+
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;	/* urgent data has no place on a ring */
+	ret = xl_iovs_init(&c.v, msg->msg_iov, msg->msg_iovlen);
+	if (ret < 0)
+		return ret;
+	c.want = xl_iov_total(msg->msg_iov, msg->msg_iovlen);
+	c.block = (flags & XL_MSG_BLOCK) ||
+		  (!(flags & MSG_DONTWAIT) && !atomic_load(&s->nonblock));
+	c.deadline = xl_deadline(atomic_load(&s->sndtimeo_ms));
+	do {
+		ret = xl_tx_ring_once(&c, ch);
+	} while (ret == XL_GO_ON);
+	xl_iovs_free(&c.v);
+	return ret;
+}
+
+ssize_t xl_stream_send(struct xl_sock *s, int fd, const struct msghdr *msg,
+		       int flags)
+{
+	struct xl_chan *ch;
+	ssize_t ret;
+
+	if (atomic_load(&s->state) == XL_SOCK_PENDING)
+		xl_link_poll();
+	pthread_mutex_lock(&s->tx_lock);
+	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
+	if (!atomic_load(&s->tx_ring) && !(flags & MSG_OOB) &&
+	    xl_tx_may_switch(s, ch))
+		xl_tx_switch(s, ch);
+	if (atomic_load(&s->tx_ring)) {
+		ret = xl_tx_ring(s, fd, msg, flags, ch);
+	} else {
+		/* blocking in the kernel is safe here: the peer reads TCP
+		 * until we open our ring, which only this lock does */
+		ret = real.sendmsg(fd, msg, flags & ~XL_MSG_BLOCK);
+		if (ret < 0)
+			ret = -errno;
+		else
+			xl_add(&s->tcp_tx, (uint64_t)ret);
+		pthread_mutex_unlock(&s->tx_lock);
+		return ret;
+	}
+	pthread_mutex_unlock(&s->tx_lock);
+	if (ret == -EPIPE && !(flags & MSG_NOSIGNAL))
+		xl_raise_sigpipe();
+	xl_sock_tick(s);
+	return ret;
+}
+
+ssize_t xl_stream_kernel_tx(struct xl_sock *s,
+			    ssize_t (*fn)(int fd, void *arg), int fd, void *arg)
+{
+	struct xl_chan *ch;
+	ssize_t ret = -EXDEV;
+
+	if (atomic_load(&s->state) == XL_SOCK_PENDING)
+		xl_link_poll();
+	pthread_mutex_lock(&s->tx_lock);
+	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
+	if (!atomic_load(&s->tx_ring) && !xl_tx_may_switch(s, ch)) {
+		ret = fn(fd, arg);
+		if (ret > 0)
+			xl_add(&s->tcp_tx, (uint64_t)ret);
+	}
+	pthread_mutex_unlock(&s->tx_lock);
+	return ret;
+}
+
+size_t xl_stream_tx_room(struct xl_sock *s)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+	uint32_t used;
+
+	if (!ch || !atomic_load(&s->tx_ring))
+		return SIZE_MAX;
+	used = __atomic_load_n(&ch->tx.prod, __ATOMIC_RELAXED) -
+	       XL_READ_ONCE(ch->tx.sh->c.cons);
+	return used >= ch->tx.size ? 0 : ch->tx.size - used;
+}
+
+/* ---- the rest ---- */
+
+int xl_stream_shutdown(struct xl_sock *s, int fd, int how)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+
+	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
+		return real.shutdown(fd, how) < 0 ? -errno : 0;
+	if (how != SHUT_WR)
+		atomic_store(&s->shut_rd, true);
+	if (how != SHUT_RD) {
+		/* seen by a sender blocked on the lock at its next slice */
+		atomic_store(&s->shut_wr, true);
+		pthread_mutex_lock(&s->tx_lock);
+		if (atomic_load(&s->tx_ring) && !s->tx_closed) {
+			xl_lib_enter();
+			xl_chan_shutdown_tx(ch);
+			xl_lib_leave();
+			s->tx_closed = true;
+		}
+		pthread_mutex_unlock(&s->tx_lock);
+	}
+	/* the kernel's FIN after the ring's end: the peer sees the end on
+	 * whichever path it reads */
+	return real.shutdown(fd, how) < 0 ? -errno : 0;
+}
+
+int xl_stream_inq(struct xl_sock *s, int fd, int *out)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+	uint64_t total = 0;
+	int kern = 0;
+
+	if (!atomic_load(&s->rx_ring) || s->rx_ring_dead) {
+		if (real.ioctl(fd, FIONREAD, &kern) < 0)
+			return -errno;
+		total = (uint64_t)kern;
+	}
+	if (ch && atomic_load(&s->rx_ring) && !s->rx_ring_dead &&
+	    !atomic_load(&s->shut_rd))
+		total += XL_READ_ONCE(ch->rx.sh->p.prod) -
+			 __atomic_load_n(&ch->rx.cons, __ATOMIC_RELAXED);
+	*out = total > INT_MAX ? INT_MAX : (int)total;
+	return 0;
+}
+
+int xl_stream_outq(struct xl_sock *s, int fd, int *out)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+	int kern = 0;
+	uint32_t ring = 0;
+
+	if (real.ioctl(fd, SIOCOUTQ, &kern) < 0)
+		return -errno;
+	if (ch && atomic_load(&s->tx_ring))
+		ring = __atomic_load_n(&ch->tx.prod, __ATOMIC_RELAXED) -
+		       XL_READ_ONCE(ch->tx.sh->c.cons);
+	*out = kern + (int)(ring & INT_MAX);
+	return 0;
+}
+
+void xl_stream_finish(struct xl_sock *s)
+{
+	struct xl_chan *ch = atomic_load(&s->chan);
+	int state = atomic_load(&s->state);
+
+	if (!ch) {
+		if (state == XL_SOCK_PENDING && !atomic_load(&s->forked))
+			xl_link_counts(s, XL_CTL_CLOSE, XL_REASON_NONE);
+		return;
+	}
+	atomic_store(&s->chan, NULL);
+	if (atomic_load(&s->forked)) {
+		/* another process may still use the ring: leave it be */
+		xl_chan_forget(ch);
+		return;
+	}
+	if (atomic_load(&s->tx_ring) && !s->tx_closed)
+		xl_chan_shutdown_tx(ch);
+	xl_chan_shutdown_rx(ch);
+	xl_link_counts(s, XL_CTL_CLOSE, atomic_load(&s->broken) ?
+		       XL_REASON_PROTOCOL : XL_REASON_NONE);
+	xl_chan_destroy(ch);
+}
