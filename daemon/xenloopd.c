@@ -45,6 +45,9 @@
 #include <unistd.h>
 
 #include "log.h"
+#ifdef HAVE_XEN
+#include "xl_xen_loop.h"
+#endif
 #include "xl_addr.h"
 #include "xl_chan.h"
 #include "xl_ctl_io.h"
@@ -62,6 +65,7 @@ struct xl_opts {
 	const char *conf;		/* NULL: the default, may be missing */
 	const char *rundir;
 	const char *name;
+	bool discovery;			/* --discovery: dom0's role on Xen */
 };
 
 static struct xl_daemon xl_d;
@@ -119,12 +123,16 @@ static void xl_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xenloopd [-d] [-f CONFIG] [-r RUNDIR] [-n NAME] [-v]...\n"
+		"       xenloopd --discovery [-d] [-v]...   (Xen dom0)\n"
 		"       xenloopd --help | --version\n"
 		"  -d         stay in the foreground, log to stderr\n"
 		"  -f CONFIG  configuration file (default %s)\n"
 		"  -r RUNDIR  directory of the sockets (default /run/xenloop)\n"
 		"  -n NAME    name among the peers (default ns-<netns inode>)\n"
-		"  -v         log debug messages too\n", XL_CONF_PATH);
+		"  -v         log debug messages too\n"
+		"  --discovery  run dom0's discovery of willing Xen guests\n"
+		"             instead (built with Xen support only)\n",
+		XL_CONF_PATH);
 }
 
 static void xl_parse_opts(int argc, char **argv, struct xl_opts *o)
@@ -132,6 +140,7 @@ static void xl_parse_opts(int argc, char **argv, struct xl_opts *o)
 	static const struct option longopts[] = {
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
+		{ "discovery", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -160,6 +169,9 @@ static void xl_parse_opts(int argc, char **argv, struct xl_opts *o)
 		case 'V':
 			printf("xenloopd %s\n", PACKAGE_VERSION);
 			exit(0);
+		case 'D':
+			o->discovery = true;
+			break;
 		default:
 			xl_usage(stderr);
 			exit(1);
@@ -580,6 +592,23 @@ static void xl_shutdown(struct xl_daemon *d)
 	close(d->ns_lock_fd);
 }
 
+/* dom0's role: no sockets, no namespace, only xenstore. */
+static int xl_discovery(const struct xl_opts *o)
+{
+#ifdef HAVE_XEN
+	if (!o->debug) {
+		log_init(0, LOG_DAEMON);
+		if (daemon(0, 0) < 0)
+			fatal("daemon");
+	}
+	return xl_xen_discovery_main(0);
+#else
+	(void)o;
+	fatalx("--discovery: this xenloopd was built without Xen support "
+	       "(configure --with-xen)");
+#endif
+}
+
 int main(int argc, char **argv)
 {
 	struct xl_opts o = { 0 };
@@ -588,6 +617,8 @@ int main(int argc, char **argv)
 	log_init(1, LOG_DAEMON);
 	xl_parse_opts(argc, argv, &o);
 	log_setverbose(o.verbose);
+	if (o.discovery)
+		return xl_discovery(&o);
 	xl_configure(d, &o);
 	xl_setup(d);
 	if (!o.debug) {
