@@ -2,7 +2,8 @@
 /*
  * xenloopd --discovery: dom0's discovery role (docs/xen.md §1) as a loop
  * of passes (xl_xen_dom0.c) over libxenstore, once a second and at once
- * when a domain is introduced or released, until SIGTERM or SIGINT.
+ * when a domain is introduced or released, until SIGTERM or SIGINT
+ * (SIGHUP: a pass at once).
  *
  * Watches only hurry a pass up: the pass itself re-reads everything, so
  * a lost or spurious watch event costs at most a second.
@@ -41,6 +42,7 @@ static int xl_discovery_signals(void)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);	/* as the local daemon: not a reason to die */
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return -errno;
 	fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -58,6 +60,21 @@ static bool xl_discovery_drain(struct xs_handle *xs)
 		any = true;
 	}
 	return any;
+}
+
+/* SIGTERM or SIGINT end the loop; SIGHUP only asks for a pass now. */
+static bool xl_discovery_stop(int sig)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sig, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo != SIGHUP) {
+			log_info("discovery: signal %u: shutting down",
+				 si.ssi_signo);
+			return true;
+		}
+	}
+	return false;
 }
 
 static void xl_discovery_pass(struct xl_dom0 *d, int *last)
@@ -103,12 +120,10 @@ int xl_xen_discovery_main(uint32_t stale_ms)
 		pfd[1] = (struct pollfd){ .fd = xs_fileno(xs), .events = POLLIN };
 		if (poll(pfd, 2, timeout) < 0 && errno != EINTR)
 			fatal("discovery: poll");
-		if (pfd[0].revents) {
-			log_info("discovery: signal: shutting down");
+		if (pfd[0].revents && xl_discovery_stop(sig))
 			break;
-		}
 		if ((pfd[1].revents && xl_discovery_drain(xs)) ||
-		    xl_mono_ms() >= next) {
+		    pfd[0].revents || xl_mono_ms() >= next) {
 			xl_discovery_pass(d, &last);
 			next = xl_mono_ms() + XL_DISCOVERY_PERIOD_MS;
 		}
