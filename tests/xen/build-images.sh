@@ -1,0 +1,171 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# Build what tests/xen/run.sh boots: Xen 4.17 (xen.elf), Debian's kernel
+# (vmlinuz), a dom0 initramfs and a guest initramfs, from Debian 12
+# packages, into $XL_XEN_WORK (default: $XL_XEN_BUILDDIR/tests/xen/work).
+# The guest image carries xen_chan_probe from the build tree
+# $XL_XEN_BUILDDIR (default: the current directory) with its shared
+# libraries. Installs the packages it needs (as root) when they are
+# missing; does nothing more when the images are newer than every input,
+# unless called with --force.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+builddir=$(cd "${XL_XEN_BUILDDIR:-.}" && pwd)
+work=${XL_XEN_WORK:-$builddir/tests/xen/work}
+probe=$builddir/tests/xen/xen_chan_probe
+packages=(qemu-system-x86 xen-hypervisor-4.17-amd64 xen-utils-4.17
+	xenstore-utils linux-image-amd64 busybox-static cpio iproute2 kmod)
+xenbin=/usr/lib/xen-4.17/bin
+guest_mods=(xenfs xen-privcmd xen-evtchn xen-gntdev xen-gntalloc xen-netfront)
+dom0_mods=(xenfs xen-privcmd xen-evtchn xen-gntdev xen-gntalloc xen-netback
+	llc stp bridge)
+
+die() {
+	echo "build-images.sh: $*" >&2
+	exit 1
+}
+
+install_packages() {
+	local p missing=()
+
+	for p in "${packages[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+			grep -q 'install ok installed' || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	[ "$(id -u)" -eq 0 ] || die "need root to install ${missing[*]}"
+	echo "build-images.sh: installing ${missing[*]}"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# The newest kernel that has both modules and an image in /boot.
+kernel_version() {
+	local kv found=
+
+	for kv in $(ls /lib/modules | sort -V); do
+		[ -e "/boot/vmlinuz-$kv" ] && found=$kv
+	done
+	[ -n "$found" ] || die "no kernel in /boot with modules in /lib/modules"
+	echo "$found"
+}
+
+# Copy programs (or libraries) into root $1, with the libraries ldd names.
+copy_bin() {
+	local root=$1 b l
+	shift
+	for b in "$@"; do
+		[ -e "$b" ] || die "missing $b"
+		mkdir -p "$root$(dirname "$b")"
+		cp -L "$b" "$root$b"
+		ldd "$b" 2>/dev/null |
+			awk '/=>/ { print $3 } /^\t\// { print $1 }' |
+			while read -r l; do
+				if [ ! -e "$l" ] || [ -e "$root$l" ]; then
+					continue
+				fi
+				mkdir -p "$root$(dirname "$l")"
+				cp -L "$l" "$root$l"
+			done
+	done
+}
+
+# A fresh root with busybox and the modules named after it.
+base_root() {
+	local root=$1 a m
+	shift
+	rm -rf "$root"
+	mkdir -p "$root"/{bin,sbin,etc,proc,sys,dev,run,tmp,var/run,var/lib} \
+		"$root"/{var/log,lib/modules,lib64,usr/bin,usr/sbin,xl}
+	cp /bin/busybox "$root/bin/busybox"
+	for a in $(/bin/busybox --list); do
+		# busybox lists itself; dom0 uses iproute2's ip (bridges)
+		[ "$a" = busybox ] && continue
+		[ -e "$root/bin/$a" ] || ln -s busybox "$root/bin/$a"
+	done
+	for m in "$@"; do
+		cp "$(modinfo -n -k "$kv" "$m")" "$root/lib/modules/" ||
+			die "no module $m for kernel $kv"
+	done
+	copy_bin "$root" /usr/lib/x86_64-linux-gnu/libgcc_s.so.1
+}
+
+cpio_pack() {
+	(cd "$1" && find . | cpio -o -H newc --quiet | gzip -1) >"$2.tmp"
+	mv "$2.tmp" "$2"
+}
+
+build_guest() {
+	local r=$work/domu
+
+	base_root "$r" "${guest_mods[@]}"
+	copy_bin "$r" /usr/bin/xenstore-read /usr/bin/xenstore-write \
+		/usr/bin/xenstore-ls "$probe"
+	mv "$r$probe" "$r/xl/xen_chan_probe"
+	rmdir -p "$r$(dirname "$probe")" 2>/dev/null || :
+	install -m 755 "$here/guest-init.sh" "$r/init"
+	cpio_pack "$r" "$work/domu.cpio.gz"
+}
+
+build_dom0() {
+	local r=$work/dom0
+
+	base_root "$r" "${dom0_mods[@]}"
+	rm -f "$r/bin/ip"
+	copy_bin "$r" /sbin/ip "$xenbin/oxenstored" "$xenbin/xl" \
+		"$xenbin/xen-init-dom0" "$xenbin/xenconsoled" \
+		"$xenbin/libxl-save-helper" /usr/bin/xenstore-read \
+		/usr/bin/xenstore-write /usr/bin/xenstore-ls \
+		/usr/bin/xenstore-chmod
+	mkdir -p "$r"/etc/xen "$r"/var/lib/xen "$r"/var/log/xen/console \
+		"$r"/var/run/xen "$r"/var/run/xenstored "$r"/var/lib/xenstored \
+		"$r"/guest
+	cp /etc/xen/oxenstored.conf "$r/etc/xen/"
+	cp "$work/vmlinuz" "$work/domu.cpio.gz" "$r/guest/"
+	# the least a vif needs: onto the bridge, up, and say so
+	cat >"$r/etc/xen/vif-bridge-min" <<'EOV'
+#!/bin/sh
+# $1: online|offline|add|remove; environment: vif, XENBUS_PATH
+case "$1" in
+online|add)
+	ip link set "$vif" master xenbr0
+	ip link set "$vif" up
+	xenstore-write "$XENBUS_PATH/hotplug-status" connected
+	;;
+esac
+exit 0
+EOV
+	chmod 755 "$r/etc/xen/vif-bridge-min"
+	install -m 755 "$here/dom0-init.sh" "$r/init"
+	cpio_pack "$r" "$work/dom0.cpio.gz"
+}
+
+# Are the images newer than everything they are made of?
+up_to_date() {
+	local f
+
+	[ -e "$work/dom0.cpio.gz" ] && [ -e "$work/xen.elf" ] || return 1
+	for f in "$probe" "$here/guest-init.sh" "$here/dom0-init.sh" \
+		"${BASH_SOURCE[0]}"; do
+		[ "$f" -nt "$work/dom0.cpio.gz" ] && return 1
+	done
+	return 0
+}
+
+[ -x "$probe" ] || die "no $probe: build it first (make check-xen does;" \
+	"configure must have found the Xen libraries)"
+install_packages
+if [ "${1:-}" != --force ] && up_to_date; then
+	exit 0
+fi
+kv=$(kernel_version)
+mkdir -p "$work"
+zcat /boot/xen-4.17-amd64.gz >"$work/xen.elf"
+cp "/boot/vmlinuz-$kv" "$work/vmlinuz"
+build_guest
+build_dom0
+echo "build-images.sh: images for kernel $kv in $work:" \
+	"$(du -h "$work/dom0.cpio.gz" | cut -f1) dom0," \
+	"$(du -h "$work/domu.cpio.gz" | cut -f1) guest"
