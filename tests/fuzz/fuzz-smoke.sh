@@ -1,53 +1,72 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# A short, bounded run of the hostile-peer ring target (tests/fuzz/fuzz_ring,
-# libFuzzer under ASan and UBSan) from the seed corpus. Any crash, sanitizer
-# report, invariant failure, timeout or leak fails the test; a target that
-# was not built (no clang) skips it.
+# A short, bounded run of each fuzz target (libFuzzer under ASan and UBSan)
+# from its seed corpus: tests/fuzz/fuzz_ring (a hostile peer half of a
+# channel) and tests/fuzz/fuzz_ctl (hostile control messages, addresses
+# and configuration files). Any crash, sanitizer report, invariant
+# failure, timeout or leak fails the test; targets that were not built (no
+# clang) skip it.
 #
 # Run by automake's test driver from the build directory; the seeds are
 # found through $srcdir, which the driver exports. FUZZ_SMOKE_SECONDS
-# changes the budget (default 20 s of fuzzing).
+# changes the budget of each target (default: 15 s ring, 8 s ctl);
+# FUZZ_SMOKE_SEED the libFuzzer seed (default 1: a failure reproduces with
+# the same command).
 set -u
 
-bin=./tests/fuzz/fuzz_ring
-seeds=${srcdir:-.}/tests/fuzz/corpus
-secs=${FUZZ_SMOKE_SECONDS:-20}
-
-if [ ! -x "$bin" ]; then
-	echo "fuzz-smoke: $bin not built (configure found no clang)"
-	exit 77
-fi
-[ -d "$seeds" ] || { echo "fuzz-smoke: no seed corpus at $seeds"; exit 99; }
-
+seed=${FUZZ_SMOKE_SEED:-1}
 work=$(mktemp -d "${TMPDIR:-/tmp}/xenloop-fuzz.XXXXXX") || exit 99
 trap 'rm -rf "$work"' EXIT
-mkdir "$work/corpus" || exit 99
 
-# A fixed seed, so a failure here reproduces with the same command. New
-# inputs go to the scratch dir (the first one); the seeds are only read.
-# The outer timeout is a backstop should libFuzzer itself wedge.
-status=0
-timeout $((secs + 60)) "$bin" "$work/corpus" "$seeds" -seed=1 \
-	-max_total_time="$secs" -timeout=5 -rss_limit_mb=1024 \
-	-artifact_prefix="$work/" -print_final_stats=1 \
-	>"$work/log" 2>&1 || status=$?
+# smoke NAME SEEDS SECONDS: fuzz tests/fuzz/NAME; 0 if it found nothing.
+smoke() {
+	bin=./tests/fuzz/$1
+	seeds=${srcdir:-.}/tests/fuzz/$2
+	secs=${FUZZ_SMOKE_SECONDS:-$3}
+	dir=$work/$1
 
-found=$(find "$work" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 \
-	-name 'timeout-*' -o -maxdepth 1 -name 'oom-*' -o -maxdepth 1 \
-	-name 'leak-*')
-if [ "$status" -ne 0 ] || [ -n "$found" ]; then
-	# the report, the stack and the reproducer, for the test log
-	cat "$work/log"
-	for f in $found; do
-		echo "fuzz-smoke: failing input $(basename "$f"):"
-		od -An -tx1 -v "$f" | head -n 64
-	done
-	echo "fuzz-smoke: FAILED (libFuzzer exit $status)"
-	exit 1
-fi
-grep -E '^(#[0-9]+.*DONE|Done [0-9]+ runs|stat::)' "$work/log"
-runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$work/log")
-echo "fuzz-smoke: ${runs:-?} inputs in ${secs}s, no failure"
-# a run that executed nothing proves nothing
-[ "${runs:-0}" -gt 0 ] || exit 1
+	if [ ! -d "$seeds" ]; then
+		echo "fuzz-smoke: no seed corpus at $seeds"
+		return 99
+	fi
+	mkdir "$dir" "$dir/corpus" || return 99
+	# New inputs go to the scratch dir (the first one); the seeds are
+	# only read. The outer timeout is a backstop should libFuzzer itself
+	# wedge.
+	status=0
+	timeout $((secs + 60)) "$bin" "$dir/corpus" "$seeds" -seed="$seed" \
+		-max_total_time="$secs" -timeout=5 -rss_limit_mb=1024 \
+		-artifact_prefix="$dir/" -print_final_stats=1 \
+		>"$dir/log" 2>&1 || status=$?
+	found=$(find "$dir" -maxdepth 1 \( -name 'crash-*' -o \
+		-name 'timeout-*' -o -name 'oom-*' -o -name 'leak-*' \))
+	if [ "$status" -ne 0 ] || [ -n "$found" ]; then
+		# the report, the stack and the reproducer, for the test log
+		cat "$dir/log"
+		for f in $found; do
+			echo "fuzz-smoke: $1: failing input $(basename "$f"):"
+			od -An -tx1 -v "$f" | head -n 64
+		done
+		echo "fuzz-smoke: $1 FAILED (libFuzzer exit $status);" \
+			"reproduce: $bin FILE"
+		return 1
+	fi
+	grep -E '^(#[0-9]+.*DONE|Done [0-9]+ runs|stat::)' "$dir/log"
+	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log")
+	echo "fuzz-smoke: $1: ${runs:-?} inputs in ${secs}s, no failure"
+	# a run that executed nothing proves nothing
+	[ "${runs:-0}" -gt 0 ]
+}
+
+for t in fuzz_ring fuzz_ctl; do
+	if [ ! -x "./tests/fuzz/$t" ]; then
+		echo "fuzz-smoke: ./tests/fuzz/$t not built" \
+			"(configure found no clang)"
+		exit 77
+	fi
+done
+
+rc=0
+smoke fuzz_ring corpus 15 || rc=$?
+smoke fuzz_ctl corpus-ctl 8 || rc=$?
+exit $rc
