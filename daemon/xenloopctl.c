@@ -224,7 +224,7 @@ int main(int argc, char **argv)
 
 	if (!rundir || !*rundir)
 		rundir = XL_RUNDIR_DEFAULT;
-	while ((ch = getopt_long(argc, argv, "r:", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "r:hV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'r':
 			rundir = optarg;

@@ -117,6 +117,38 @@ bool xl_daemon_own_addr(struct xl_daemon *d, const struct xl_ctl_addr *a)
 	return xl_addrset_has(&d->own, a);
 }
 
+/* ---- running out of descriptors ---- */
+
+static void xl_spare_open(struct xl_daemon *d)
+{
+	if (d->spare_fd < 0)
+		d->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+bool xl_daemon_shed(struct xl_daemon *d, int lfd, const char *path)
+{
+	int fd;
+
+	/* once per episode: it lasts as long as someone holds the fds */
+	if (!d->fd_starved)
+		log_warnx("out of file descriptors: closing new connections "
+			  "to %s at once until some are free", path);
+	d->fd_starved = true;
+	if (d->spare_fd < 0) {
+		d->accept_paused = true;
+		return false;
+	}
+	close(d->spare_fd);
+	d->spare_fd = -1;
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	xl_spare_open(d);
+	if (d->spare_fd < 0)
+		d->accept_paused = true;
+	return fd >= 0;
+}
+
 /* ---- options ---- */
 
 static void xl_usage(FILE *f)
@@ -145,7 +177,7 @@ static void xl_parse_opts(int argc, char **argv, struct xl_opts *o)
 	};
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "df:r:n:v", longopts,
+	while ((ch = getopt_long(argc, argv, "df:r:n:vhV", longopts,
 				 NULL)) != -1) {
 		switch (ch) {
 		case 'd':
@@ -406,6 +438,8 @@ static void xl_setup(struct xl_daemon *d)
 
 	xl_paths(d);
 	xl_raise_nofile();
+	d->spare_fd = -1;
+	xl_spare_open(d);
 	xl_path(ns_dir, sizeof(ns_dir), "%s/ns", d->conf.rundir);
 	xl_mkdir(d->conf.rundir);
 	xl_mkdir(ns_dir);
@@ -456,8 +490,12 @@ static void xl_poll_build(struct xl_daemon *d, struct xl_pollset *ps)
 
 	ps->n = 0;
 	xl_poll_add(ps, d->sig_fd, XL_POLL_SIGNAL, NULL);
-	xl_poll_add(ps, d->ns_fd, XL_POLL_NS, NULL);
-	xl_poll_add(ps, d->peer_fd, XL_POLL_PEERS, NULL);
+	/* without a spare fd to shed with, a full backlog would keep the
+	 * listeners readable: leave them until the next tick */
+	if (!d->accept_paused) {
+		xl_poll_add(ps, d->ns_fd, XL_POLL_NS, NULL);
+		xl_poll_add(ps, d->peer_fd, XL_POLL_PEERS, NULL);
+	}
 	for (c = d->clients; c; c = c->next)
 		xl_poll_add(ps, c->fd, XL_POLL_CLIENT, c);
 	for (p = d->peers; p; p = p->next)
@@ -551,6 +589,8 @@ static void xl_loop(struct xl_daemon *d)
 		if (now >= d->next_tick) {
 			xl_daemon_refresh_own(d);
 			xl_peer_refresh(d);
+			xl_spare_open(d);
+			d->accept_paused = false;
 			d->next_tick = now + XL_TICK_MS;
 		}
 		xl_expire(d, now);
@@ -585,6 +625,8 @@ static void xl_shutdown(struct xl_daemon *d)
 	xl_peer_close_all(d);
 	xl_match_free(d->match);
 	close(d->sig_fd);
+	if (d->spare_fd >= 0)
+		close(d->spare_fd);
 	/* the locks last: until here a second daemon must wait */
 	xl_unlink(d->peer_lock);
 	xl_unlink(d->ns_lock);

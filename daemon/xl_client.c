@@ -166,12 +166,18 @@ void xl_client_accept(struct xl_daemon *d)
 	for (i = 0; i < XL_RECV_BUDGET; i++) {
 		fd = accept4(d->ns_fd, NULL, NULL,
 			     SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			if (xl_daemon_shed(d, d->ns_fd, d->ns_sock))
+				continue;
+			return;
+		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR &&
 			    errno != ECONNABORTED)
 				log_warn("accept on %s", d->ns_sock);
 			return;
 		}
+		d->fd_starved = false;
 		if (d->nclients >= XL_MAX_CLIENTS) {
 			log_warnx("%u clients: turning one away",
 				  XL_MAX_CLIENTS);

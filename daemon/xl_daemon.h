@@ -78,6 +78,9 @@ struct xl_daemon {
 	char peers_dir[PATH_MAX];
 	char peer_sock[PATH_MAX], peer_addrs[PATH_MAX], peer_lock[PATH_MAX];
 	int ns_fd, peer_fd, sig_fd, ns_lock_fd, peer_lock_fd;
+	int spare_fd;		/* kept for shedding connections at EMFILE */
+	bool fd_starved;	/* out of fds: warned once, until an accept */
+	bool accept_paused;	/* no spare either: listeners out of poll() */
 	struct xl_match *match;
 	struct xl_addrset own;
 	bool own_written;
@@ -100,6 +103,15 @@ uint32_t xl_daemon_id(struct xl_daemon *d);
 /* Is a (normalised) one of our namespace's addresses? Re-reads them once
  * on a miss, so an address added a moment ago counts. */
 bool xl_daemon_own_addr(struct xl_daemon *d, const struct xl_ctl_addr *a);
+
+/*
+ * accept4() on the listening socket lfd failed with EMFILE or ENFILE:
+ * take one connection off its backlog with the spare fd and close it, so
+ * that the socket does not stay readable (poll() would spin) and the
+ * process learns at once that it will not be served. Returns false when
+ * there was nothing to shed or no spare: stop accepting for this round.
+ */
+bool xl_daemon_shed(struct xl_daemon *d, int lfd, const char *path);
 
 /* Re-read our addresses; rewrite our .addrs if they changed. */
 void xl_daemon_refresh_own(struct xl_daemon *d);

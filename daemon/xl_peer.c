@@ -187,6 +187,24 @@ static void xl_peer_side0(struct xl_chan_desc *desc, struct xl_match_fds *f)
 	memset(&desc->u.local, 0xff, sizeof(desc->u.local));
 }
 
+/* At most one warning a second: how often this fails (every registration
+ * while fds or memory run out) is up to the processes of the namespace. */
+static void xl_peer_warn_chan(int err)
+{
+	static uint64_t next;
+	static unsigned int quiet;
+	uint64_t now = xl_now_ms();
+
+	if (now < next) {
+		quiet++;
+		return;
+	}
+	log_warnx("cannot make a channel: %s (%u more since the last "
+		  "warning)", strerror(-err), quiet);
+	quiet = 0;
+	next = now + 1000;
+}
+
 uint32_t xl_peer_offer(struct xl_daemon *d, struct xl_peer *peer,
 		       struct xl_reg *reg)
 {
@@ -201,7 +219,7 @@ uint32_t xl_peer_offer(struct xl_daemon *d, struct xl_peer *peer,
 	par.order[0] = par.order[1] = d->conf.ring_order;
 	ret = xl_chan_create_pair(xl_backend_get(XL_BACKEND_LOCAL), &par, desc);
 	if (ret < 0) {
-		log_warnx("cannot make a channel: %s", strerror(-ret));
+		xl_peer_warn_chan(ret);
 		return XL_REASON_RESOURCES;
 	}
 	id = ++d->next_offer;
@@ -437,12 +455,18 @@ void xl_pconn_accept(struct xl_daemon *d)
 	for (i = 0; i < XL_RECV_BUDGET; i++) {
 		fd = accept4(d->peer_fd, NULL, NULL,
 			     SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			if (xl_daemon_shed(d, d->peer_fd, d->peer_sock))
+				continue;
+			return;
+		}
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EINTR &&
 			    errno != ECONNABORTED)
 				log_warn("accept on %s", d->peer_sock);
 			return;
 		}
+		d->fd_starved = false;
 		if (d->npconns >= XL_MAX_PCONNS || xl_pconn_vet(fd) < 0) {
 			log_warnx("turning a peer connection away");
 			close(fd);
