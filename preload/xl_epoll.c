@@ -52,13 +52,26 @@
 #define XL_EP_DATA	1u	/* its channel's data notification */
 #define XL_EP_SPACE	2u	/* its channel's space notification */
 #define XL_EP_HUP	3u	/* its peer's liveness */
-#define XL_EP_KIND	3u
+/* 64 bits wide: ~XL_EP_KIND must keep the high half of the pointer */
+#define XL_EP_KIND	((uint64_t)3)
 #define XL_EP_SELF	0u	/* data 0: the registry's own eventfd */
 
 #define XL_EP_IN	(EPOLLIN | EPOLLRDNORM)
 #define XL_EP_OUT	(EPOLLOUT | EPOLLWRNORM)
 #define XL_EP_DRAIN	64
 #define XL_EP_PENDING_MS 10
+
+/*
+ * What an edge-triggered registration compares between two looks: a new
+ * byte, new room, the peer's end of stream or its end of reading, or its
+ * death is an edge, as new bytes, a FIN or a reset are for the kernel.
+ */
+struct xl_ep_mark {
+	bool in, out;			/* ready through the ring */
+	bool live;			/* the peer, and the ring whole */
+	uint32_t prod, pstate;		/* the peer's side of our rx ring */
+	uint32_t cons, cstate;		/* the peer's side of our tx ring */
+};
 
 struct xl_ep_ent {
 	int fd;
@@ -71,8 +84,7 @@ struct xl_ep_ent {
 	uint32_t kern_rev;		/* kernel events not yet reported */
 	bool disabled;			/* EPOLLONESHOT fired */
 	bool owed;			/* edge seen, no room to report it */
-	bool last_in, last_out;
-	uint32_t last_prod, last_cons;
+	struct xl_ep_mark last;		/* at the last report (EPOLLET) */
 };
 
 struct xl_ep {
@@ -423,11 +435,11 @@ static int xl_ep_ctl_mod(struct xl_ep *ep, int i, const struct epoll_event *ev)
 	e->ev = *ev;
 	e->disabled = false;
 	e->owed = false;
-	e->last_in = e->last_out = false;	/* MOD re-arms edges too */
+	e->last.in = e->last.out = false;	/* MOD re-arms edges too */
 	e->kern_rev = 0;
 	xl_ready_get(e->s, &r);
 	e->kmask = ~0u;			/* force the inner update */
-	if (e->ch && !e->cfd[1] && (ev->events & XL_EP_OUT))
+	if (e->ch && e->cfd[1] < 0 && (ev->events & XL_EP_OUT))
 		e->ch = NULL;		/* add the space fd as well */
 	xl_ep_sync_chan(ep, e);
 	return xl_ep_sync_kern(ep, e, &r);
@@ -504,7 +516,7 @@ void xl_epoll_forget_fd(int fd)
 static void xl_ep_inner_event(struct xl_ep *ep, const struct epoll_event *iev)
 {
 	struct xl_ep_ent *e = (void *)(uintptr_t)(iev->data.u64 & ~XL_EP_KIND);
-	unsigned int kind = iev->data.u64 & XL_EP_KIND;
+	unsigned int kind = (unsigned int)(iev->data.u64 & XL_EP_KIND);
 	struct pollfd pfd[2] = { { .fd = -1 }, { .fd = -1 } };
 	uint64_t count;
 
@@ -544,37 +556,66 @@ static void xl_ep_drain(struct xl_ep *ep)
 	} while (n == XL_EP_DRAIN);
 }
 
-/* The events to report for e now, edges and one-shot applied. */
+static void xl_ep_mark_now(const struct xl_ep_ent *e,
+			   const struct xl_ready *r, struct xl_ep_mark *m)
+{
+	struct xl_chan *ch = e->ch;
+
+	*m = (struct xl_ep_mark){
+		.in = r->in && (e->ev.events & XL_EP_IN),
+		.out = r->out && (e->ev.events & XL_EP_OUT),
+		.live = true,
+	};
+	if (!ch)
+		return;
+	m->live = xl_chan_peer_live(ch) && !atomic_load(&e->s->broken);
+	m->prod = XL_READ_ONCE(ch->rx.sh->p.prod);
+	m->pstate = XL_READ_ONCE(ch->rx.sh->p.state);
+	if (atomic_load(&e->s->tx_ring)) {
+		m->cons = XL_READ_ONCE(ch->tx.sh->c.cons);
+		m->cstate = XL_READ_ONCE(ch->tx.sh->c.state);
+	}
+}
+
+/* The events e has to report when the rings look like m, edges and
+ * one-shot applied; changes nothing. */
+static uint32_t xl_ep_due(const struct xl_ep_ent *e, const struct xl_ready *r,
+			  const struct xl_ep_mark *m)
+{
+	const struct xl_ep_mark *l = &e->last;
+	uint32_t want = e->ev.events, rev;
+	bool lvl = !(want & EPOLLET) || e->owed || m->live != l->live;
+
+	if (e->disabled)
+		return 0;
+	rev = e->kern_rev & (want | EPOLLERR | EPOLLHUP);
+	if (!r->kern_in)
+		rev &= ~XL_EP_IN;
+	if (!r->kern_out)
+		rev &= ~XL_EP_OUT;
+	if (m->in && (lvl || !l->in || m->prod != l->prod ||
+		      m->pstate != l->pstate))
+		rev |= want & XL_EP_IN;
+	if (m->out && (lvl || !l->out || m->cons != l->cons ||
+		       m->cstate != l->cstate))
+		rev |= want & XL_EP_OUT;
+	return rev;
+}
+
+/* The events to report for e now; the rings as seen become the mark the
+ * next edges are measured from. */
 static uint32_t xl_ep_events(struct xl_ep_ent *e)
 {
-	uint32_t want = e->ev.events, rev, prod = 0, cons = 0;
-	struct xl_chan *ch = e->ch;
-	bool et = want & EPOLLET, in, out;
+	struct xl_ep_mark m;
 	struct xl_ready r;
+	uint32_t rev;
 
 	if (e->disabled)
 		return 0;
 	xl_ready_get(e->s, &r);
-	rev = e->kern_rev & (want | EPOLLERR | EPOLLHUP);
-	if (!r.kern_in)
-		rev &= ~XL_EP_IN;
-	if (!r.kern_out)
-		rev &= ~XL_EP_OUT;
-	in = r.in && (want & XL_EP_IN);
-	out = r.out && (want & XL_EP_OUT);
-	if (ch) {
-		prod = XL_READ_ONCE(ch->rx.sh->p.prod);
-		cons = atomic_load(&e->s->tx_ring) ?
-		       XL_READ_ONCE(ch->tx.sh->c.cons) : 0;
-	}
-	if (in && (!et || e->owed || !e->last_in || prod != e->last_prod))
-		rev |= want & XL_EP_IN;
-	if (out && (!et || e->owed || !e->last_out || cons != e->last_cons))
-		rev |= want & XL_EP_OUT;
-	e->last_in = in;
-	e->last_out = out;
-	e->last_prod = prod;
-	e->last_cons = cons;
+	xl_ep_mark_now(e, &r, &m);
+	rev = xl_ep_due(e, &r, &m);
+	e->last = m;
 	return rev;
 }
 
@@ -622,9 +663,14 @@ static int xl_ep_untag(struct epoll_event *ev, int n, bool *tag)
 	return j;
 }
 
-/* Any tracked socket ready (rings only, no system call)? */
-static bool xl_ep_any_ready(struct xl_ep *ep)
+/*
+ * Would a tracked socket report something now (no system call)? For an
+ * edge-triggered one, only a new edge counts: one that is merely still
+ * ready must not keep epoll_wait() from sleeping.
+ */
+static bool xl_ep_any_due(struct xl_ep *ep)
 {
+	struct xl_ep_mark m;
 	struct xl_ep_ent *e;
 	struct xl_ready r;
 	int i;
@@ -634,27 +680,36 @@ static bool xl_ep_any_ready(struct xl_ep *ep)
 		if (e->disabled)
 			continue;
 		xl_ready_get(e->s, &r);
-		if ((r.in && (e->ev.events & XL_EP_IN)) ||
-		    (r.out && (e->ev.events & XL_EP_OUT)))
+		xl_ep_mark_now(e, &r, &m);
+		if (xl_ep_due(e, &r, &m) & (XL_EP_IN | XL_EP_OUT))
 			return true;
 	}
 	return false;
 }
 
-/* Announce the sleep on every ring; false if one is ready after all. */
+/*
+ * Announce the sleep on every ring; false if one has something to report
+ * after all. An edge-triggered socket asks for every kick, ready or not:
+ * the next byte or the next room is an edge even while it is ready.
+ */
 static bool xl_ep_arm(struct xl_ep *ep)
 {
 	struct xl_ep_ent *e;
+	bool in, out;
 	int i;
 
 	for (i = 0; i < ep->n; i++) {
 		e = ep->ent[i];
-		if (!e->disabled && e->ch &&
-		    !xl_ready_announce(e->s, e->ev.events & XL_EP_IN,
-				       e->ev.events & XL_EP_OUT))
+		if (e->disabled || !e->ch)
+			continue;
+		in = e->ev.events & XL_EP_IN;
+		out = e->ev.events & XL_EP_OUT;
+		if (e->ev.events & EPOLLET)
+			xl_ready_want(e->s, in, out);
+		else if (!xl_ready_announce(e->s, in, out))
 			return false;
 	}
-	return true;
+	return !xl_ep_any_due(ep);
 }
 
 static bool xl_ep_spin(struct xl_ep *ep)
@@ -665,7 +720,7 @@ static bool xl_ep_spin(struct xl_ep *ep)
 	if (!xl_cfg.spin_ns)
 		return false;
 	do {
-		if (xl_ep_any_ready(ep))
+		if (xl_ep_any_due(ep))
 			return true;
 	} while (++i & 7 || xl_now_ns() < end);
 	return false;

@@ -34,6 +34,7 @@
 #include "xl_epoll.h"
 #include "xl_fdtable.h"
 #include "xl_preload.h"
+#include "xl_sock.h"
 
 struct xl_socket_calls real;
 struct xl_config xl_cfg;
@@ -164,6 +165,17 @@ void xl_init(void)
 __attribute__((constructor)) static void xl_constructor(void)
 {
 	xl_init();
+}
+
+/* A program may end without closing its sockets (exit() with them open):
+ * the daemon must still learn the final counts. */
+__attribute__((destructor)) static void xl_destructor(void)
+{
+	if (xl_in_lib || xl_cfg.disabled)
+		return;
+	xl_lib_enter();
+	xl_sock_exit_counts();
+	xl_lib_leave();
 }
 
 uint64_t xl_now_ns(void)

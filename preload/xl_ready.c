@@ -156,6 +156,22 @@ bool xl_ready_announce(struct xl_sock *s, bool in, bool out)
 	return !((in && r.in) || (out && r.out));
 }
 
+void xl_ready_want(struct xl_sock *s, bool in, bool out)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+
+	if (!ch)
+		return;
+	if (in && !XL_PRIV(s->rx_ring_dead) && !XL_PRIV(s->rx_tcp_only))
+		XL_WRITE_ONCE(ch->rx.sh->c.want_data, 1);
+	if (out && atomic_load_explicit(&s->tx_ring, memory_order_acquire))
+		XL_WRITE_ONCE(ch->tx.sh->p.want_space, 1);
+	/* want flags /before/ the caller looks at the indices again: pairs
+	 * with the barrier in the peer's notify check */
+	xl_smp_mb();
+}
+
 int xl_ready_pollfds(struct xl_sock *s, bool in, bool out,
 		     struct pollfd *pfd, int max)
 {

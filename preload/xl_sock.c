@@ -227,6 +227,17 @@ void xl_sock_claim_fd(int fd)
 	pthread_mutex_unlock(&xl_sock_mutex);
 }
 
+/* The last close of a socket whose ring holds bytes the program never
+ * read: the kernel resets such a connection instead of ending it (RFC
+ * 2525), and it sees none of those bytes, so tell it to. */
+static void xl_sock_reset_if_unread(struct xl_sock *s, int fd)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	if (xl_stream_unread(s))
+		real.setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
 int xl_sock_close_fd(int fd)
 {
 	struct xl_sock *s = xl_fd_clear(fd, NULL);
@@ -235,8 +246,10 @@ int xl_sock_close_fd(int fd)
 	if (!s)
 		return real.close(fd) < 0 ? -errno : 0;
 	xl_epoll_forget_fd(fd);
-	if (atomic_fetch_sub(&s->nfds, 1) == 1)
+	if (atomic_fetch_sub(&s->nfds, 1) == 1) {
 		atomic_store(&s->closed, true);
+		xl_sock_reset_if_unread(s, fd);
+	}
 	/* references that are calls in progress */
 	busy = atomic_load(&s->refcnt) - 1 - atomic_load(&s->nfds) -
 	       atomic_load(&s->nep);
@@ -299,6 +312,27 @@ void xl_sock_tick(struct xl_sock *s)
 		return;
 	if (next && !atomic_load(&s->forked))
 		xl_link_counts(s, XL_CTL_STATS, XL_REASON_NONE);
+}
+
+void xl_sock_exit_counts(void)
+{
+	struct xl_sock *s, *list = NULL, *next;
+
+	/* references under the lock, messages after: never both locks */
+	pthread_mutex_lock(&xl_sock_mutex);
+	for (s = xl_sock_all; s; s = s->all_next) {
+		if (atomic_load(&s->state) != XL_SOCK_CHAN ||
+		    atomic_load(&s->forked) || !xl_sock_tryget(s))
+			continue;
+		s->exit_next = list;
+		list = s;
+	}
+	pthread_mutex_unlock(&xl_sock_mutex);
+	for (s = list; s; s = next) {
+		next = s->exit_next;
+		xl_link_counts(s, XL_CTL_STATS, XL_REASON_NONE);
+		xl_sock_put(s);
+	}
 }
 
 /* ---- adoption ---- */

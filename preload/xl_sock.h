@@ -63,11 +63,13 @@ struct xl_sock {
 	bool rx_tcp_only;	/* the peer can no longer start its ring */
 	bool rx_ring_dead;	/* ring drained and its peer gone: kernel */
 	int rx_kern_err;	/* kernel error kept until the ring is drained */
+	bool rx_reset_told;	/* the peer's reset was reported once */
 
 	pthread_mutex_t tx_lock;
 	_Atomic uint64_t tcp_tx, ring_tx;
 	_Atomic bool tx_ring;	/* our direction moved onto the ring */
 	bool tx_closed;		/* ring end of stream published */
+	bool tx_reset_told;	/* the peer's reset was reported once */
 
 	_Atomic uint64_t next_stats_ns;
 	_Atomic uint32_t ops;
@@ -79,6 +81,7 @@ struct xl_sock {
 
 	struct xl_sock *all_next, *all_prev;	/* every live socket */
 	struct xl_sock *free_next;
+	struct xl_sock *exit_next;	/* xl_sock_exit_counts() */
 };
 
 /* ---- life cycle (xl_sock.c) ---- */
@@ -126,6 +129,10 @@ void xl_sock_attach(struct xl_sock *s, struct xl_chan *ch);
 /* Send STATS if a second went by since the last ones. */
 void xl_sock_tick(struct xl_sock *s);
 
+/* The process ends: send STATS for every socket still open, so that the
+ * daemon has the last counts when the kernel closes them. */
+void xl_sock_exit_counts(void);
+
 /* Fill c with the byte counts so far. */
 void xl_sock_counts(struct xl_sock *s, struct xl_ctl_counts *c);
 
@@ -170,6 +177,10 @@ int xl_stream_outq(struct xl_sock *s, int fd, int *out);
 /* The end of a channel at the last close (no call in progress). */
 void xl_stream_finish(struct xl_sock *s);
 
+/* Does the ring hold bytes the application never read? Its close is then
+ * a reset, as the kernel makes it with unread bytes in its queue. */
+bool xl_stream_unread(struct xl_sock *s);
+
 /* ---- readiness (xl_ready.c) ---- */
 
 /* What the ring says, and which kernel events still matter. */
@@ -191,6 +202,13 @@ void xl_ready_get(struct xl_sock *s, struct xl_ready *r);
  * became ready meanwhile (do not sleep).
  */
 bool xl_ready_announce(struct xl_sock *s, bool in, bool out);
+
+/*
+ * Ask for every kick of the rings that carry in/out, whether the socket is
+ * ready or not (an edge-triggered waiter hears of the next byte or room
+ * even while it is ready). The caller looks at the rings again after.
+ */
+void xl_ready_want(struct xl_sock *s, bool in, bool out);
 
 /* The channel fds to sleep on for in/out; returns how many (max >= 4). */
 int xl_ready_pollfds(struct xl_sock *s, bool in, bool out,

@@ -137,6 +137,27 @@ static int xl_slice(uint64_t deadline, int cap)
 	return left < (uint64_t)cap ? (int)left : cap;
 }
 
+/* A private index of the thread that owns it, read from another: a hint,
+ * as in xl_ready.c. */
+#define XL_PRIV(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/*
+ * Did the peer drop bytes of ours unread: did it close its end of our
+ * ring, or die, before consuming all we wrote? The kernel would have got
+ * a reset from it then (tcp_close() with unread data), not a FIN.
+ */
+static bool xl_peer_dropped(struct xl_sock *s, struct xl_chan *ch)
+{
+	uint32_t cons;
+
+	if (!atomic_load(&s->tx_ring))
+		return false;
+	cons = xl_load_acquire(&ch->tx.sh->c.cons);
+	return cons != XL_PRIV(ch->tx.prod) &&
+	       (XL_READ_ONCE(ch->tx.sh->c.state) != XL_WIRE_CONS_OPEN ||
+		!xl_chan_peer_live(ch));
+}
+
 /* After -EINTR from a wait with nothing done: restart or report it. */
 static int xl_on_eintr(void)
 {
@@ -293,6 +314,16 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	xl_lib_enter();
 	n = xl_chan_recv(ch, c->v.iov, c->v.cnt, xf,
 			 xl_slice(c->deadline, XL_SLICE_MS));
+	if (n == -EAGAIN && !xl_chan_peer_live(ch)) {
+		/* A nonblocking read finds the ring empty and its producer
+		 * gone (readiness says readable then): one more look for
+		 * what it published just before, then the ring is drained
+		 * for good and the kernel socket has the last word, as a
+		 * blocking read would find. */
+		n = xl_chan_recv(ch, c->v.iov, c->v.cnt, xf, 0);
+		if (n == -EAGAIN)
+			n = -ECONNRESET;
+	}
 	xl_lib_leave();
 	if (n > 0) {
 		if (!(c->flags & MSG_PEEK))
@@ -305,7 +336,14 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	}
 	switch (n) {
 	case 0:
-		return (ssize_t)c->done;	/* end of stream */
+		/* the end of the stream, or a reset: reported once, then the
+		 * end, as the kernel does */
+		if (!c->done && !c->s->rx_reset_told &&
+		    xl_peer_dropped(c->s, ch)) {
+			c->s->rx_reset_told = true;
+			return -ECONNRESET;
+		}
+		return (ssize_t)c->done;
 	case -ETIMEDOUT:
 		if (xl_slice(c->deadline, 1))
 			return XL_GO_ON;
@@ -464,14 +502,22 @@ static int xl_tx_switch(struct xl_sock *s, struct xl_chan *ch)
 	return 0;
 }
 
-/* What the kernel would have said to a write after the peer vanished. */
-static ssize_t xl_tx_peer_gone(int fd)
+/*
+ * What the kernel would have said to a write after the peer closed its
+ * end of our ring or vanished: its error, a reset (once; then EPIPE) if
+ * the peer dropped bytes of ours, else EPIPE. Caller holds tx_lock.
+ */
+static ssize_t xl_tx_peer_gone(struct xl_sock *s, struct xl_chan *ch, int fd)
 {
 	int err = 0;
 	socklen_t len = sizeof(err);
 
 	if (real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
 		return -err;
+	if (!s->tx_reset_told && xl_peer_dropped(s, ch)) {
+		s->tx_reset_told = true;
+		return -ECONNRESET;
+	}
 	return -EPIPE;
 }
 
@@ -503,6 +549,10 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 	n = xl_chan_send(ch, c->v.iov, c->v.cnt,
 			 c->block ? 0 : XL_CHAN_NONBLOCK,
 			 xl_slice(c->deadline, XL_SLICE_MS));
+	/* a full ring whose consumer is gone never drains: what a blocking
+	 * send finds, and what readiness (writable) promised */
+	if (n == -EAGAIN && !xl_chan_peer_live(ch))
+		n = -ECONNRESET;
 	xl_lib_leave();
 	if (n > 0) {
 		xl_add(&c->s->ring_tx, (uint64_t)n);
@@ -524,10 +574,10 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 			return (ssize_t)c->done;
 		return xl_on_eintr() ? -EINTR : XL_GO_ON;
 	case -ESHUTDOWN:
-	case -EPIPE:
 		return xl_tx_end(c, -EPIPE);
+	case -EPIPE:
 	case -ECONNRESET:
-		return xl_tx_end(c, xl_tx_peer_gone(c->fd));
+		return xl_tx_end(c, xl_tx_peer_gone(c->s, ch, c->fd));
 	case -EPROTO:
 		atomic_store(&c->s->broken, true);
 		return xl_tx_end(c, -ECONNRESET);
@@ -625,6 +675,17 @@ size_t xl_stream_tx_room(struct xl_sock *s)
 
 /* ---- the rest ---- */
 
+bool xl_stream_unread(struct xl_sock *s)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+
+	if (!ch || atomic_load(&s->forked) || atomic_load(&s->broken) ||
+	    XL_READ_ONCE(ch->rx.sh->p.state) == XL_WIRE_PROD_IDLE)
+		return false;
+	return XL_READ_ONCE(ch->rx.sh->p.prod) != XL_PRIV(ch->rx.cons);
+}
+
 int xl_stream_shutdown(struct xl_sock *s, int fd, int how)
 {
 	struct xl_chan *ch = atomic_load_explicit(&s->chan,
@@ -703,9 +764,11 @@ void xl_stream_finish(struct xl_sock *s)
 		xl_chan_forget(ch);
 		return;
 	}
+	/* our end of reading first: a peer that sees our end of stream then
+	 * knows whether we dropped bytes of its (a reset) */
+	xl_chan_shutdown_rx(ch);
 	if (atomic_load(&s->tx_ring) && !s->tx_closed)
 		xl_chan_shutdown_tx(ch);
-	xl_chan_shutdown_rx(ch);
 	xl_link_counts(s, XL_CTL_CLOSE, atomic_load(&s->broken) ?
 		       XL_REASON_PROTOCOL : XL_REASON_NONE);
 	xl_chan_destroy(ch);
