@@ -12,9 +12,12 @@ set -euo pipefail
 
 top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 if [ "$(id -u)" -ne 0 ]; then
-	command -v sudo >/dev/null ||
-		{ echo "demo: run it as root (it creates network namespaces)" >&2; exit 1; }
-	echo "demo: network namespaces need root; running it again under sudo" >&2
+	if ! command -v sudo >/dev/null; then
+		echo "demo: run it as root (it creates network namespaces)" >&2
+		exit 1
+	fi
+	echo "demo: network namespaces need root; running it again" \
+		"under sudo" >&2
 	exec sudo bash "$top/bench/demo.sh" "$@"
 fi
 # shellcheck source=tests/deps.sh
@@ -24,6 +27,6 @@ root=${XL_BUILD_ROOT:-$top/build}
 xl_install_deps
 echo "xenloop: building into $root/default"
 xl_build "$root/default" --enable-werror
-echo "xenloop: sockperf and iperf3, kernel TCP against xenloop (a few minutes;" \
-	"--quick: under a minute)"
+echo "xenloop: sockperf and iperf3, kernel TCP against xenloop" \
+	"(a few minutes; --quick: under a minute)"
 exec "$top/bench/xlbench" --build "$root/default" "$@"

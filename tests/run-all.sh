@@ -72,7 +72,8 @@ bench_check() {	# KIND COMMAND...
 	shift
 	if out=$(timeout 150 "$@"); then
 		printf '%s\n' "$out"
-		if python3 "$top/tests/check-bench-json.py" "$kind" <<<"$out"; then
+		if python3 "$top/tests/check-bench-json.py" "$kind" \
+			<<<"$out"; then
 			passed=$((passed + 1))
 			return
 		fi
