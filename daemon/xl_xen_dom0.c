@@ -165,6 +165,36 @@ static void xl_dom0_table_path(const struct xl_dom0_guest *g, char *buf,
 	snprintf(buf, size, XL_XS_TABLES "/%u", g->domid);
 }
 
+/*
+ * Take on the tables an earlier instance left under XL_XS_TABLES: each
+ * becomes a guest whose table is published but unknown, so the pass
+ * removes it or writes it anew. Until the listing works (other than
+ * "nothing there"), every pass tries again.
+ */
+static void xl_dom0_adopt(struct xl_dom0 *d)
+{
+	struct xl_dom0_guest *g;
+	char **names = NULL;
+	unsigned int i, n = 0;
+	uint32_t domid;
+	int ret;
+
+	ret = d->ops->directory(d->h, XL_XS_TABLES, &names, &n);
+	if (ret < 0 && ret != -ENOENT)
+		return;
+	d->swept = true;
+	for (i = 0; i < n; i++) {
+		if (xl_domid_name(names[i], &domid) < 0)
+			continue;
+		g = xl_dom0_find(d, domid, true);
+		if (!g)
+			continue;
+		g->published = true;
+		g->adopted = true;
+	}
+	free(names);
+}
+
 /* Write g's table if it changed (permissions first: never readable by
  * anyone else, not even for a moment). */
 static void xl_dom0_publish(struct xl_dom0 *d, struct xl_dom0_guest *g,
@@ -172,9 +202,19 @@ static void xl_dom0_publish(struct xl_dom0 *d, struct xl_dom0_guest *g,
 {
 	char path[96];
 
+	xl_dom0_table_path(g, path, sizeof(path));
+	if (g->adopted) {
+		/* who knows what it holds and who may read it */
+		if (d->ops->set_reader(d->h, path, g->domid) < 0) {
+			if (d->ops->rm(d->h, path) == 0)
+				g->published = g->adopted = false;
+			return;
+		}
+		g->adopted = false;
+		g->table[0] = '\1';	/* no table: the write below happens */
+	}
 	if (g->published && !strcmp(g->table, table))
 		return;
-	xl_dom0_table_path(g, path, sizeof(path));
 	if (!g->published) {
 		if (d->ops->write(d->h, path, "", 0) < 0 ||
 		    d->ops->set_reader(d->h, path, g->domid) < 0) {
@@ -197,7 +237,7 @@ static void xl_dom0_unpublish(struct xl_dom0 *d, struct xl_dom0_guest *g)
 		return;
 	xl_dom0_table_path(g, path, sizeof(path));
 	if (d->ops->rm(d->h, path) == 0)
-		g->published = false;
+		g->published = g->adopted = false;
 }
 
 /* Forget guests that left (after taking their tables down). */
@@ -225,6 +265,8 @@ int xl_dom0_pass(struct xl_dom0 *d, uint64_t now_ms)
 	unsigned int i, n = 0;
 	int ret, willing = 0;
 
+	if (!d->swept)
+		xl_dom0_adopt(d);
 	ret = xl_dom0_scan(d, now_ms);
 	if (ret < 0)
 		return ret;

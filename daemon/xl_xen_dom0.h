@@ -35,6 +35,7 @@ struct xl_dom0_guest {
 	char alive[XL_DOM0_ALIVE_MAX];	/* last value seen */
 	uint64_t alive_ms;		/* when it last changed */
 	bool published;			/* its table node exists */
+	bool adopted;			/* ...but an earlier instance wrote it */
 	char table[XL_DOM0_TABLE_MAX];	/* what it holds */
 	struct xl_xen_guest info;	/* vifs at this pass */
 };
@@ -43,6 +44,7 @@ struct xl_dom0 {
 	const struct xl_xs_ops *ops;
 	void *h;
 	uint32_t stale_ms;		/* default 3000 */
+	bool swept;			/* earlier instances' tables adopted */
 	unsigned int nguest;
 	struct xl_dom0_guest guest[XL_DOM0_MAX_GUESTS];
 	struct xl_xen_guest scratch[XL_DOM0_MAX_GUESTS];	/* one pass */
@@ -55,6 +57,9 @@ void xl_dom0_init(struct xl_dom0 *d, const struct xl_xs_ops *ops, void *h,
 /*
  * One pass at time now_ms (monotonic). Returns the number of willing
  * guests, or -errno if /local/domain cannot be listed (nothing changed).
+ * The first pass adopts the tables an earlier instance left (killed, or
+ * crashed): the ones of guests still willing are rewritten with their
+ * permissions set again, the others removed, since domids come round.
  * A guest whose nodes are unreadable or malformed is treated as not
  * willing; a table that cannot be written is retried at the next pass.
  */

@@ -241,6 +241,36 @@ START_TEST(test_no_store)
 }
 END_TEST
 
+/* A table written by an earlier instance: stale text, anyone may read. */
+static void leftover(uint32_t domid, const char *val)
+{
+	char p[96];
+
+	snprintf(p, sizeof(p), XL_XS_TABLES "/%u", domid);
+	fs_put(p, val);
+	fs_get(p)->reader = NO_READER;
+}
+
+START_TEST(test_leftover_tables)
+{
+	leftover(1, "9 00:16:3e:00:00:91\n");	/* a willing guest's */
+	leftover(3, "");			/* a domain's that is alive */
+	leftover(77, "78 00:16:3e:00:00:4e\n");	/* a domain's long gone */
+	dom(3);
+	ck_assert_int_eq(xl_dom0_pass(d, 1000), 2);
+	ck_assert_str_eq(table(1), "2 00:16:3e:00:00:21\n");
+	ck_assert_str_eq(table(2), "1 00:16:3e:00:00:11\n");
+	ck_assert_ptr_null(table(3));
+	ck_assert_ptr_null(table(77));
+	ck_assert_int_eq(d->nguest, 3);
+	/* the same table the earlier instance wrote is still set again */
+	leftover(2, "1 00:16:3e:00:00:11\n");
+	xl_dom0_init(d, &fs_ops, NULL, 3000);
+	ck_assert_int_eq(xl_dom0_pass(d, 1000), 2);
+	ck_assert_str_eq(table(2), "1 00:16:3e:00:00:11\n");
+}
+END_TEST
+
 static Suite *dom0_suite(void)
 {
 	Suite *s = suite_create("xen_dom0");
@@ -257,6 +287,7 @@ static Suite *dom0_suite(void)
 	tcase_add_test(tc, test_write_failure_retried);
 	tcase_add_test(tc, test_withdraw);
 	tcase_add_test(tc, test_no_store);
+	tcase_add_test(tc, test_leftover_tables);
 	suite_add_tcase(s, tc);
 	return s;
 }
