@@ -3,17 +3,19 @@
 # Build what tests/xen/run.sh boots: Xen 4.17 (xen.elf), Debian's kernel
 # (vmlinuz), a dom0 initramfs and a guest initramfs, from Debian 12
 # packages, into $XL_XEN_WORK (default: $XL_XEN_BUILDDIR/tests/xen/work).
-# The guest image carries xen_chan_probe from the build tree
-# $XL_XEN_BUILDDIR (default: the current directory) with its shared
-# libraries. Installs the packages it needs (as root) when they are
-# missing; does nothing more when the images are newer than every input,
-# unless called with --force.
+# The guest image carries xen_chan_probe and xen_disc_probe, the dom0
+# image xenloopd, from the build tree $XL_XEN_BUILDDIR (default: the
+# current directory) with their shared libraries. Installs the packages
+# it needs (as root) when they are missing; does nothing more when the
+# images are newer than every input, unless called with --force.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 builddir=$(cd "${XL_XEN_BUILDDIR:-.}" && pwd)
 work=${XL_XEN_WORK:-$builddir/tests/xen/work}
 probe=$builddir/tests/xen/xen_chan_probe
+disc_probe=$builddir/tests/xen/xen_disc_probe
+xenloopd=$builddir/daemon/xenloopd
 packages=(qemu-system-x86 xen-hypervisor-4.17-amd64 xen-utils-4.17
 	xenstore-utils linux-image-amd64 busybox-static cpio iproute2 kmod)
 xenbin=/usr/lib/xen-4.17/bin
@@ -72,6 +74,19 @@ copy_bin() {
 	done
 }
 
+# Move program $2, which copy_bin put at its build-tree path in root $1,
+# to /xl, and remove the build-tree folders it leaves empty (never a
+# top-level one: the build tree may be under /tmp).
+to_xl() {
+	local root=$1 b=$2 d
+
+	mv "$root$b" "$root/xl/${b##*/}"
+	d=$(dirname "$b")
+	while [ "$(dirname "$d")" != / ] && rmdir "$root$d" 2>/dev/null; do
+		d=$(dirname "$d")
+	done
+}
+
 # A fresh root with busybox and the modules named after it.
 base_root() {
 	local root=$1 a m
@@ -102,9 +117,9 @@ build_guest() {
 
 	base_root "$r" "${guest_mods[@]}"
 	copy_bin "$r" /usr/bin/xenstore-read /usr/bin/xenstore-write \
-		/usr/bin/xenstore-ls "$probe"
-	mv "$r$probe" "$r/xl/xen_chan_probe"
-	rmdir -p "$r$(dirname "$probe")" 2>/dev/null || :
+		/usr/bin/xenstore-ls "$probe" "$disc_probe"
+	to_xl "$r" "$probe"
+	to_xl "$r" "$disc_probe"
 	install -m 755 "$here/guest-init.sh" "$r/init"
 	cpio_pack "$r" "$work/domu.cpio.gz"
 }
@@ -118,7 +133,8 @@ build_dom0() {
 		"$xenbin/xen-init-dom0" "$xenbin/xenconsoled" \
 		"$xenbin/libxl-save-helper" /usr/bin/xenstore-read \
 		/usr/bin/xenstore-write /usr/bin/xenstore-ls \
-		/usr/bin/xenstore-chmod
+		/usr/bin/xenstore-chmod /usr/bin/xenstore-watch "$xenloopd"
+	to_xl "$r" "$xenloopd"
 	mkdir -p "$r"/etc/xen "$r"/var/lib/xen "$r"/var/log/xen/console \
 		"$r"/var/run/xen "$r"/var/run/xenstored "$r"/var/lib/xenstored \
 		"$r"/guest
@@ -147,15 +163,17 @@ up_to_date() {
 	local f
 
 	[ -e "$work/dom0.cpio.gz" ] && [ -e "$work/xen.elf" ] || return 1
-	for f in "$probe" "$here/guest-init.sh" "$here/dom0-init.sh" \
-		"${BASH_SOURCE[0]}"; do
+	for f in "$probe" "$disc_probe" "$xenloopd" "$here/guest-init.sh" \
+		"$here/dom0-init.sh" "${BASH_SOURCE[0]}"; do
 		[ "$f" -nt "$work/dom0.cpio.gz" ] && return 1
 	done
 	return 0
 }
 
-[ -x "$probe" ] || die "no $probe: build it first (make check-xen does;" \
-	"configure must have found the Xen libraries)"
+for f in "$probe" "$disc_probe" "$xenloopd"; do
+	[ -x "$f" ] || die "no $f: build it first (make check-xen does;" \
+		"configure must have found the Xen libraries)"
+done
 install_packages
 if [ "${1:-}" != --force ] && up_to_date; then
 	exit 0

@@ -1,11 +1,14 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
 # /init of dom0 for tests/xen: starts the toolstack (oxenstored,
-# xenconsoled), creates guest 1 (domu1) and guest 2 (domu2) on a bridge,
-# copies their consoles onto its own (and so onto the serial log, prefixed
-# "[a] " and "[b] "), destroys guest 1 when guest 2 says "XLSYNC destroy-a",
-# checks that the destroyed domain is released once guest 2 unmaps its
-# pages, and powers off. Its own checks are XLTEST lines like the guests'.
+# xenconsoled) and this build's "xenloopd --discovery" (its log prefixed
+# "[d <dom0 uptime>] "), creates guest 1 (domu1) and guest 2 (domu2) on a
+# bridge (dom0 has 198.18.0.254 on it), copies their consoles onto its own
+# (and so onto the serial log, prefixed "[a] " and "[b] "), destroys guest
+# 1 when guest 2 says "XLSYNC destroy-a", checks that the destroyed domain
+# is released once guest 2 unmaps its pages, stops xenloopd when guest 2
+# says "XLSYNC disc-term" and checks what it leaves, and powers off. Its
+# own checks are XLTEST lines like the guests'.
 #
 # Kernel command line: "xlopt=..." is handed to the guests as it is;
 # "xltime=SECONDS" bounds the wait for the guests (default 240).
@@ -25,7 +28,12 @@ for m in xen-privcmd xenfs xen-evtchn xen-gntdev xen-gntalloc xen-netback \
 done
 mount -t xenfs xenfs /proc/xen
 
-up() { cut -d' ' -f1 /proc/uptime; }
+up() {
+	local u rest
+
+	read -r u rest </proc/uptime
+	echo "$u"
+}
 # seconds since $1 (an up value), to a tenth
 since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
 # Xen's own word on domain $1 ("refcnt=.. dying=.. pause_count=..") or
@@ -43,10 +51,16 @@ xen_dom() {
 		}
 		END { if (!f) print "gone" }'
 }
+tails=
+xld=
 finish() {
 	sleep 1		# let the console copies catch up
 	# shellcheck disable=SC2086 # a list of pids
 	kill $tails 2>/dev/null
+	# who used dom0's vCPU (processes still running, over 1 s)
+	echo "XLINFO dom0 CPU: $(awk '$14 + $15 >= 100 {
+		printf "%s %.1f s ", $2, ($14 + $15) / 100
+	}' /proc/[0-9]*/stat)"
 	echo "XLINFO dom0 done after $(up) s"
 	poweroff -f
 }
@@ -62,6 +76,8 @@ done
 
 ip link add xenbr0 type bridge
 ip link set xenbr0 up
+# a neighbour of the guests that is no guest (xen_disc_probe's lookups)
+ip addr add 198.18.0.254/24 dev xenbr0
 echo "XLINFO dom0 is up after $(up) s"
 oxenstored --no-fork >/var/log/xen/oxenstored.log 2>&1 &
 i=0
@@ -75,6 +91,22 @@ until xenstore-write /xltest ok 2>/dev/null; do
 done
 xen-init-dom0 >/dev/null || echo "XLINFO dom0: xen-init-dom0 failed"
 xenconsoled --log=guest --log-dir=/var/log/xen/console &
+
+# Discovery runs before the guests exist: both are picked up as new. A
+# table that an earlier xenloopd left behind (killed, crashed) for a domain
+# long gone must not outlive it: domids come round again.
+leftover=/local/domain/0/data/xenloop/peers/77
+xenstore-write $leftover "78 00:16:3e:00:00:4e
+" && xenstore-chmod $leftover n0 r77
+mkfifo /run/xenloopd.log
+while read -r l; do echo "[d $(up)] $l"; done </run/xenloopd.log &
+tails=$!
+/xl/xenloopd --discovery -d >/run/xenloopd.log 2>&1 &
+xld=$!
+# every change to the tables, on dom0's clock
+xenstore-watch /local/domain/0/data/xenloop/peers |
+	while read -r l; do echo "[w $(up)] $l"; done &
+tails="$tails $!"
 
 for g in a b; do
 	n=1
@@ -108,9 +140,15 @@ d1=$(xl domid domu1)
 d2=$(xl domid domu2)
 echo "XLTEST dom0_create PASS guests 1 and 2 are domains $d1 and $d2" \
 	"($(since "$t0") s)"
+if [ -d "/proc/$xld" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$xld/stat"
+then
+	echo "XLTEST dom0_disc_start PASS xenloopd --discovery (pid $xld)" \
+		"runs since before the guests were created"
+else
+	echo "XLTEST dom0_disc_start FAIL xenloopd --discovery exited"
+fi
 
 # The console logs appear once xenconsoled has seen the guests.
-tails=
 log1=/var/log/xen/console/guest-domu1.log
 log2=/var/log/xen/console/guest-domu2.log
 i=0
@@ -119,10 +157,22 @@ while [ ! -e $log1 ] || [ ! -e $log2 ]; do
 	[ $i -gt 100 ] && break
 	sleep 0.1
 done
+# The console copies hand every XLSYNC and XLGUEST line to the main loop
+# through a fifo that this shell holds open both ways (so no open ever
+# blocks). A main loop that polled the logs with grep five times a second
+# kept dom0's vCPU busy (a fork is dear in a PV domain under TCG), and with
+# it oxenstored: every xenstore request of the guests waited.
+mkfifo /run/cues
+exec 3<>/run/cues
 for g in a b; do
 	f=$log1
 	[ $g = b ] && f=$log2
-	tail -n +1 -f $f | sed "s/^/[$g] /" &
+	tail -n +1 -f $f | while IFS= read -r l; do
+		echo "[$g] $l"
+		case $l in
+		*XLSYNC\ *|*XLGUEST\ *) echo "$g XL${l#*XL}" >&3 ;;
+		esac
+	done &
 	tails="$tails $!"
 done
 
@@ -163,28 +213,88 @@ await_release() {
 	fi
 }
 
+# The tables of a listing of dom0's but the planted leftover.
+not_leftover() { grep -v "^${leftover##*/} ="; }
+
+# Guest 2 is done with guest 1: what xenloopd publishes now (guest 2's
+# table alone: guest 1's went with it), then SIGTERM, after which it must
+# have taken every table down.
+term_discovery() {
+	local cue="/local/domain/$d2/data/xlprobe" rc res=PASS t wd
+	local tabs=/local/domain/0/data/xenloop/peers before after
+
+	# a new table node inherits these until xenloopd sets its own
+	echo "XLINFO dom0: permissions above the tables:" \
+		"$(xenstore-ls -p /local/domain/0/data 2>&1 | head -n 2 |
+			tr -s ' \n' ' |')"
+	res=FAIL
+	xenstore-read $leftover >/dev/null 2>&1 || res=PASS
+	echo "XLTEST dom0_disc_leftover $res a table left by an earlier" \
+		"xenloopd for domain ${leftover##*/} (no such domain):" \
+		"$(xenstore-read $leftover 2>&1 | tr '\n' '|')"
+	res=PASS
+	before=$(xenstore-ls -p $tabs 2>&1 | not_leftover)
+	case $before in
+	"$d2 = \"\""*"(n0,r$d2)") ;;
+	*) res=FAIL ;;
+	esac
+	[ "$(echo "$before" | grep -c .)" -eq 1 ] || res=FAIL
+	echo "XLTEST dom0_disc_tables $res $tabs, want only guest 2's," \
+		"empty, n0,r$d2: $(echo "$before" | tr -s ' \n' ' |')"
+	xenstore-write "$cue/term-begin" 1
+	t=$(up)
+	kill -TERM "$xld"
+	(sleep 10; kill -KILL "$xld") &
+	wd=$!
+	wait "$xld"
+	rc=$?
+	kill $wd 2>/dev/null
+	after=$(xenstore-ls $tabs 2>&1 | not_leftover)
+	res=PASS
+	[ $rc -eq 0 ] && ! echo "$after" | grep -q '^[0-9]* =' || res=FAIL
+	echo "XLTEST dom0_disc_term $res xenloopd exited with $rc" \
+		"$(since "$t") s after SIGTERM; tables left:" \
+		"${after:-none}"
+	xld=
+}
+
 state=destroy
-end=$(($(date +%s) + xltime))
-while [ "$(date +%s)" -lt "$end" ]; do
-	if [ $state = destroy ] && grep -q "XLSYNC destroy-a" $log2; then
-		destroy_guest1
-		state=release
-	fi
-	if [ $state = release ] && grep -q "XLSYNC released" $log2; then
-		await_release
-		state=finished
-	fi
-	grep -q "XLGUEST b done" $log2 && break
-	# guest 1 never finishes on its own: if it did, it failed, and
-	# guest 2 cannot go on without it
-	if [ $state = destroy ] && grep -q "XLGUEST a done" $log1; then
-		sleep 5
+read -r u rest </proc/uptime
+end=$((${u%.*} + xltime))
+while :; do
+	read -r u rest </proc/uptime
+	if [ "${u%.*}" -ge $end ]; then
+		echo "XLINFO dom0 gave up waiting for the guests after" \
+			"$xltime s"
 		break
 	fi
-	sleep 0.2
+	g=
+	ev=
+	# shellcheck disable=SC3045 # busybox ash has read -t
+	read -t 1 -r g ev <&3
+	case "$g:$state:$ev" in
+	b:destroy:"XLSYNC destroy-a"*)
+		destroy_guest1
+		state=release
+		;;
+	b:release:"XLSYNC released"*)
+		await_release
+		state=finished
+		;;
+	b:*:"XLSYNC disc-term"*)
+		[ -z "$xld" ] || term_discovery
+		;;
+	b:*:"XLGUEST b done"*)
+		break
+		;;
+	a:destroy:"XLGUEST a done"*)
+		# guest 1 never finishes on its own: if it did, it failed,
+		# and guest 2 cannot go on without it
+		sleep 5
+		break
+		;;
+	esac
 done
-if [ "$(date +%s)" -ge "$end" ]; then
-	echo "XLINFO dom0 gave up waiting for the guests after $xltime s"
-fi
+[ -z "$xld" ] || term_discovery
 xl list | sed 's/^/XLINFO dom0 xl list: /'
 finish

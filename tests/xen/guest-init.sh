@@ -4,6 +4,12 @@
 # dom0-init.sh) says which guest this is: "xlrole=a" (guest 1, offers the
 # channels, 198.18.0.1) or "xlrole=b" (guest 2, attaches, 198.18.0.2), and
 # "xlopt=-n:BYTES:..." carries options for xen_chan_probe.
+#
+# xen_disc_probe (discovery, as a guest's xenloopd runs it) goes first, in
+# step with the other guest, then stays in the background advertising
+# while xen_chan_probe runs; guest 2's then watches guest 1 being
+# destroyed and dom0's xenloopd being stopped, and this script waits for
+# it before saying it is done.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu
 mount -t proc proc /proc
@@ -43,7 +49,29 @@ ip link set eth0 up
 ip addr add "$me/24" dev eth0
 echo "XLINFO guest $role is up after $(cut -d' ' -f1 /proc/uptime) s"
 
+mkdir -p /tmp
+ready=/tmp/xl-disc-ready
+chan_done=/tmp/xl-chan-done
+# the subshell marks "ready" however the probe ends
+(
+	/xl/xen_disc_probe "$role" -r $ready -c $chan_done
+	echo "XLINFO guest $role: xen_disc_probe exited with $?"
+	touch $ready
+) &
+disc=$!
+# a slow poll: a fork is dear in a PV guest, and the vCPUs share two CPUs
+i=0
+while [ ! -e $ready ] && [ $i -lt 600 ]; do
+	sleep 0.5
+	i=$((i + 1))
+done
+
 # shellcheck disable=SC2086 # opts are words on purpose
 /xl/xen_chan_probe "$role" -l 198.18.0.1 $opts
-echo "XLGUEST $role done rc=$?"
+rc=$?
+touch $chan_done
+# guest 1 is normally destroyed before this; guest 2's discovery probe
+# has two more checks to make (its own waits are bounded)
+[ "$role" = b ] && wait $disc
+echo "XLGUEST $role done rc=$rc"
 poweroff -f

@@ -1,15 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# Boot Xen 4.17 + dom0 under QEMU (TCG: no KVM here), let dom0 run guest 1
-# and guest 2 with xen_chan_probe (see xen_chan_probe.c and dom0-init.sh),
-# and judge the serial log: every check prints
+# Boot Xen 4.17 + dom0 under QEMU (TCG: no KVM here), let dom0 run
+# xenloopd --discovery and guest 1 and guest 2 with xen_disc_probe and
+# xen_chan_probe (see those and dom0-init.sh), and judge the serial log:
+# every check prints
 #	XLTEST <name> PASS|FAIL <detail>
 # This prints them, and fails on any FAIL (but those XL_XEN_XFAIL names),
 # on a check that never reported, or on a timeout. `make check-xen` runs it
 # from the build tree; it takes about 3 minutes of two CPUs.
 #
 # Environment:
-#	XL_XEN_BUILDDIR	build tree holding tests/xen/xen_chan_probe (.)
+#	XL_XEN_BUILDDIR	build tree holding tests/xen/xen_*_probe and
+#			daemon/xenloopd (.)
 #	XL_XEN_WORK	images and logs ($XL_XEN_BUILDDIR/tests/xen/work)
 #	XL_XEN_TIMEOUT	hard limit on the QEMU run, seconds (420)
 #	XL_XEN_SMP	host CPUs QEMU emulates (2; the guests and dom0
@@ -36,7 +38,8 @@ xenargs="spec-ctrl=eager-fpu ${XL_XEN_ARGS:-}"
 # Checks known to fail, reported but not counted as failures. The Xen
 # transport cannot see a destroyed peer domain (no unmap-notify runs, the
 # live byte stays set, the event channel says nothing): only xenstore
-# tells guest 2, so noticing it is the daemon's job. Empty it to be strict.
+# tells guest 2, so noticing it is the daemon's job (live_domain_a).
+# Empty it to be strict.
 xfail=${XL_XEN_XFAIL-live_domain_a}
 opts=${XL_XEN_OPTS:--n 8388608 -k 200}
 lock=/tmp/xenloop-check-xen.lock
@@ -44,7 +47,10 @@ serial=$work/serial.log
 
 # Every check the run must report, guest 1's, guest 2's and dom0's.
 expected=(
-	dom0_create
+	dom0_create dom0_disc_start
+	disc_table_g1 disc_table_g2 disc_lookup_g1 disc_lookup_g2
+	disc_perms_g1 disc_perms_g2 disc_forge_g1 disc_forge_g2
+	disc_stop_g1 disc_stop_g2 disc_withdraw_g1 disc_withdraw_g2
 	fpu_state_g1 fpu_state_g2
 	local_bulk_g1_a2b local_bulk_g1_b2a local_bulk_g2_a2b local_bulk_g2_b2a
 	chan_create chan_attach
@@ -52,6 +58,8 @@ expected=(
 	ring_pingpong tcp_pingpong ring_eof_a2b ring_eof_b2a
 	live_destroy_a live_kill_a live_kill_b
 	dom0_destroy live_domain_a live_domain_signal dom0_released
+	disc_steady_g2 disc_destroy_g2
+	dom0_disc_leftover dom0_disc_tables dom0_disc_term disc_term_g2
 )
 
 die() {
