@@ -104,9 +104,10 @@ struct xl_backend_ops {
 		   const struct pollfd *pfd, int n);
 	/* Unmap and release everything create() or attach() acquired. */
 	void (*destroy)(struct xl_chan *ch);
-	/* The same, silently: no live byte cleared, no kick. For a forked
-	 * child letting go of what it inherited; the parent still uses the
-	 * channel. NULL: nothing may be released (the child leaks it). */
+	/* Release this process's part silently: no live byte cleared, no
+	 * kick, and no write to ch, which another process that shares it
+	 * after fork() goes on using. NULL: nothing may be released (the
+	 * process leaks it). */
 	void (*forget)(struct xl_chan *ch);
 	/* Release what a descriptor holds (fds, reference array). */
 	void (*desc_release)(struct xl_chan_desc *desc);

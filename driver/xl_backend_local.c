@@ -67,10 +67,9 @@ static void xl_local_close_fds(int *fds, size_t n)
 	}
 }
 
-static void xl_local_free(struct xl_chan *ch)
+/* This process's mapping and fds. */
+static void xl_local_release(struct xl_local *lo)
 {
-	struct xl_local *lo = ch->be;
-
 	if (!lo)
 		return;
 	if (lo->mem != MAP_FAILED)
@@ -79,6 +78,11 @@ static void xl_local_free(struct xl_chan *ch)
 	xl_local_close_fds(lo->kick_efd, 2);
 	xl_local_close_fds(&lo->hup, 1);
 	free(lo);
+}
+
+static void xl_local_free(struct xl_chan *ch)
+{
+	xl_local_release(ch->be);
 	ch->be = NULL;
 }
 
@@ -366,11 +370,10 @@ static int xl_local_ack(struct xl_chan *ch, enum xl_wait w,
 	return 0;
 }
 
+/* ch may be shared with a process that goes on with it: not a write. */
 static void xl_local_forget(struct xl_chan *ch)
 {
-	xl_local_free(ch);
-	ch->ctrl = NULL;
-	ch->data = NULL;
+	xl_local_release(ch->be);
 }
 
 static void xl_local_destroy(struct xl_chan *ch)

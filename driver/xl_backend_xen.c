@@ -575,9 +575,7 @@ static void xl_xen_forget(struct xl_chan *ch)
 		xc->gnttab_close(xx->gnttab);
 	xl_xen_evtchn_close(xx);
 	free(xx);
-	ch->be = NULL;
-	ch->ctrl = NULL;
-	ch->data = NULL;
+	/* ch is left as it is (xl_chan_forget()) */
 }
 
 static void xl_xen_desc_release(struct xl_chan_desc *desc)

@@ -44,20 +44,32 @@ static uint8_t *xl_chan_dir_data(struct xl_chan *ch, unsigned int d)
 	return ch->data + (d ? (1ull << ch->order[0]) : 0);
 }
 
-static struct xl_chan *xl_chan_alloc(const struct xl_backend_ops *ops,
-				     unsigned int side, uint32_t spin_ns)
+static void xl_chan_init(struct xl_chan *ch, const struct xl_backend_ops *ops,
+			 unsigned int side, uint32_t spin_ns)
 {
-	struct xl_chan *ch = calloc(1, sizeof(*ch));
-
-	if (!ch)
-		return NULL;
+	memset(ch, 0, sizeof(*ch));
 	ch->ops = ops;
 	ch->side = side;
 	if (spin_ns > XL_CHAN_SPIN_NS_MAX)
 		spin_ns = XL_CHAN_SPIN_NS_MAX;
 	ch->spin_ns = spin_ns;
 	ch->ds[XL_CHAN_TX].spin_cur = ch->ds[XL_CHAN_RX].spin_cur = spin_ns;
+}
+
+static struct xl_chan *xl_chan_alloc(const struct xl_backend_ops *ops,
+				     unsigned int side, uint32_t spin_ns)
+{
+	struct xl_chan *ch = malloc(sizeof(*ch));
+
+	if (ch)
+		xl_chan_init(ch, ops, side, spin_ns);
 	return ch;
+}
+
+static void xl_chan_free(struct xl_chan *ch)
+{
+	if (!ch->placed)
+		free(ch);
 }
 
 /* Common tail of create and attach: become the consumer of our rx
@@ -98,6 +110,22 @@ out_free:
 	return ret;
 }
 
+/* Attach ch, initialised for desc's side and transport ops. */
+static int xl_chan_do_attach(struct xl_chan *ch, const struct xl_chan_desc *desc)
+{
+	int ret = ch->ops->attach(ch, desc);
+
+	if (ret < 0)
+		return ret;
+	/* the creator wrote the control page: believe only what was agreed */
+	ret = xl_ring_ctrl_check(ch->ctrl, desc->order[0], desc->order[1]);
+	if (ret == 0)
+		ret = xl_chan_setup_rx(ch, desc->order);
+	if (ret < 0)
+		ch->ops->destroy(ch);
+	return ret;
+}
+
 int xl_chan_attach(struct xl_chan **out, const struct xl_chan_desc *desc,
 		   uint32_t spin_ns)
 {
@@ -112,23 +140,28 @@ int xl_chan_attach(struct xl_chan **out, const struct xl_chan_desc *desc,
 	ch = xl_chan_alloc(ops, desc->side, spin_ns);
 	if (!ch)
 		return -ENOMEM;
-	ret = ops->attach(ch, desc);
-	if (ret < 0)
-		goto out_free;
-	/* the creator wrote the control page: believe only what was agreed */
-	ret = xl_ring_ctrl_check(ch->ctrl, desc->order[0], desc->order[1]);
-	if (ret < 0)
-		goto out_destroy;
-	ret = xl_chan_setup_rx(ch, desc->order);
-	if (ret < 0)
-		goto out_destroy;
+	ret = xl_chan_do_attach(ch, desc);
+	if (ret < 0) {
+		free(ch);
+		return ret;
+	}
 	*out = ch;
 	return 0;
+}
 
-out_destroy:
-	ops->destroy(ch);
-out_free:
-	free(ch);
+int xl_chan_attach_at(struct xl_chan *ch, const struct xl_chan_desc *desc,
+		      uint32_t spin_ns)
+{
+	const struct xl_backend_ops *ops = xl_backend_get(desc->kind);
+	int ret;
+
+	if (!ops)
+		return -EPROTONOSUPPORT;
+	if (desc->side > 1)
+		return -EINVAL;
+	xl_chan_init(ch, ops, desc->side, spin_ns);
+	ret = xl_chan_do_attach(ch, desc);
+	ch->placed = true;	/* after the init that cleared it */
 	return ret;
 }
 
@@ -491,7 +524,7 @@ void xl_chan_destroy(struct xl_chan *ch)
 	if (!ch)
 		return;
 	ch->ops->destroy(ch);
-	free(ch);
+	xl_chan_free(ch);
 }
 
 int xl_chan_create_pair(const struct xl_backend_ops *ops,
@@ -509,7 +542,7 @@ void xl_chan_forget(struct xl_chan *ch)
 		return;
 	if (ch->ops->forget)
 		ch->ops->forget(ch);
-	free(ch);
+	xl_chan_free(ch);
 }
 
 void xl_chan_desc_release(struct xl_chan_desc *desc)

@@ -71,6 +71,7 @@ struct xl_chan {
 					 * (XL_READ_ONCE/XL_WRITE_ONCE: either
 					 * thread may set it) */
 	uint32_t spin_ns;		/* configured ceiling */
+	bool placed;			/* the caller's memory: never freed */
 	struct xl_chan_dirstate ds[2];	/* XL_CHAN_TX, XL_CHAN_RX */
 };
 
@@ -89,6 +90,16 @@ int xl_chan_create(struct xl_chan **out, const struct xl_backend_ops *ops,
  */
 int xl_chan_attach(struct xl_chan **out, const struct xl_chan_desc *desc,
 		   uint32_t spin_ns);
+
+/*
+ * The same into the caller's memory ch (which xl_chan_destroy() and
+ * xl_chan_forget() then leave to the caller). Memory that fork() shares
+ * (MAP_SHARED) makes the channel's private state, its ring indices
+ * included, one for every process that inherits it; the caller then
+ * serialises their senders and receivers as it does threads'.
+ */
+int xl_chan_attach_at(struct xl_chan *ch, const struct xl_chan_desc *desc,
+		      uint32_t spin_ns);
 
 /*
  * Broker (a daemon): make a channel for two other processes; desc[s] is
@@ -158,8 +169,12 @@ int xl_chan_ack(struct xl_chan *ch, enum xl_wait w, const struct pollfd *pfd,
 /* Unmap and free the channel; marks our side dead for the peer. */
 void xl_chan_destroy(struct xl_chan *ch);
 
-/* In a forked child: let go of an inherited channel without telling the
- * peer anything (the parent still uses it). */
+/*
+ * Let go of this process's hold on a channel (its fds and mappings)
+ * without telling the peer anything and without writing to ch: another
+ * process that inherited it, or that it was inherited from, goes on
+ * using it.
+ */
 void xl_chan_forget(struct xl_chan *ch);
 
 /* Release what a descriptor from xl_chan_create() holds. */
