@@ -263,7 +263,7 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 {
 	struct xl_sock *s = xl_link_take(msg->cookie);
 	struct xl_chan_desc desc;
-	struct xl_chan *ch = NULL;
+	struct xl_chan *ch;
 	int ret;
 
 	if (!s || atomic_load(&s->closed) || atomic_load(&s->forked)) {
@@ -274,8 +274,11 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 		return;
 	}
 	ret = xl_link_desc(msg, s, fds, &desc);
-	if (ret == 0)
-		ret = xl_chan_attach(&ch, &desc, xl_cfg.spin_ns);
+	if (ret == 0) {
+		/* in the socket's shared state: see struct xl_conn */
+		ch = &s->conn->chan;
+		ret = xl_chan_attach_at(ch, &desc, xl_cfg.spin_ns);
+	}
 	xl_ctl_close_fds(fds);	/* attach made its own copies */
 	if (ret < 0) {
 		XL_WARN("cannot attach the channel of cookie %llu: %s",

@@ -568,10 +568,10 @@ static void xl_ep_mark_now(const struct xl_ep_ent *e,
 	};
 	if (!ch)
 		return;
-	m->live = xl_chan_peer_live(ch) && !atomic_load(&e->s->broken);
+	m->live = xl_chan_peer_live(ch) && !atomic_load(&e->s->conn->broken);
 	m->prod = XL_READ_ONCE(ch->rx.sh->p.prod);
 	m->pstate = XL_READ_ONCE(ch->rx.sh->p.state);
-	if (atomic_load(&e->s->tx_ring)) {
+	if (atomic_load(&e->s->conn->tx_ring)) {
 		m->cons = XL_READ_ONCE(ch->tx.sh->c.cons);
 		m->cstate = XL_READ_ONCE(ch->tx.sh->c.state);
 	}

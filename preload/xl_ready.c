@@ -65,7 +65,7 @@ static void xl_ready_rx_early(struct xl_sock *s, struct xl_chan *ch,
 		return;
 	}
 	off = XL_READ_ONCE(ch->rx.sh->p.start_off);
-	if (atomic_load_explicit(&s->tcp_rx, memory_order_relaxed) < off) {
+	if (atomic_load_explicit(&s->conn->tcp_rx, memory_order_relaxed) < off) {
 		r->kern_in = true;	/* bytes from before the switch */
 		return;
 	}
@@ -78,8 +78,8 @@ static void xl_ready_rx_early(struct xl_sock *s, struct xl_chan *ch,
 static void xl_ready_rx(struct xl_sock *s, struct xl_chan *ch, bool live,
 			struct xl_ready *r)
 {
-	if (atomic_load_explicit(&s->rx_ring, memory_order_acquire)) {
-		if (XL_PRIV(s->rx_ring_dead))
+	if (atomic_load_explicit(&s->conn->rx_ring, memory_order_acquire)) {
+		if (XL_PRIV(s->conn->rx_ring_dead))
 			r->kern_in = true;
 		else if (xl_ready_rx_ring(ch) || !live)
 			r->in = true;
@@ -87,7 +87,7 @@ static void xl_ready_rx(struct xl_sock *s, struct xl_chan *ch, bool live,
 			r->wait_data = true;
 		return;
 	}
-	if (XL_PRIV(s->rx_tcp_only)) {
+	if (XL_PRIV(s->conn->rx_tcp_only)) {
 		r->kern_in = true;
 		return;
 	}
@@ -97,7 +97,7 @@ static void xl_ready_rx(struct xl_sock *s, struct xl_chan *ch, bool live,
 static void xl_ready_tx(struct xl_sock *s, struct xl_chan *ch, bool live,
 			struct xl_ready *r)
 {
-	if (atomic_load_explicit(&s->tx_ring, memory_order_acquire)) {
+	if (atomic_load_explicit(&s->conn->tx_ring, memory_order_acquire)) {
 		if (xl_ready_tx_ring(ch) || !live)
 			r->out = true;
 		else
@@ -105,7 +105,7 @@ static void xl_ready_tx(struct xl_sock *s, struct xl_chan *ch, bool live,
 		return;
 	}
 	/* the next write opens a fresh, empty ring */
-	if (live && !atomic_load(&s->shut_wr) && !atomic_load(&s->broken) &&
+	if (live && !atomic_load(&s->conn->shut_wr) && !atomic_load(&s->conn->broken) &&
 	    xl_chan_tx_peer_attached(ch))
 		r->out = true;
 	else
@@ -124,7 +124,7 @@ void xl_ready_get(struct xl_sock *s, struct xl_ready *r)
 		r->link = state == XL_SOCK_PENDING;
 		return;
 	}
-	if (atomic_load(&s->broken)) {
+	if (atomic_load(&s->conn->broken)) {
 		r->in = r->out = true;
 		return;
 	}
@@ -163,9 +163,9 @@ void xl_ready_want(struct xl_sock *s, bool in, bool out)
 
 	if (!ch)
 		return;
-	if (in && !XL_PRIV(s->rx_ring_dead) && !XL_PRIV(s->rx_tcp_only))
+	if (in && !XL_PRIV(s->conn->rx_ring_dead) && !XL_PRIV(s->conn->rx_tcp_only))
 		XL_WRITE_ONCE(ch->rx.sh->c.want_data, 1);
-	if (out && atomic_load_explicit(&s->tx_ring, memory_order_acquire))
+	if (out && atomic_load_explicit(&s->conn->tx_ring, memory_order_acquire))
 		XL_WRITE_ONCE(ch->tx.sh->p.want_space, 1);
 	/* want flags /before/ the caller looks at the indices again: pairs
 	 * with the barrier in the peer's notify check */

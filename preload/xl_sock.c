@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -48,6 +49,47 @@ static struct xl_sock *xl_sock_all;
 static struct xl_sock *xl_sock_free;
 static int xl_sock_placeholder = -1;
 
+static int xl_conn_lock_init(pthread_mutex_t *m)
+{
+	pthread_mutexattr_t a;
+	int ret;
+
+	pthread_mutexattr_init(&a);
+	ret = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+	if (ret == 0)
+		ret = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+	if (ret == 0)
+		ret = pthread_mutex_init(m, &a);
+	pthread_mutexattr_destroy(&a);
+	return ret;
+}
+
+/* A stream state held by this process alone, or NULL (the socket is then
+ * not tracked: it stays the kernel's). */
+static struct xl_conn *xl_conn_new(void)
+{
+	struct xl_conn *c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	if (c == MAP_FAILED)
+		return NULL;
+	if (xl_conn_lock_init(&c->rx_lock) || xl_conn_lock_init(&c->tx_lock)) {
+		munmap(c, sizeof(*c));
+		return NULL;
+	}
+	atomic_store(&c->procs, 1);
+	return c;
+}
+
+void xl_conn_lock(pthread_mutex_t *m)
+{
+	/* A process died in a send or receive: what it had published is
+	 * the stream; what it had only copied out is lost with it, as
+	 * bytes the kernel gave a process that died are. */
+	if (pthread_mutex_lock(m) == EOWNERDEAD)
+		pthread_mutex_consistent(m);
+}
+
 struct xl_sock *xl_sock_new(void)
 {
 	struct xl_sock *s;
@@ -65,8 +107,14 @@ struct xl_sock *xl_sock_new(void)
 	/* a stale lookup may touch refcnt (only): keep it at 0 till done */
 	memset((char *)s + sizeof(s->refcnt), 0,
 	       sizeof(*s) - sizeof(s->refcnt));
-	pthread_mutex_init(&s->rx_lock, NULL);
-	pthread_mutex_init(&s->tx_lock, NULL);
+	s->conn = xl_conn_new();
+	if (!s->conn) {
+		pthread_mutex_lock(&xl_sock_mutex);
+		s->free_next = xl_sock_free;
+		xl_sock_free = s;
+		pthread_mutex_unlock(&xl_sock_mutex);
+		return NULL;
+	}
 	pthread_mutex_lock(&xl_sock_mutex);
 	s->all_next = xl_sock_all;
 	if (xl_sock_all)
@@ -132,6 +180,10 @@ static void xl_sock_free_mem(struct xl_sock *s)
 		s->all_next->all_prev = s->all_prev;
 	s->free_next = xl_sock_free;
 	xl_sock_free = s;
+	/* off the list that fork() walks; other processes may hold the
+	 * locks' memory: not destroyed */
+	munmap(s->conn, sizeof(*s->conn));
+	s->conn = NULL;
 	pthread_mutex_unlock(&xl_sock_mutex);
 }
 
@@ -144,8 +196,6 @@ void xl_sock_put(struct xl_sock *s)
 	xl_stream_finish(s);
 	xl_sock_close_zombies(s);
 	xl_lib_leave();
-	pthread_mutex_destroy(&s->rx_lock);
-	pthread_mutex_destroy(&s->tx_lock);
 	xl_sock_free_mem(s);
 }
 
@@ -291,10 +341,10 @@ void xl_sock_attach(struct xl_sock *s, struct xl_chan *ch)
 
 void xl_sock_counts(struct xl_sock *s, struct xl_ctl_counts *c)
 {
-	c->ring_tx = atomic_load_explicit(&s->ring_tx, memory_order_relaxed);
-	c->ring_rx = atomic_load_explicit(&s->ring_rx, memory_order_relaxed);
-	c->tcp_tx = atomic_load_explicit(&s->tcp_tx, memory_order_relaxed);
-	c->tcp_rx = atomic_load_explicit(&s->tcp_rx, memory_order_relaxed);
+	c->ring_tx = atomic_load_explicit(&s->conn->ring_tx, memory_order_relaxed);
+	c->ring_rx = atomic_load_explicit(&s->conn->ring_rx, memory_order_relaxed);
+	c->tcp_tx = atomic_load_explicit(&s->conn->tcp_tx, memory_order_relaxed);
+	c->tcp_rx = atomic_load_explicit(&s->conn->tcp_rx, memory_order_relaxed);
 }
 
 void xl_sock_tick(struct xl_sock *s)
@@ -310,7 +360,7 @@ void xl_sock_tick(struct xl_sock *s)
 	if (now < next || !atomic_compare_exchange_strong(&s->next_stats_ns,
 				&next, now + XL_STATS_PERIOD_NS))
 		return;
-	if (next && !atomic_load(&s->forked))
+	if (next)
 		xl_link_counts(s, XL_CTL_STATS, XL_REASON_NONE);
 }
 
@@ -322,7 +372,7 @@ void xl_sock_exit_counts(void)
 	pthread_mutex_lock(&xl_sock_mutex);
 	for (s = xl_sock_all; s; s = s->all_next) {
 		if (atomic_load(&s->state) != XL_SOCK_CHAN ||
-		    atomic_load(&s->forked) || !xl_sock_tryget(s))
+		    !xl_sock_tryget(s))
 			continue;
 		s->exit_next = list;
 		list = s;
@@ -467,32 +517,31 @@ void xl_sock_foreach(void (*fn)(struct xl_sock *s, void *arg), void *arg)
 
 /* ---- fork ---- */
 
+static void xl_sock_fork_hold(struct xl_sock *s, void *arg)
+{
+	(void)arg;
+	if (atomic_load(&s->refcnt) == 0)
+		return;		/* being freed: its process let go already */
+	/* Counted before the child exists: a close in the parent right
+	 * after fork() must already know it is not the last. (A fork()
+	 * that fails leaves the count one too high: the stream then ends
+	 * by the liveness pair and the kernel's FIN, not the ring's end.) */
+	atomic_fetch_add(&s->conn->procs, 1);
+}
+
 void xl_sock_atfork_prepare(void)
 {
 	pthread_mutex_lock(&xl_sock_mutex);
-}
-
-static void xl_sock_fork_mark(struct xl_sock *s, void *child)
-{
-	/* Parent and child hold the socket now: whichever closes it first
-	 * must not end the stream for the other; the kernel's FIN and the
-	 * channel's liveness tell the peer when both are gone. */
-	if (atomic_load(&s->state) == XL_SOCK_CHAN)
-		atomic_store(&s->forked, true);
-	if (child) {
-		pthread_mutex_init(&s->rx_lock, NULL);
-		pthread_mutex_init(&s->tx_lock, NULL);
-	}
+	xl_sock_foreach(xl_sock_fork_hold, NULL);
 }
 
 void xl_sock_atfork_parent(void)
 {
-	xl_sock_foreach(xl_sock_fork_mark, NULL);
 	pthread_mutex_unlock(&xl_sock_mutex);
 }
 
 void xl_sock_atfork_child(void)
 {
 	pthread_mutex_init(&xl_sock_mutex, NULL);
-	xl_sock_foreach(xl_sock_fork_mark, (void *)1);
+	/* the sockets' conn memory (locks included) is the parent's too */
 }

@@ -10,10 +10,11 @@
  * a real kernel socket under the same fd throughout: the ring is an
  * accelerator attached to it.
  *
- * Locking: rx_lock serialises the receivers of a socket, tx_lock its
- * senders (a channel direction has one consumer and one producer). The
- * readiness code takes neither: it only reads shared ring indices and
- * flags, so a thread blocked in a read never blocks a poll.
+ * Locking: conn->rx_lock serialises the receivers of a socket, tx_lock
+ * its senders (a channel direction has one consumer and one producer),
+ * threads and processes alike. The readiness code takes neither: it only
+ * reads shared ring indices and flags, so a thread blocked in a read never
+ * blocks a poll.
  */
 #ifndef XL_SOCK_H
 #define XL_SOCK_H
@@ -37,25 +38,19 @@ enum xl_sock_state {
 
 #define XL_SOCK_ZOMBIES	4
 
-struct xl_sock {
-	_Atomic int refcnt;	/* fd entries + calls in progress; 0: free */
-	_Atomic int nfds;	/* fd table entries */
-	_Atomic int nep;	/* epoll registrations (xl_epoll.c) */
-	_Atomic int state;	/* enum xl_sock_state */
-	struct xl_chan *_Atomic chan;	/* set once, before state CHAN */
-	_Atomic bool closed;	/* the application closed its last fd */
-	_Atomic bool nonblock;	/* O_NONBLOCK of the open file */
+/*
+ * The state of the stream itself, one per connection whatever the number
+ * of processes that hold the socket: it lives in memory of its own
+ * (MAP_SHARED | MAP_ANONYMOUS) that fork() shares instead of copying, so
+ * a parent and a child that both use an inherited socket share its ring
+ * indices, counts and locks (process-shared and robust: a process that
+ * dies holding one does not block the others), and the stream stays one
+ * stream, as the kernel's does.
+ */
+struct xl_conn {
+	_Atomic int procs;	/* processes holding the socket */
 	_Atomic bool broken;	/* the ring broke: the connection is reset */
-	_Atomic bool forked;	/* shared with another process by fork() */
 	_Atomic bool shut_rd, shut_wr;
-	_Atomic int rcvtimeo_ms, sndtimeo_ms;	/* 0: none */
-
-	uint64_t cookie;	/* the registration; 0 before */
-	uint32_t role;		/* enum xl_ctl_role */
-	struct xl_ctl_addr local, remote;
-	bool in_pending;	/* on the link's pending list (link mutex) */
-	struct xl_sock *pend_next;
-	uint64_t link_gen;	/* link connection that took the registration */
 
 	pthread_mutex_t rx_lock;
 	_Atomic uint64_t tcp_rx, ring_rx;
@@ -70,6 +65,32 @@ struct xl_sock {
 	_Atomic bool tx_ring;	/* our direction moved onto the ring */
 	bool tx_closed;		/* ring end of stream published */
 	bool tx_reset_told;	/* the peer's reset was reported once */
+
+	struct xl_chan chan;	/* xl_sock.chan points here once attached */
+};
+
+/* Take a lock of a struct xl_conn (one its holder's death left is
+ * taken over as it stands). */
+void xl_conn_lock(pthread_mutex_t *m);
+
+struct xl_sock {
+	_Atomic int refcnt;	/* fd entries + calls in progress; 0: free */
+	_Atomic int nfds;	/* fd table entries */
+	_Atomic int nep;	/* epoll registrations (xl_epoll.c) */
+	_Atomic int state;	/* enum xl_sock_state */
+	struct xl_chan *_Atomic chan;	/* set once, before state CHAN */
+	_Atomic bool closed;	/* the application closed its last fd */
+	_Atomic bool nonblock;	/* O_NONBLOCK of the open file */
+	_Atomic bool forked;	/* was waiting for its channel at fork() */
+	_Atomic int rcvtimeo_ms, sndtimeo_ms;	/* 0: none */
+	struct xl_conn *conn;	/* the stream's state, MAP_SHARED */
+
+	uint64_t cookie;	/* the registration; 0 before */
+	uint32_t role;		/* enum xl_ctl_role */
+	struct xl_ctl_addr local, remote;
+	bool in_pending;	/* on the link's pending list (link mutex) */
+	struct xl_sock *pend_next;
+	uint64_t link_gen;	/* link connection that took the registration */
 
 	_Atomic uint64_t next_stats_ns;
 	_Atomic uint32_t ops;

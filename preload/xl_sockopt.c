@@ -25,8 +25,8 @@ static int xl_sockopt_info(int fd, void *val, socklen_t *len)
 		return -EINVAL;
 	if (s && xl_sock_tryget(s)) {
 		info.state = (uint32_t)atomic_load(&s->state);
-		info.flags = (atomic_load(&s->tx_ring) ? XL_INFO_TX_RING : 0) |
-			     (atomic_load(&s->rx_ring) ? XL_INFO_RX_RING : 0);
+		info.flags = (atomic_load(&s->conn->tx_ring) ? XL_INFO_TX_RING : 0) |
+			     (atomic_load(&s->conn->rx_ring) ? XL_INFO_RX_RING : 0);
 		xl_sock_counts(s, &counts);
 		info.ring_tx = counts.ring_tx;
 		info.ring_rx = counts.ring_rx;

@@ -150,7 +150,7 @@ static bool xl_peer_dropped(struct xl_sock *s, struct xl_chan *ch)
 {
 	uint32_t cons;
 
-	if (!atomic_load(&s->tx_ring))
+	if (!atomic_load(&s->conn->tx_ring))
 		return false;
 	cons = xl_load_acquire(&ch->tx.sh->c.cons);
 	return cons != XL_PRIV(ch->tx.prod) &&
@@ -170,7 +170,7 @@ static void xl_rx_break(struct xl_sock *s)
 {
 	XL_WARN("cookie %llu: the peer broke the ring; resetting",
 		(unsigned long long)s->cookie);
-	atomic_store(&s->broken, true);
+	atomic_store(&s->conn->broken, true);
 }
 
 /*
@@ -180,20 +180,20 @@ static void xl_rx_break(struct xl_sock *s)
  */
 static int xl_rx_where(struct xl_sock *s, struct xl_chan *ch, uint64_t *limit)
 {
-	uint64_t off = 0, tcp_rx = atomic_load(&s->tcp_rx);
+	uint64_t off = 0, tcp_rx = atomic_load(&s->conn->tcp_rx);
 	int r;
 
 	*limit = UINT64_MAX;
-	if (atomic_load_explicit(&s->rx_ring, memory_order_relaxed))
-		return s->rx_ring_dead ? XL_RX_TCP : XL_RX_RING;
-	if (!ch || s->rx_tcp_only)
+	if (atomic_load_explicit(&s->conn->rx_ring, memory_order_relaxed))
+		return s->conn->rx_ring_dead ? XL_RX_TCP : XL_RX_RING;
+	if (!ch || s->conn->rx_tcp_only)
 		return XL_RX_TCP;
 	xl_lib_enter();
 	r = xl_chan_rx_started(ch, &off);
 	if (r == 0 && !xl_chan_peer_live(ch)) {
 		/* gone; it may still have opened just before */
 		r = xl_chan_rx_started(ch, &off);
-		s->rx_tcp_only = r == 0;
+		s->conn->rx_tcp_only = r == 0;
 	}
 	xl_lib_leave();
 	if (r < 0 || (r == 1 && tcp_rx > off)) {
@@ -203,7 +203,7 @@ static int xl_rx_where(struct xl_sock *s, struct xl_chan *ch, uint64_t *limit)
 	if (r == 0)
 		return XL_RX_TCP;
 	if (tcp_rx == off) {
-		atomic_store_explicit(&s->rx_ring, true, memory_order_release);
+		atomic_store_explicit(&s->conn->rx_ring, true, memory_order_release);
 		return XL_RX_RING;
 	}
 	*limit = off - tcp_rx;
@@ -235,7 +235,7 @@ static ssize_t xl_rx_tcp(struct xl_sock *s, int fd, struct msghdr *app,
 	app->msg_controllen = m.msg_controllen;
 	app->msg_flags = m.msg_flags;
 	if (!(flags & MSG_PEEK))
-		xl_add(&s->tcp_rx, (uint64_t)n);
+		xl_add(&s->conn->tcp_rx, (uint64_t)n);
 	return n;
 }
 
@@ -250,7 +250,7 @@ static int xl_rx_wait(struct xl_sock *s, int fd, struct xl_chan *ch,
 	int n = 1, nring = 0, lfd, ret;
 
 	pfd[0] = (struct pollfd){ .fd = fd, .events = POLLIN };
-	if (ch && !s->rx_tcp_only && !s->rx_ring_dead) {
+	if (ch && !s->conn->rx_tcp_only && !s->conn->rx_ring_dead) {
 		if (!xl_ready_announce(s, true, false))
 			return 0;
 		nring = xl_ready_pollfds(s, true, false, pfd + 1, 4);
@@ -309,7 +309,7 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 		xf |= XL_CHAN_WAITALL;
 	if (!c->block || (c->done && !c->waitall))
 		xf |= XL_CHAN_NONBLOCK;
-	if (atomic_load(&c->s->shut_rd))
+	if (atomic_load(&c->s->conn->shut_rd))
 		return xl_rx_end(c, 0);
 	xl_lib_enter();
 	n = xl_chan_recv(ch, c->v.iov, c->v.cnt, xf,
@@ -327,7 +327,7 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	xl_lib_leave();
 	if (n > 0) {
 		if (!(c->flags & MSG_PEEK))
-			xl_add(&c->s->ring_rx, (uint64_t)n);
+			xl_add(&c->s->conn->ring_rx, (uint64_t)n);
 		c->done += (size_t)n;
 		xl_iovs_advance(&c->v, (size_t)n);
 		if (c->waitall && c->done < c->want)
@@ -338,9 +338,9 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	case 0:
 		/* the end of the stream, or a reset: reported once, then the
 		 * end, as the kernel does */
-		if (!c->done && !c->s->rx_reset_told &&
+		if (!c->done && !c->s->conn->rx_reset_told &&
 		    xl_peer_dropped(c->s, ch)) {
-			c->s->rx_reset_told = true;
+			c->s->conn->rx_reset_told = true;
 			return -ECONNRESET;
 		}
 		return (ssize_t)c->done;
@@ -354,10 +354,10 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 		return xl_on_eintr() ? -EINTR : XL_GO_ON;
 	case -ECONNRESET:
 		/* drained and the peer is gone: the kernel has the last word */
-		c->s->rx_ring_dead = true;
-		if (c->s->rx_kern_err) {
-			n = -c->s->rx_kern_err;
-			c->s->rx_kern_err = 0;
+		c->s->conn->rx_ring_dead = true;
+		if (c->s->conn->rx_kern_err) {
+			n = -c->s->conn->rx_kern_err;
+			c->s->conn->rx_kern_err = 0;
 			return xl_rx_end(c, n);
 		}
 		return XL_GO_ON;
@@ -403,21 +403,21 @@ static ssize_t xl_rx_from_tcp(struct xl_rx_call *c, struct xl_chan *ch,
 	}
 	if (n == 0) {
 		/* a FIN; if the peer's ring started, the rest is there */
-		if (c->want && ch && limit == UINT64_MAX && !c->s->rx_ring_dead &&
+		if (c->want && ch && limit == UINT64_MAX && !c->s->conn->rx_ring_dead &&
 		    xl_rx_where(c->s, ch, &lim2) == XL_RX_RING)
 			return XL_GO_ON;
 		return (ssize_t)c->done;
 	}
 	if (n == -EAGAIN) {
-		if (ch && !c->s->rx_ring_dead &&
+		if (ch && !c->s->conn->rx_ring_dead &&
 		    xl_rx_where(c->s, ch, &lim2) == XL_RX_RING)
 			return XL_GO_ON;
 		return xl_rx_tcp_empty(c, ch);
 	}
 	/* a kernel error: bytes on the ring come first */
-	if (ch && !c->s->rx_ring_dead && limit == UINT64_MAX &&
+	if (ch && !c->s->conn->rx_ring_dead && limit == UINT64_MAX &&
 	    xl_rx_where(c->s, ch, &lim2) == XL_RX_RING) {
-		c->s->rx_kern_err = (int)-n;
+		c->s->conn->rx_kern_err = (int)-n;
 		return XL_GO_ON;
 	}
 	return xl_rx_end(c, n);
@@ -433,7 +433,7 @@ static ssize_t xl_rx_loop(struct xl_rx_call *c)
 	for (;;) {
 		if (atomic_load(&c->s->closed))
 			return xl_rx_end(c, -EBADF);
-		if (atomic_load(&c->s->broken))
+		if (atomic_load(&c->s->conn->broken))
 			return xl_rx_end(c, -ECONNRESET);
 		ch = atomic_load_explicit(&c->s->chan, memory_order_acquire);
 		where = xl_rx_where(c->s, ch, &limit);
@@ -466,10 +466,10 @@ ssize_t xl_stream_recv(struct xl_sock *s, int fd, struct msghdr *msg,
 	c.waitall = (flags & MSG_WAITALL) && !(flags & MSG_PEEK) && c.block;
 	c.deadline = xl_deadline(atomic_load(&s->rcvtimeo_ms));
 	msg->msg_flags = 0;
-	pthread_mutex_lock(&s->rx_lock);
+	xl_conn_lock(&s->conn->rx_lock);
 	ret = xl_rx_loop(&c);
-	pthread_mutex_unlock(&s->rx_lock);
-	if (ret > 0 && atomic_load(&s->rx_ring)) {
+	pthread_mutex_unlock(&s->conn->rx_lock);
+	if (ret > 0 && atomic_load(&s->conn->rx_ring)) {
 		/* nothing of the kernel's to report for ring bytes */
 		msg->msg_namelen = 0;
 		msg->msg_controllen = 0;
@@ -484,13 +484,13 @@ ssize_t xl_stream_recv(struct xl_sock *s, int fd, struct msghdr *msg,
 /* Our direction may move onto the ring now; caller holds tx_lock. */
 static bool xl_tx_may_switch(struct xl_sock *s, struct xl_chan *ch)
 {
-	return ch && !atomic_load(&s->shut_wr) && !atomic_load(&s->broken) &&
+	return ch && !atomic_load(&s->conn->shut_wr) && !atomic_load(&s->conn->broken) &&
 	       xl_chan_peer_live(ch) && xl_chan_tx_peer_attached(ch);
 }
 
 static int xl_tx_switch(struct xl_sock *s, struct xl_chan *ch)
 {
-	uint64_t off = atomic_load(&s->tcp_tx);
+	uint64_t off = atomic_load(&s->conn->tcp_tx);
 	int ret = xl_chan_tx_open(ch, off);
 
 	if (ret < 0)
@@ -498,7 +498,7 @@ static int xl_tx_switch(struct xl_sock *s, struct xl_chan *ch)
 	XL_DBG("cookie %llu: sending on the ring from offset %llu",
 	       (unsigned long long)s->cookie, (unsigned long long)off);
 	/* the ring is open /before/ readiness says writable through it */
-	atomic_store_explicit(&s->tx_ring, true, memory_order_release);
+	atomic_store_explicit(&s->conn->tx_ring, true, memory_order_release);
 	return 0;
 }
 
@@ -514,8 +514,8 @@ static ssize_t xl_tx_peer_gone(struct xl_sock *s, struct xl_chan *ch, int fd)
 
 	if (real.getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err)
 		return -err;
-	if (!s->tx_reset_told && xl_peer_dropped(s, ch)) {
-		s->tx_reset_told = true;
+	if (!s->conn->tx_reset_told && xl_peer_dropped(s, ch)) {
+		s->conn->tx_reset_told = true;
 		return -ECONNRESET;
 	}
 	return -EPIPE;
@@ -543,7 +543,7 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 
 	if (atomic_load(&c->s->closed))
 		return xl_tx_end(c, -EBADF);
-	if (c->s->tx_closed || atomic_load(&c->s->shut_wr))
+	if (c->s->conn->tx_closed || atomic_load(&c->s->conn->shut_wr))
 		return xl_tx_end(c, -EPIPE);
 	xl_lib_enter();
 	n = xl_chan_send(ch, c->v.iov, c->v.cnt,
@@ -555,7 +555,7 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 		n = -ECONNRESET;
 	xl_lib_leave();
 	if (n > 0) {
-		xl_add(&c->s->ring_tx, (uint64_t)n);
+		xl_add(&c->s->conn->ring_tx, (uint64_t)n);
 		c->done += (size_t)n;
 		xl_iovs_advance(&c->v, (size_t)n);
 		if (c->done == c->want || !c->block)
@@ -579,7 +579,7 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 	case -ECONNRESET:
 		return xl_tx_end(c, xl_tx_peer_gone(c->s, ch, c->fd));
 	case -EPROTO:
-		atomic_store(&c->s->broken, true);
+		atomic_store(&c->s->conn->broken, true);
 		return xl_tx_end(c, -ECONNRESET);
 	default:
 		return xl_tx_end(c, n);
@@ -616,12 +616,12 @@ ssize_t xl_stream_send(struct xl_sock *s, int fd, const struct msghdr *msg,
 
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
 		xl_link_poll();
-	pthread_mutex_lock(&s->tx_lock);
+	xl_conn_lock(&s->conn->tx_lock);
 	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
-	if (!atomic_load(&s->tx_ring) && !(flags & MSG_OOB) &&
+	if (!atomic_load(&s->conn->tx_ring) && !(flags & MSG_OOB) &&
 	    xl_tx_may_switch(s, ch))
 		xl_tx_switch(s, ch);
-	if (atomic_load(&s->tx_ring)) {
+	if (atomic_load(&s->conn->tx_ring)) {
 		ret = xl_tx_ring(s, fd, msg, flags, ch);
 	} else {
 		/* blocking in the kernel is safe here: the peer reads TCP
@@ -630,11 +630,11 @@ ssize_t xl_stream_send(struct xl_sock *s, int fd, const struct msghdr *msg,
 		if (ret < 0)
 			ret = -errno;
 		else
-			xl_add(&s->tcp_tx, (uint64_t)ret);
-		pthread_mutex_unlock(&s->tx_lock);
+			xl_add(&s->conn->tcp_tx, (uint64_t)ret);
+		pthread_mutex_unlock(&s->conn->tx_lock);
 		return ret;
 	}
-	pthread_mutex_unlock(&s->tx_lock);
+	pthread_mutex_unlock(&s->conn->tx_lock);
 	if (ret == -EPIPE && !(flags & MSG_NOSIGNAL))
 		xl_raise_sigpipe();
 	xl_sock_tick(s);
@@ -649,14 +649,14 @@ ssize_t xl_stream_kernel_tx(struct xl_sock *s,
 
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
 		xl_link_poll();
-	pthread_mutex_lock(&s->tx_lock);
+	xl_conn_lock(&s->conn->tx_lock);
 	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
-	if (!atomic_load(&s->tx_ring) && !xl_tx_may_switch(s, ch)) {
+	if (!atomic_load(&s->conn->tx_ring) && !xl_tx_may_switch(s, ch)) {
 		ret = fn(fd, arg);
 		if (ret > 0)
-			xl_add(&s->tcp_tx, (uint64_t)ret);
+			xl_add(&s->conn->tcp_tx, (uint64_t)ret);
 	}
-	pthread_mutex_unlock(&s->tx_lock);
+	pthread_mutex_unlock(&s->conn->tx_lock);
 	return ret;
 }
 
@@ -666,7 +666,7 @@ size_t xl_stream_tx_room(struct xl_sock *s)
 						  memory_order_acquire);
 	uint32_t used;
 
-	if (!ch || !atomic_load(&s->tx_ring))
+	if (!ch || !atomic_load(&s->conn->tx_ring))
 		return SIZE_MAX;
 	used = __atomic_load_n(&ch->tx.prod, __ATOMIC_RELAXED) -
 	       XL_READ_ONCE(ch->tx.sh->c.cons);
@@ -680,7 +680,9 @@ bool xl_stream_unread(struct xl_sock *s)
 	struct xl_chan *ch = atomic_load_explicit(&s->chan,
 						  memory_order_acquire);
 
-	if (!ch || atomic_load(&s->forked) || atomic_load(&s->broken) ||
+	/* another process that holds the socket may read them yet */
+	if (!ch || atomic_load(&s->conn->procs) > 1 ||
+	    atomic_load(&s->conn->broken) ||
 	    XL_READ_ONCE(ch->rx.sh->p.state) == XL_WIRE_PROD_IDLE)
 		return false;
 	return XL_READ_ONCE(ch->rx.sh->p.prod) != XL_PRIV(ch->rx.cons);
@@ -694,18 +696,18 @@ int xl_stream_shutdown(struct xl_sock *s, int fd, int how)
 	if (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR)
 		return real.shutdown(fd, how) < 0 ? -errno : 0;
 	if (how != SHUT_WR)
-		atomic_store(&s->shut_rd, true);
+		atomic_store(&s->conn->shut_rd, true);
 	if (how != SHUT_RD) {
 		/* seen by a sender blocked on the lock at its next slice */
-		atomic_store(&s->shut_wr, true);
-		pthread_mutex_lock(&s->tx_lock);
-		if (atomic_load(&s->tx_ring) && !s->tx_closed) {
+		atomic_store(&s->conn->shut_wr, true);
+		xl_conn_lock(&s->conn->tx_lock);
+		if (atomic_load(&s->conn->tx_ring) && !s->conn->tx_closed) {
 			xl_lib_enter();
 			xl_chan_shutdown_tx(ch);
 			xl_lib_leave();
-			s->tx_closed = true;
+			s->conn->tx_closed = true;
 		}
-		pthread_mutex_unlock(&s->tx_lock);
+		pthread_mutex_unlock(&s->conn->tx_lock);
 	}
 	/* the kernel's FIN after the ring's end: the peer sees the end on
 	 * whichever path it reads */
@@ -719,13 +721,13 @@ int xl_stream_inq(struct xl_sock *s, int fd, int *out)
 	uint64_t total = 0;
 	int kern = 0;
 
-	if (!atomic_load(&s->rx_ring) || s->rx_ring_dead) {
+	if (!atomic_load(&s->conn->rx_ring) || s->conn->rx_ring_dead) {
 		if (real.ioctl(fd, FIONREAD, &kern) < 0)
 			return -errno;
 		total = (uint64_t)kern;
 	}
-	if (ch && atomic_load(&s->rx_ring) && !s->rx_ring_dead &&
-	    !atomic_load(&s->shut_rd))
+	if (ch && atomic_load(&s->conn->rx_ring) && !s->conn->rx_ring_dead &&
+	    !atomic_load(&s->conn->shut_rd))
 		total += XL_READ_ONCE(ch->rx.sh->p.prod) -
 			 __atomic_load_n(&ch->rx.cons, __ATOMIC_RELAXED);
 	*out = total > INT_MAX ? INT_MAX : (int)total;
@@ -741,7 +743,7 @@ int xl_stream_outq(struct xl_sock *s, int fd, int *out)
 
 	if (real.ioctl(fd, SIOCOUTQ, &kern) < 0)
 		return -errno;
-	if (ch && atomic_load(&s->tx_ring))
+	if (ch && atomic_load(&s->conn->tx_ring))
 		ring = __atomic_load_n(&ch->tx.prod, __ATOMIC_RELAXED) -
 		       XL_READ_ONCE(ch->tx.sh->c.cons);
 	*out = kern + (int)(ring & INT_MAX);
@@ -752,6 +754,7 @@ void xl_stream_finish(struct xl_sock *s)
 {
 	struct xl_chan *ch = atomic_load(&s->chan);
 	int state = atomic_load(&s->state);
+	bool last = atomic_fetch_sub(&s->conn->procs, 1) == 1;
 
 	if (!ch) {
 		if (state == XL_SOCK_PENDING && !atomic_load(&s->forked))
@@ -759,17 +762,22 @@ void xl_stream_finish(struct xl_sock *s)
 		return;
 	}
 	atomic_store(&s->chan, NULL);
-	if (atomic_load(&s->forked)) {
-		/* another process may still use the ring: leave it be */
+	if (!last) {
+		/* Another process holds the socket since a fork() and goes
+		 * on with the ring: only our part of it goes. The daemon
+		 * hears of the end from the process that registered (the
+		 * counts so far), so that a server that forks a child per
+		 * connection leaves no registration behind. */
+		xl_link_counts(s, XL_CTL_CLOSE, XL_REASON_NONE);
 		xl_chan_forget(ch);
 		return;
 	}
 	/* our end of reading first: a peer that sees our end of stream then
 	 * knows whether we dropped bytes of its (a reset) */
 	xl_chan_shutdown_rx(ch);
-	if (atomic_load(&s->tx_ring) && !s->tx_closed)
+	if (atomic_load(&s->conn->tx_ring) && !s->conn->tx_closed)
 		xl_chan_shutdown_tx(ch);
-	xl_link_counts(s, XL_CTL_CLOSE, atomic_load(&s->broken) ?
+	xl_link_counts(s, XL_CTL_CLOSE, atomic_load(&s->conn->broken) ?
 		       XL_REASON_PROTOCOL : XL_REASON_NONE);
 	xl_chan_destroy(ch);
 }

@@ -1616,6 +1616,110 @@ out:
 		close(fd);
 }
 
+/*
+ * fork_turns: parent and child both use the socket, taking turns that a
+ * pair of pipes passes between them, so that the stream is one known
+ * sequence: turns 0, 2, 4... are the parent's, 1, 3, 5... the child's.
+ * Enough turns that the rings wrap: each process must see where the other
+ * left the stream (the ring indices are one, not one per process).
+ */
+#define TURNS		40
+#define TURN_BYTES	9000
+
+static int turn_wait(struct result *r, int in)
+{
+	struct pollfd p = { .fd = in, .events = POLLIN };
+	char t;
+
+	if (poll(&p, 1, 3 * WAIT_MS) != 1 || read(in, &t, 1) != 1) {
+		fail(r, "the other process never passed the turn");
+		return -1;
+	}
+	return 0;
+}
+
+static int turn_pass(struct result *r, int out)
+{
+	if (write(out, "t", 1) != 1) {
+		fail(r, "passing the turn: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* One phase (writing, or reading, pat(seed)) of turns; the parent
+ * (me 0) goes first and waits at the end for the child's last turn. */
+static int turns(struct result *r, int fd, int me, int in, int out,
+		 bool writing, uint8_t seed)
+{
+	uint64_t off;
+	int i, ret;
+
+	for (i = me; i < TURNS; i += 2) {
+		if (i && turn_wait(r, in))
+			return -1;
+		off = (uint64_t)i * TURN_BYTES;
+		ret = writing ? write_pat(r, fd, seed, off, TURN_BYTES) :
+				read_pat(r, fd, seed, off, TURN_BYTES);
+		if (ret || turn_pass(r, out))
+			return -1;
+	}
+	return me ? 0 : turn_wait(r, in);
+}
+
+static void t_fork_turns(struct result *r)
+{
+	int fd = open_test(r), p2c[2] = { -1, -1 }, c2p[2] = { -1, -1 }, st;
+	const uint32_t total = TURNS * TURN_BYTES;
+	pid_t pid;
+
+	if (fd < 0 || send_cmd(r, fd, CMD(.op = OP_RECV, .seed = 30,
+					  .n = total)))
+		goto out;
+	if (pipe(p2c) || pipe(c2p)) {
+		fail(r, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		fail(r, "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (pid == 0) {
+		st = turns(r, fd, 1, p2c[0], c2p[1], true, 30) ||
+		     turns(r, fd, 1, p2c[0], c2p[1], false, 31);
+		if (st)
+			printf("FAIL fork_turns (child): %s\n", r->why);
+		fflush(stdout);
+		close(fd);
+		_exit(st);
+	}
+	if (turns(r, fd, 0, c2p[0], p2c[1], true, 30) ||
+	    read_status(r, fd) ||
+	    send_cmd(r, fd, CMD(.op = OP_SEND, .seed = 31, .n = total)) ||
+	    turns(r, fd, 0, c2p[0], p2c[1], false, 31)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		goto out;
+	}
+	st = wait_child(pid, 3 * WAIT_MS);
+	if (st)
+		fail(r, "the child failed (status %d)", st);
+	/* the counts are the connection's: both processes' bytes */
+	r->sent = r->rcvd = total;
+	check_path(r, fd);
+out:
+	if (fd >= 0)
+		close(fd);
+	for (st = 0; st < 2; st++) {
+		if (p2c[st] >= 0)
+			close(p2c[st]);
+		if (c2p[st] >= 0)
+			close(c2p[st]);
+	}
+}
+
 /* EPIPE after our own SHUT_WR, with SIGPIPE unless MSG_NOSIGNAL. */
 static void t_sigpipe(struct result *r)
 {
@@ -1748,6 +1852,7 @@ static const struct test {
 	{ "fionread", t_fionread, true },
 	{ "dup", t_dup, true },
 	{ "fork", t_fork, true },
+	{ "fork_turns", t_fork_turns, true },
 	{ "sigpipe", t_sigpipe, true },
 	{ "peerclose", t_peerclose, true },
 	{ "reset", t_reset, true },
