@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: MIT
 # The whole xenloop test suite, from a fresh Debian 12 machine: installs the
 # build dependencies, builds twice (warnings as errors; ASan+UBSan), runs
-# every test in both builds, and checks that bench/ring and bench/xlbench
-# produce their reports.
+# every test in both builds, runs the Xen system under QEMU (make
+# check-xen: a few minutes of TCG), and checks that bench/ring and
+# bench/xlbench produce their reports.
 #
 #   sudo bash tests/run-all.sh        (.ci/run calls exactly this)
 #
@@ -63,6 +64,21 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	check_in "$root/sanitize"
 count_in "$root/sanitize"
+
+# Xen 4.17, dom0 and two guests under QEMU (tests/xen/README.md): the Xen
+# transport and discovery for real. It installs its own packages and
+# prints "N passed, M failed" for its checks.
+step "Xen under QEMU (make check-xen)"
+if out=$(cd "$root/default" && make check-xen 2>&1); then
+	printf '%s\n' "$out" | tail -n 4
+	n=$(printf '%s\n' "$out" |
+		sed -n 's/^\([0-9]*\) passed, 0 failed$/\1/p' | tail -n1)
+	passed=$((passed + ${n:-0}))
+else
+	printf '%s\n' "$out" | tail -n 80
+	failed=$((failed + 1))
+	status=1
+fi
 
 # The benchmarks' reports are produced and well formed (shape, not speed):
 # bench/ring (a few seconds) and bench/xlbench (about 35 s; it bounds each
