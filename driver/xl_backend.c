@@ -8,6 +8,8 @@
 
 #include "xl_backend.h"
 
+const struct xl_fd_keeper *xl_fd_keeper;
+
 const struct xl_backend_ops *xl_backend_get(enum xl_backend_kind kind)
 {
 	switch (kind) {

@@ -117,7 +117,27 @@ struct xl_backend_ops {
 	 * by the process that maps it). */
 	int (*create_pair)(const struct xl_chan_params *p,
 			   struct xl_chan_desc desc[2]);
+	/* If ch holds fd, hold it under another number (xl_fd_keeper) and
+	 * close fd; returns 1 then, else 0 or -errno. NULL: cannot. */
+	int (*move_fd)(struct xl_chan *ch, int fd);
 };
+
+/*
+ * Where this process keeps the fds its channels hold. A library inside
+ * someone else's program keeps them out of the program's way (high
+ * numbers that it protects from the program's close()); NULL: wherever
+ * dup() puts them.
+ */
+struct xl_fd_keeper {
+	/* a close-on-exec duplicate of fd where it should live, or -errno */
+	int (*dup)(int fd);
+	/* fd is about to be closed */
+	void (*release)(int fd);
+	/* move_fd(): to is the channel's fd from now on; from is closed
+	 * next (another part of the process may know the number) */
+	void (*moved)(int from, int to);
+};
+extern const struct xl_fd_keeper *xl_fd_keeper;
 
 extern const struct xl_backend_ops xl_backend_local;
 #ifdef HAVE_XEN

@@ -61,8 +61,11 @@ static void xl_local_close_fds(int *fds, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (fds[i] >= 0)
+		if (fds[i] >= 0) {
+			if (xl_fd_keeper)
+				xl_fd_keeper->release(fds[i]);
 			close(fds[i]);
+		}
 		fds[i] = -1;
 	}
 }
@@ -117,8 +120,11 @@ static int xl_local_memfd(size_t len)
 
 static int xl_local_dup(int fd)
 {
-	int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	int nfd;
 
+	if (xl_fd_keeper)
+		return xl_fd_keeper->dup(fd);
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	return nfd < 0 ? -errno : nfd;
 }
 
@@ -397,6 +403,33 @@ static void xl_local_desc_release(struct xl_chan_desc *desc)
 	xl_local_close_fds(&desc->u.local.hup, 1);
 }
 
+static int xl_local_move_fd(struct xl_chan *ch, int fd)
+{
+	struct xl_local *lo = ch->be;
+	int *slot[5], i, nfd;
+
+	if (!lo)
+		return 0;
+	slot[0] = &lo->wait_efd[0];
+	slot[1] = &lo->wait_efd[1];
+	slot[2] = &lo->kick_efd[0];
+	slot[3] = &lo->kick_efd[1];
+	slot[4] = &lo->hup;
+	for (i = 0; i < 5; i++) {
+		if (*slot[i] != fd)
+			continue;
+		nfd = xl_local_dup(fd);
+		if (nfd < 0)
+			return nfd;
+		if (xl_fd_keeper)
+			xl_fd_keeper->moved(fd, nfd);
+		xl_local_close_fds(slot[i], 1);
+		*slot[i] = nfd;
+		return 1;
+	}
+	return 0;
+}
+
 const struct xl_backend_ops xl_backend_local = {
 	.name = "local",
 	.kind = XL_BACKEND_LOCAL,
@@ -409,4 +442,5 @@ const struct xl_backend_ops xl_backend_local = {
 	.forget = xl_local_forget,
 	.desc_release = xl_local_desc_release,
 	.create_pair = xl_local_create_pair,
+	.move_fd = xl_local_move_fd,
 };

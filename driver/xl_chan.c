@@ -545,6 +545,11 @@ void xl_chan_forget(struct xl_chan *ch)
 	xl_chan_free(ch);
 }
 
+int xl_chan_move_fd(struct xl_chan *ch, int fd)
+{
+	return ch->ops->move_fd ? ch->ops->move_fd(ch, fd) : 0;
+}
+
 void xl_chan_desc_release(struct xl_chan_desc *desc)
 {
 	const struct xl_backend_ops *ops = xl_backend_get(desc->kind);

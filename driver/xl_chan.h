@@ -177,6 +177,11 @@ void xl_chan_destroy(struct xl_chan *ch);
  */
 void xl_chan_forget(struct xl_chan *ch);
 
+/* If ch holds fd, hold it under another number and close fd (a program
+ * wants that number). Returns 1 then, 0 if ch does not hold fd, or
+ * -errno. */
+int xl_chan_move_fd(struct xl_chan *ch, int fd);
+
 /* Release what a descriptor from xl_chan_create() holds. */
 void xl_chan_desc_release(struct xl_chan_desc *desc);
 
