@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * close(), shutdown(), dup(), dup2(), dup3(): the fds that name a tracked
- * socket. Every fd of a socket holds a reference; the end of the stream
- * (ring end, CLOSE to the daemon, the kernel's FIN) comes with the last
- * close, as the kernel does it for the file. The library's own descriptors
- * are protected from programs that close every fd they did not open.
+ * close(), close_range(), closefrom(), shutdown(), dup(), dup2(), dup3():
+ * the fds that name a tracked socket. Every fd of a socket holds a
+ * reference; the end of the stream (ring end, CLOSE to the daemon, the
+ * kernel's FIN) comes with the last close, as the kernel does it for the
+ * file. The library's own descriptors (daemon link, log, and the five of
+ * each channel) live at high numbers and are protected from programs that
+ * close every fd they did not open; a program that dup2()s onto one of
+ * them gets the number, and ours moves.
  */
 #include "config.h"
 
 #include <fcntl.h>
+#include <linux/close_range.h>
+#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include "xl_daemon_link.h"
 #include "xl_epoll.h"
@@ -39,6 +46,98 @@ XL_EXPORT int close(int fd)
 {
 	return xl_close(fd);
 }
+
+/*
+ * The range less the library's fds, each tracked socket closed as close()
+ * does (its stream's end before the kernel's FIN), the rest by the kernel
+ * in the pieces between.
+ */
+static int xl_close_range(unsigned int first, unsigned int last, int flags)
+{
+	unsigned int from = first;
+	int fd, hi = last >= XL_FD_MAX ? (int)XL_FD_MAX - 1 : (int)last;
+
+	if ((flags & CLOSE_RANGE_UNSHARE) && unshare(CLONE_FILES) < 0)
+		return -1;
+	flags &= ~CLOSE_RANGE_UNSHARE;
+	while (from < XL_FD_MAX &&
+	       (fd = xl_fd_next_of_interest((int)from, hi)) >= 0) {
+		if ((unsigned int)fd > from &&
+		    real.close_range(from, (unsigned int)fd - 1, flags) < 0)
+			return -1;
+		if (!xl_fd_is_internal(fd))
+			xl_close(fd);
+		from = (unsigned int)fd + 1;
+	}
+	if (from > last)
+		return 0;
+	return real.close_range(from, last, flags);
+}
+
+XL_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
+{
+	int saved = errno, ret;
+
+	xl_init();
+	if (!real.close_range) {
+		errno = ENOSYS;
+		return -1;
+	}
+	/* close-on-exec for all: the library's fds have it already */
+	if (xl_bypass() || (flags & CLOSE_RANGE_CLOEXEC) || first > last)
+		return real.close_range(first, last, flags);
+	ret = xl_close_range(first, last, flags);
+	if (ret == 0)
+		errno = saved;
+	return ret;
+}
+
+XL_EXPORT void closefrom(int lowfd)
+{
+	struct rlimit rl;
+	int fd, saved = errno;
+
+	xl_init();
+	if (lowfd < 0)
+		lowfd = 0;
+	if (real.close_range && (xl_bypass() ?
+	    real.close_range((unsigned int)lowfd, ~0u, 0) :
+	    xl_close_range((unsigned int)lowfd, ~0u, 0)) == 0) {
+		errno = saved;
+		return;
+	}
+	/* a kernel without close_range(): one by one, as far as the limit */
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur > XL_FD_MAX)
+		rl.rlim_cur = XL_FD_MAX;
+	for (fd = lowfd; fd < (int)rl.rlim_cur; fd++)
+		xl_close(fd);
+	errno = saved;
+}
+
+/* ---- the channels' fds (struct xl_fd_keeper, driver/xl_backend.h) ---- */
+
+static int xl_keep_dup(int fd)
+{
+	int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, XL_FD_HIGH);
+
+	if (nfd < 0)	/* a low limit on fds: where there is room */
+		nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (nfd < 0)
+		return -errno;
+	xl_fd_internal_add(nfd);
+	return nfd;
+}
+
+static void xl_keep_release(int fd)
+{
+	xl_fd_internal_del(fd);
+}
+
+const struct xl_fd_keeper xl_chan_fd_keeper = {
+	.dup = xl_keep_dup,
+	.release = xl_keep_release,
+	.moved = xl_epoll_chan_fd_moved,
+};
 
 XL_EXPORT int shutdown(int fd, int how)
 {
@@ -98,6 +197,7 @@ static void xl_dup_make_room(int nfd)
 		return;
 	xl_link_evacuate(nfd);
 	xl_log_evacuate(nfd);
+	xl_sock_evacuate_fd(nfd);
 	xl_sock_claim_fd(nfd);
 }
 

@@ -43,8 +43,6 @@
 
 /* Pause between attempts to reach a daemon that did not answer. */
 #define XL_LINK_RETRY_NS	1000000000ull
-/* Keep the link's fd out of the range programs use for their own. */
-#define XL_LINK_FD_MIN		512
 /* A daemon that answers nothing: stop queueing registrations. */
 #define XL_LINK_MAX_PENDING	4096
 
@@ -65,7 +63,7 @@ static struct {
 
 static int xl_link_high_fd(int fd)
 {
-	int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, XL_LINK_FD_MIN);
+	int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, XL_FD_HIGH);
 
 	if (nfd < 0)
 		return fd;	/* a low limit on fds: keep the one we have */

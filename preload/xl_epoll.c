@@ -510,6 +510,39 @@ void xl_epoll_forget_fd(int fd)
 	pthread_mutex_unlock(&xl_ep_list_mutex);
 }
 
+void xl_epoll_chan_fd_moved(int from, int to)
+{
+	/* what each slot of cfd[] carries */
+	static const unsigned int kind[3] = {
+		XL_EP_DATA, XL_EP_SPACE, XL_EP_HUP
+	};
+	struct xl_ep *ep;
+	int i, k;
+
+	if (!atomic_load_explicit((_Atomic(struct xl_ep *) *)&xl_ep_list,
+				  memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&xl_ep_list_mutex);
+	for (ep = xl_ep_list; ep; ep = ep->next) {
+		pthread_mutex_lock(&ep->mutex);
+		for (i = 0; i < ep->n; i++) {
+			struct xl_ep_ent *e = ep->ent[i];
+
+			for (k = 0; k < 3; k++) {
+				if (e->cfd[k] != from)
+					continue;
+				/* a registration is the file's and the fd's: the
+				 * old one would outlive the entry */
+				xl_ep_inner_del(ep, from);
+				e->cfd[k] = -1;
+				xl_ep_add_chan_fd(ep, e, k, to, kind[k]);
+			}
+		}
+		pthread_mutex_unlock(&ep->mutex);
+	}
+	pthread_mutex_unlock(&xl_ep_list_mutex);
+}
+
 /* ---- epoll_wait ---- */
 
 /* One inner event: note kernel events, consume kicks. */

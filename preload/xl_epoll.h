@@ -15,6 +15,10 @@ void xl_epoll_forget_fd(int fd);
  * a registry, the registry goes too. */
 void xl_epoll_closed(int fd);
 
+/* A channel's fd moved (a dup2() onto its number): registrations of from
+ * become registrations of to. */
+void xl_epoll_chan_fd_moved(int from, int to);
+
 /* s got its channel: wake the epoll_wait() calls that may watch it. */
 void xl_epoll_sock_changed(struct xl_sock *s);
 

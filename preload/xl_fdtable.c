@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "xl_fdtable.h"
@@ -16,10 +17,10 @@ xl_fd_slot *_Atomic xl_fd_pages[XL_FD_PAGES];
 
 static pthread_mutex_t xl_fd_mutex = PTHREAD_MUTEX_INITIALIZER;
 
-#define XL_FD_INTERNAL_MAX	8
-static _Atomic int xl_fd_internal[XL_FD_INTERNAL_MAX] = {
-	-1, -1, -1, -1, -1, -1, -1, -1
-};
+/* One bit per fd the library owns: a few of its own (daemon link, log,
+ * placeholders) and five per channel, so not a short list. Zero pages of
+ * it cost nothing until a bit in them is set. */
+static _Atomic uint64_t xl_fd_internal[XL_FD_MAX / 64];
 
 void xl_fd_lock(void)
 {
@@ -98,38 +99,41 @@ struct xl_sock *xl_fd_clear(int fd, struct xl_sock *s)
 
 void xl_fd_internal_add(int fd)
 {
-	int i, expect;
-
-	for (i = 0; i < XL_FD_INTERNAL_MAX; i++) {
-		expect = -1;
-		if (atomic_compare_exchange_strong(&xl_fd_internal[i], &expect,
-						   fd))
-			return;
-	}
+	if ((unsigned int)fd < XL_FD_MAX)
+		atomic_fetch_or(&xl_fd_internal[fd / 64], 1ull << (fd % 64));
 }
 
 void xl_fd_internal_del(int fd)
 {
-	int i, expect;
-
-	for (i = 0; i < XL_FD_INTERNAL_MAX; i++) {
-		expect = fd;
-		if (atomic_compare_exchange_strong(&xl_fd_internal[i], &expect,
-						   -1))
-			return;
-	}
+	if ((unsigned int)fd < XL_FD_MAX)
+		atomic_fetch_and(&xl_fd_internal[fd / 64],
+				 ~(1ull << (fd % 64)));
 }
 
 bool xl_fd_is_internal(int fd)
 {
-	int i;
-
-	if (fd < 0)
+	if ((unsigned int)fd >= XL_FD_MAX)
 		return false;
-	for (i = 0; i < XL_FD_INTERNAL_MAX; i++) {
-		if (atomic_load_explicit(&xl_fd_internal[i],
-					 memory_order_relaxed) == fd)
-			return true;
+	return atomic_load_explicit(&xl_fd_internal[fd / 64],
+				    memory_order_relaxed) & (1ull << (fd % 64));
+}
+
+int xl_fd_next_of_interest(int fd, int last)
+{
+	if (last >= (int)XL_FD_MAX)
+		last = (int)XL_FD_MAX - 1;
+	for (; fd <= last; fd++) {
+		/* 64 fds at once where none is ours or tracked */
+		if (!(fd % 64) &&
+		    !atomic_load_explicit(&xl_fd_internal[fd / 64],
+					  memory_order_relaxed) &&
+		    !atomic_load_explicit(&xl_fd_pages[fd >> XL_FD_PAGE_BITS],
+					  memory_order_relaxed)) {
+			fd += 63;
+			continue;
+		}
+		if (xl_fd_is_internal(fd) || xl_fd_peek(fd))
+			return fd;
 	}
-	return false;
+	return -1;
 }

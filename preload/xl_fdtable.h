@@ -49,12 +49,16 @@ int xl_fd_set(int fd, struct xl_sock *s, struct xl_sock **old);
  * removed, whose reference now belongs to the caller, or NULL. */
 struct xl_sock *xl_fd_clear(int fd, struct xl_sock *s);
 
-/* Descriptors the library owns (daemon link, log) must survive a program
- * that closes every fd: close() of one is refused, dup2() onto one moves it
- * first. */
+/* Descriptors the library owns (daemon link, log, channels) must survive a
+ * program that closes every fd: close() of one is refused, dup2() onto one
+ * moves it first. */
 void xl_fd_internal_add(int fd);
 void xl_fd_internal_del(int fd);
 bool xl_fd_is_internal(int fd);
+
+/* The first fd in [fd, last] that is the library's or a tracked socket,
+ * or -1 (close_range()). */
+int xl_fd_next_of_interest(int fd, int last);
 
 /* Serialise table changes with fork(). */
 void xl_fd_lock(void);

@@ -60,6 +60,7 @@ static const struct {
 	XL_SYM(recvfrom_chk, "__recvfrom_chk"),
 	XL_SYM(close, "close"), XL_SYM(shutdown, "shutdown"),
 	XL_SYM(dup, "dup"), XL_SYM(dup2, "dup2"), XL_SYM(dup3, "dup3"),
+	XL_SYM(close_range, "close_range"),
 	XL_SYM(fcntl, "fcntl"), XL_SYM(fcntl64, "fcntl64"),
 	XL_SYM(ioctl, "ioctl"),
 	XL_SYM(getsockopt, "getsockopt"), XL_SYM(setsockopt, "setsockopt"),
@@ -77,7 +78,8 @@ static const struct {
 /* Symbols an older libc may lack; everything else must resolve. */
 static bool xl_sym_optional(const char *name)
 {
-	return !strcmp(name, "epoll_pwait2") || !strcmp(name, "fcntl64");
+	return !strcmp(name, "epoll_pwait2") || !strcmp(name, "fcntl64") ||
+	       !strcmp(name, "close_range");
 }
 
 static void xl_die(const char *what, const char *name)
@@ -145,6 +147,7 @@ static void xl_init_once(void)
 	xl_env_load(&xl_cfg);
 	if (xl_log_fd() >= 0)
 		xl_fd_internal_add(xl_log_fd());
+	xl_fd_keeper = &xl_chan_fd_keeper;
 	if (xl_cfg.disabled)
 		XL_INFO("disabled by configuration: every call goes to libc");
 	else

@@ -30,6 +30,10 @@
 /* Static TLS: the library is only ever loaded with the program. */
 #define XL_TLS __thread __attribute__((tls_model("initial-exec")))
 
+/* The library's own fds live at or above this number, out of the range
+ * programs use for theirs. */
+#define XL_FD_HIGH	512
+
 struct xl_socket_calls {
 	int (*socket)(int, int, int);
 	int (*connect)(int, const struct sockaddr *, socklen_t);
@@ -59,6 +63,7 @@ struct xl_socket_calls {
 	int (*dup)(int);
 	int (*dup2)(int, int);
 	int (*dup3)(int, int, int);
+	int (*close_range)(unsigned int, unsigned int, int);
 	int (*fcntl)(int, int, ...);
 	int (*fcntl64)(int, int, ...);
 	int (*ioctl)(int, unsigned long, ...);

@@ -277,6 +277,33 @@ void xl_sock_claim_fd(int fd)
 	pthread_mutex_unlock(&xl_sock_mutex);
 }
 
+void xl_sock_evacuate_fd(int fd)
+{
+	struct xl_sock *s, *list = NULL, *next;
+
+	/* references under the lock, moves after: a move reaches the epoll
+	 * code, whose locks come before this one */
+	pthread_mutex_lock(&xl_sock_mutex);
+	for (s = xl_sock_all; s; s = s->all_next) {
+		if (!atomic_load(&s->chan) || !xl_sock_tryget(s))
+			continue;
+		s->evac_next = list;
+		list = s;
+	}
+	pthread_mutex_unlock(&xl_sock_mutex);
+	for (s = list; s; s = next) {
+		struct xl_chan *ch = atomic_load(&s->chan);
+
+		next = s->evac_next;
+		if (ch) {
+			xl_lib_enter();
+			xl_chan_move_fd(ch, fd);
+			xl_lib_leave();
+		}
+		xl_sock_put(s);
+	}
+}
+
 /* The last close of a socket whose ring holds bytes the program never
  * read: the kernel resets such a connection instead of ending it (RFC
  * 2525), and it sees none of those bytes, so tell it to. */

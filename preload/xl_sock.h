@@ -103,6 +103,7 @@ struct xl_sock {
 	struct xl_sock *all_next, *all_prev;	/* every live socket */
 	struct xl_sock *free_next;
 	struct xl_sock *exit_next;	/* xl_sock_exit_counts() */
+	struct xl_sock *evac_next;	/* xl_sock_evacuate_fd() */
 };
 
 /* ---- life cycle (xl_sock.c) ---- */
@@ -238,6 +239,15 @@ int xl_ready_pollfds(struct xl_sock *s, bool in, bool out,
 /* Consume the kicks that woke us (pfd/n as xl_ready_pollfds filled them,
  * revents from poll; NULL: all). */
 void xl_ready_ack(struct xl_sock *s, const struct pollfd *pfd, int n);
+
+/* ---- the library's own fds ---- */
+
+/* Where channels keep their fds in this process: high numbers, protected
+ * from the program's close() (see xl_close.c). */
+extern const struct xl_fd_keeper xl_chan_fd_keeper;
+
+/* The program wants number fd: a channel that holds it moves away. */
+void xl_sock_evacuate_fd(int fd);
 
 /* ---- all sockets (fork) ---- */
 void xl_sock_foreach(void (*fn)(struct xl_sock *s, void *arg), void *arg);

@@ -1720,6 +1720,69 @@ out:
 	}
 }
 
+/*
+ * closeall: a program that closes every fd it did not open, as daemons
+ * and process managers do: a close() sweep, close_range() and closefrom()
+ * around its socket, then dup2() onto numbers it never opened. Its
+ * socket must go on as before, on the ring.
+ */
+static void t_closeall(struct result *r)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	int fd = open_test(r), i, null, ep = -1;
+
+	if (fd < 0)
+		return;
+	for (i = 3; i < 1024; i++)
+		if (i != fd)
+			close(i);
+	if ((fd > 3 && close_range(3, (unsigned int)fd - 1, 0)) ||
+	    close_range((unsigned int)fd + 1, ~0u, 0)) {
+		fail(r, "close_range: %s", strerror(errno));
+		goto out;
+	}
+	null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (null < 0 || ep < 0) {
+		fail(r, "open /dev/null, epoll_create1: %s", strerror(errno));
+		goto out;
+	}
+	/* watched by epoll while the library's fds move under it */
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) ||
+	    epoll_wait(ep, &ev, 1, 0) < 0)
+		fail(r, "epoll: %s", strerror(errno));
+	/* numbers the program never opened, where the library keeps its own */
+	for (i = 500; i < 700; i++)
+		if (i != fd && i != null && i != ep && dup2(null, i) != i)
+			fail(r, "dup2 onto %d: %s", i, strerror(errno));
+	for (i = 500; i < 700; i++)
+		if (i != fd && i != null && i != ep)
+			close(i);
+	close(null);
+	if (send_cmd(r, fd, CMD(.op = OP_SEND, .seed = 35, .n = 1000)))
+		goto out;
+	if (epoll_wait(ep, &ev, 1, WAIT_MS) != 1 || !(ev.events & EPOLLIN))
+		fail(r, "epoll_wait: not readable after the moves");
+	if (read_pat(r, fd, 35, 0, 1000))
+		goto out;
+	epoll_ctl(ep, EPOLL_CTL_DEL, fd, &ev);
+	close(ep);
+	ep = -1;
+	if (send_cmd(r, fd, CMD(.op = OP_RECV, .seed = 32, .n = 300000)) ||
+	    write_pat(r, fd, 32, 0, 300000) || read_status(r, fd) ||
+	    send_cmd(r, fd, CMD(.op = OP_SEND, .seed = 33, .n = 300000)) ||
+	    read_pat(r, fd, 33, 0, 300000))
+		goto out;
+	closefrom(fd + 1);
+	if (send_cmd(r, fd, CMD(.op = OP_SEND, .seed = 34, .n = 300000)))
+		goto out;
+	read_pat(r, fd, 34, 0, 300000);
+out:
+	if (ep >= 0)
+		close(ep);
+	end_test(r, fd);
+}
+
 /* EPIPE after our own SHUT_WR, with SIGPIPE unless MSG_NOSIGNAL. */
 static void t_sigpipe(struct result *r)
 {
@@ -1853,6 +1916,7 @@ static const struct test {
 	{ "dup", t_dup, true },
 	{ "fork", t_fork, true },
 	{ "fork_turns", t_fork_turns, true },
+	{ "closeall", t_closeall, true },
 	{ "sigpipe", t_sigpipe, true },
 	{ "peerclose", t_peerclose, true },
 	{ "reset", t_reset, true },
