@@ -491,10 +491,10 @@ XL_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	return (int)xl_ret(ret, saved);
 }
 
-void xl_epoll_forget_fd(int fd)
+/* fn(ep, arg) for every epoll instance with a registry, under its mutex. */
+static void xl_ep_foreach(void (*fn)(struct xl_ep *ep, void *arg), void *arg)
 {
 	struct xl_ep *ep;
-	int i;
 
 	if (!atomic_load_explicit((_Atomic(struct xl_ep *) *)&xl_ep_list,
 				  memory_order_relaxed))
@@ -502,45 +502,54 @@ void xl_epoll_forget_fd(int fd)
 	pthread_mutex_lock(&xl_ep_list_mutex);
 	for (ep = xl_ep_list; ep; ep = ep->next) {
 		pthread_mutex_lock(&ep->mutex);
-		i = xl_ep_find(ep, fd);
-		if (i >= 0)
-			xl_ep_remove(ep, i);
+		fn(ep, arg);
 		pthread_mutex_unlock(&ep->mutex);
 	}
 	pthread_mutex_unlock(&xl_ep_list_mutex);
 }
 
-void xl_epoll_chan_fd_moved(int from, int to)
+static void xl_ep_forget_one(struct xl_ep *ep, void *arg)
+{
+	int i = xl_ep_find(ep, *(int *)arg);
+
+	if (i >= 0)
+		xl_ep_remove(ep, i);
+}
+
+void xl_epoll_forget_fd(int fd)
+{
+	xl_ep_foreach(xl_ep_forget_one, &fd);
+}
+
+static void xl_ep_chan_fd_moved(struct xl_ep *ep, void *arg)
 {
 	/* what each slot of cfd[] carries */
 	static const unsigned int kind[3] = {
 		XL_EP_DATA, XL_EP_SPACE, XL_EP_HUP
 	};
-	struct xl_ep *ep;
+	const int *move = arg;	/* from, to */
 	int i, k;
 
-	if (!atomic_load_explicit((_Atomic(struct xl_ep *) *)&xl_ep_list,
-				  memory_order_relaxed))
-		return;
-	pthread_mutex_lock(&xl_ep_list_mutex);
-	for (ep = xl_ep_list; ep; ep = ep->next) {
-		pthread_mutex_lock(&ep->mutex);
-		for (i = 0; i < ep->n; i++) {
-			struct xl_ep_ent *e = ep->ent[i];
+	for (i = 0; i < ep->n; i++) {
+		struct xl_ep_ent *e = ep->ent[i];
 
-			for (k = 0; k < 3; k++) {
-				if (e->cfd[k] != from)
-					continue;
-				/* a registration is the file's and the fd's: the
-				 * old one would outlive the entry */
-				xl_ep_inner_del(ep, from);
-				e->cfd[k] = -1;
-				xl_ep_add_chan_fd(ep, e, k, to, kind[k]);
-			}
+		for (k = 0; k < 3; k++) {
+			if (e->cfd[k] != move[0])
+				continue;
+			/* a registration is the file's and the fd's: the old
+			 * one would outlive the entry */
+			xl_ep_inner_del(ep, move[0]);
+			e->cfd[k] = -1;
+			xl_ep_add_chan_fd(ep, e, k, move[1], kind[k]);
 		}
-		pthread_mutex_unlock(&ep->mutex);
 	}
-	pthread_mutex_unlock(&xl_ep_list_mutex);
+}
+
+void xl_epoll_chan_fd_moved(int from, int to)
+{
+	int move[2] = { from, to };
+
+	xl_ep_foreach(xl_ep_chan_fd_moved, move);
 }
 
 /* ---- epoll_wait ---- */
