@@ -757,7 +757,11 @@ void xl_stream_finish(struct xl_sock *s)
 	bool last = atomic_fetch_sub(&s->conn->procs, 1) == 1;
 
 	if (!ch) {
-		if (state == XL_SOCK_PENDING && !atomic_load(&s->forked))
+		/* the registration ends with the registering process's last
+		 * close, even if a child it forked goes on (on TCP): a server
+		 * that forks per connection and never reads its link again
+		 * must not leave its registrations behind */
+		if (state == XL_SOCK_PENDING)
 			xl_link_counts(s, XL_CTL_CLOSE, XL_REASON_NONE);
 		return;
 	}

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash
-# What the edge tests (semantics.sh, onesided.sh, killpeer.sh) share on top
+# What the edge tests (semantics, onesided, killpeer, forkserver) share on top
 # of lib.sh: the preload list a sanitizer build needs, the shim for our own
 # programs and for other people's, and questions to the daemons.
 # Sourced by the tests.

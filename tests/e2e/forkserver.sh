@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+# A server that forks a child per connection (socat's "fork" option, as
+# inetd-style servers and PostgreSQL do): the parent accepts, forks, and
+# closes its copy; the child serves the connection. Unmodified socat,
+# under the library at both ends, with both daemons running:
+#   - every echo comes back byte-exact, several connections at once;
+#   - each connection ends in the daemons' tables while the forking parent
+#     lives on (neither its copy nor the child's leaves a registration
+#     behind);
+#   - whether a connection got its ring depends on whether its channel
+#     came before the fork (it then is shared: docs/protocol.md §6) or
+#     after (it stays on TCP): the test reports which.
+. "${XL_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/edge-lib.sh"
+
+xl_require_root
+xl_require_cmd python3 timeout socat cmp
+e2_preload_setup
+xl_setup_net
+OUT=$XL_RUNDIR/out
+mkdir -p "$OUT"
+PORT=7201
+NCONN=6
+SIZE=400000
+
+xl_start_daemon "$XL_NS_A"
+xl_start_daemon "$XL_NS_B"
+xl_wait_peers "$XL_NS_A" "$XL_NS_B"
+
+# the echo server: one child per connection, the parent keeps accepting
+xl_bg e2_tool "$XL_NS_B" timeout 60 socat \
+	"TCP-LISTEN:$PORT,fork,reuseaddr" PIPE
+server=$XL_LAST_PID
+listening() {
+	[ -n "$(ip netns exec "$XL_NS_B" ss -Hltn "sport = :$PORT")" ]
+}
+xl_wait_for 5 listening || xl_fail "no server on port $PORT"
+
+pids=()
+for i in $(seq 1 "$NCONN"); do
+	head -c "$SIZE" /dev/urandom >"$OUT/in.$i"
+	# -t: after our end is sent, wait for the whole echo
+	e2_tool "$XL_NS_A" timeout 30 socat -t 10 -b 65536 \
+		"OPEN:$OUT/in.$i,rdonly!!CREATE:$OUT/echo.$i" \
+		"TCP:$XL_ADDR_B:$PORT" &
+	pids+=($!)
+done
+rc=0
+for p in "${pids[@]}"; do
+	wait "$p" || rc=1
+done
+[ $rc -eq 0 ] || xl_fail "a client failed"
+for i in $(seq 1 "$NCONN"); do
+	cmp -s "$OUT/in.$i" "$OUT/echo.$i" ||
+		xl_fail "connection $i: the echo differs ($(stat -c %s \
+			"$OUT/echo.$i") of $SIZE bytes)"
+done
+xl_log "ok: $NCONN echoes of $SIZE bytes byte-exact"
+
+# the forking parent still runs: its closes must have ended its records
+kill -0 "$server" 2>/dev/null || xl_fail "the forking server is gone"
+e2_wait_empty "$XL_NS_A" "$XL_NS_B"
+xl_log "ok: no connection left in the daemons' tables, server still up"
+
+xl_log "client side: $(e2_jget "$XL_NS_A" \
+	'"%d payload bytes through the ring, %d through TCP, of %d" \
+	" registrations; fallbacks %s" % (d["totals"]["ring_tx"],
+	d["totals"]["tcp_tx"], d["totals"]["connections"],
+	{k: v for k, v in d["fallbacks"].items() if v})')" \
+	"(the ring where the channel came before the fork)"
+kill "$server" 2>/dev/null
+xl_log "PASS"
