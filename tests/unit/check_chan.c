@@ -1496,6 +1496,76 @@ static TCase *tcase(Suite *s, const char *name, int timeout)
 
 Suite *chan_suite(void);
 
+/* ---- a channel in memory fork() shares ---- */
+
+/*
+ * Side B attached into MAP_SHARED memory: a child that inherits it sends,
+ * lets go (forget), and the parent's sends carry on the same stream where
+ * the child left it; then B's fds move (a program wanted their numbers)
+ * and a sleeping receive is still woken through them.
+ */
+START_TEST(test_attach_at_fork)
+{
+	struct xl_chan_params p = { .order = { 12, 13 } };
+	struct xl_chan *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
+				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct pollfd pfd[2];
+	char got[32] = { 0 };
+	int status, old;
+	pid_t pid;
+
+	ck_assert_ptr_ne(sh, MAP_FAILED);
+	ck_assert_int_eq(xl_chan_create(&cf.a, &xl_backend_local, &p,
+					&cf.desc, 0), 0);
+	cf.desc_held = true;
+	ck_assert_int_eq(xl_chan_attach_at(sh, &cf.desc, 0), 0);
+	ck_assert(sh->placed);
+	xl_chan_desc_release(&cf.desc);
+	cf.desc_held = false;
+	ck_assert_int_eq(xl_chan_tx_open(cf.a, A_START), 0);
+	ck_assert_int_eq(xl_chan_tx_open(sh, B_START), 0);
+
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		bool ok = csend(sh, "child,", 6, 0, 1000) == 6;
+
+		xl_chan_forget(sh);	/* writes nothing the parent reads */
+		_exit(ok ? 0 : 1);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(csend(sh, "parent", 6, 0, 1000), 6);
+	ck_assert_int_eq(crecv(cf.a, got, 12, XL_CHAN_WAITALL, 1000), 12);
+	ck_assert_str_eq(got, "child,parent");
+
+	/* the receiver's data fd moves; a kick must still reach it */
+	ck_assert_int_eq(xl_chan_pollfds(sh, XL_WAIT_DATA, pfd, 2), 2);
+	old = pfd[0].fd;
+	ck_assert_int_eq(xl_chan_move_fd(sh, old + 1000000), 0);
+	ck_assert_int_eq(xl_chan_move_fd(sh, old), 1);
+	ck_assert_int_eq(fcntl(old, F_GETFD), -1);	/* closed */
+	ck_assert_int_eq(xl_chan_pollfds(sh, XL_WAIT_DATA, pfd, 2), 2);
+	ck_assert_int_ne(pfd[0].fd, old);
+	cf.child = fork();
+	ck_assert_int_ge(cf.child, 0);
+	if (cf.child == 0) {
+		/* after B is asleep (spin 0: it sleeps at once) */
+		sleep_ms(100);
+		_exit(csend(cf.a, "late", 4, 0, 1000) == 4 ? 0 : 1);
+	}
+	memset(got, 0, sizeof(got));
+	ck_assert_int_eq(crecv(sh, got, 4, XL_CHAN_WAITALL, 3000), 4);
+	ck_assert_str_eq(got, "late");
+	ck_assert_int_eq(waitpid(cf.child, &status, 0), cf.child);
+	cf.child = 0;
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	xl_chan_destroy(sh);	/* placed: the memory stays the caller's */
+	ck_assert_ptr_null(sh->be);
+	munmap(sh, sizeof(*sh));
+}
+END_TEST
+
 Suite *chan_suite(void)
 {
 	Suite *s = suite_create("chan");
@@ -1521,6 +1591,7 @@ Suite *chan_suite(void)
 
 	tc = tcase(s, "fdpass", 10);
 	tcase_add_test(tc, test_scm_rights);
+	tcase_add_test(tc, test_attach_at_fork);
 
 	tc = tcase(s, "poll", 30);
 	tcase_add_loop_test(tc, test_poll_loop, 0, 2);
