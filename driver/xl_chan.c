@@ -545,6 +545,13 @@ void xl_chan_forget(struct xl_chan *ch)
 	xl_chan_free(ch);
 }
 
+ssize_t xl_chan_tx_unacked(struct xl_chan *ch, struct iovec iov[2])
+{
+	if (!ch->tx_opened)
+		return -ENOTCONN;
+	return xl_ring_tx_unacked(&ch->tx, iov);
+}
+
 int xl_chan_move_fd(struct xl_chan *ch, int fd)
 {
 	return ch->ops->move_fd ? ch->ops->move_fd(ch, fd) : 0;

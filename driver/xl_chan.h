@@ -177,6 +177,13 @@ void xl_chan_destroy(struct xl_chan *ch);
  */
 void xl_chan_forget(struct xl_chan *ch);
 
+/*
+ * Our direction's bytes the peer has not consumed, in the ring (see
+ * xl_ring_tx_unacked()): what must go again by another path when the
+ * peer is gone but its stream lives on. -ENOTCONN before xl_chan_tx_open().
+ */
+ssize_t xl_chan_tx_unacked(struct xl_chan *ch, struct iovec iov[2]);
+
 /* If ch holds fd, hold it under another number and close fd (a program
  * wants that number). Returns 1 then, 0 if ch does not hold fd, or
  * -errno. */

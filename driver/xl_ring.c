@@ -266,6 +266,21 @@ uint64_t xl_ring_tx_acked(const struct xl_ring_tx *tx)
 	return tx->start_off + tx->sent - (uint32_t)(tx->prod - tx->cons);
 }
 
+ssize_t xl_ring_tx_unacked(struct xl_ring_tx *tx, struct iovec iov[2])
+{
+	ssize_t space = xl_ring_tx_refresh(tx);
+	uint32_t n, at, first;
+
+	if (space < 0)
+		return space;
+	n = tx->prod - tx->cons;
+	at = tx->cons & (tx->size - 1);
+	first = n < tx->size - at ? n : tx->size - at;
+	iov[0] = (struct iovec){ tx->data + at, first };
+	iov[1] = (struct iovec){ tx->data, n - first };
+	return n;
+}
+
 /* ---- consumer ---- */
 
 int xl_ring_rx_init(struct xl_ring_rx *rx, struct xl_wire_dir *sh,

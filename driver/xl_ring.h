@@ -174,6 +174,14 @@ uint64_t xl_ring_rx_offset(const struct xl_ring_rx *rx);
  */
 uint64_t xl_ring_tx_acked(const struct xl_ring_tx *tx);
 
+/*
+ * The bytes from xl_ring_tx_acked() on, as they stand in the ring (the
+ * consumer index read once more and validated): up to two pieces, the
+ * second empty unless they wrap. Returns their count, -EPIPE (the
+ * consumer closed its end) or -EPROTO.
+ */
+ssize_t xl_ring_tx_unacked(struct xl_ring_tx *tx, struct iovec iov[2]);
+
 /* True once the consumer of this direction has attached (a hint from the
  * peer: a lie only moves the stream onto a ring nobody reads, which the
  * layer above notices like any dead peer). */
