@@ -132,6 +132,14 @@ void xl_ready_get(struct xl_sock *s, struct xl_ready *r)
 	live = xl_chan_peer_live(ch);
 	xl_ready_rx(s, ch, live, r);
 	xl_ready_tx(s, ch, live, r);
+	/* The peer vanished while our direction is on the ring: whether its
+	 * connection lives on (an exec()) is for the next read to find out,
+	 * and to resend what the peer never read (xl_stream.c). Until then
+	 * the socket is readable, so that a program waiting for the answer
+	 * to what it sent does call it. */
+	if (!live && atomic_load(&s->conn->tx_ring) &&
+	    !XL_PRIV(s->conn->tx_gone_seen))
+		r->in = true;
 }
 
 bool xl_ready_announce(struct xl_sock *s, bool in, bool out)

@@ -65,6 +65,8 @@ struct xl_conn {
 	_Atomic bool tx_ring;	/* our direction moved onto the ring */
 	bool tx_closed;		/* ring end of stream published */
 	bool tx_reset_told;	/* the peer's reset was reported once */
+	bool tx_gone_seen;	/* the peer's vanishing was looked into */
+	_Atomic bool tx_left;	/* back on TCP for good (the peer exec()ed) */
 
 	struct xl_chan chan;	/* xl_sock.chan points here once attached */
 };

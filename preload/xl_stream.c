@@ -164,6 +164,119 @@ static int xl_on_eintr(void)
 	return xl_restart_after_signal() ? 0 : -EINTR;
 }
 
+/* ---- a peer that exec()ed: its image gone, its connection alive ---- */
+
+/* How long a vanished peer's kernel socket gets to show its end: a
+ * process that dies sends its FIN (or reset) as its channel hangs up. */
+#define XL_GONE_GRACE_MS	100
+
+/* Does the kernel connection outlive the peer's side of the channel (a
+ * program that exec()ed keeps the socket, and says nothing)? */
+static bool xl_kernel_lives(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	int n;
+
+	xl_lib_enter();
+	n = real.poll(&p, 1, XL_GONE_GRACE_MS);
+	xl_lib_leave();
+	return n == 0;
+}
+
+/* Write all of v to the kernel socket, waiting as a blocking send does
+ * (SO_SNDTIMEO bounds it). Returns 0 or -errno. */
+static int xl_tcp_send_all(struct xl_sock *s, int fd, struct xl_iovs *v)
+{
+	uint64_t deadline = xl_deadline(atomic_load(&s->sndtimeo_ms));
+	struct msghdr m = { 0 };
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	ssize_t n;
+	int slice;
+
+	while (v->cnt > 0) {
+		m.msg_iov = v->iov;
+		m.msg_iovlen = (size_t)v->cnt;
+		n = real.sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			xl_add(&s->conn->tcp_tx, (uint64_t)n);
+			xl_iovs_advance(v, (size_t)n);
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -errno;
+		slice = xl_slice(deadline, XL_SLICE_MS);
+		if (!slice)
+			return -EAGAIN;
+		xl_lib_enter();
+		real.poll(&p, 1, slice);
+		xl_lib_leave();
+	}
+	return 0;
+}
+
+/*
+ * Our direction is on the ring and its consumer vanished without closing
+ * its end. If the kernel connection lives on (the peer exec()ed: its new
+ * image reads the kernel socket and knows nothing of the ring), the
+ * direction goes back to TCP for good at the consumer's last byte: what
+ * it never read goes again through the kernel (the ring still holds it),
+ * then every later byte (ARCHITECTURE invariant 1). Caller holds tx_lock.
+ * Returns true if the direction is on TCP now; false leaves it as it was
+ * (a peer that died: its end is reported as before).
+ */
+static bool xl_tx_fall_back(struct xl_sock *s, struct xl_chan *ch, int fd)
+{
+	struct xl_conn *c = s->conn;
+	struct iovec iov[2];
+	struct xl_iovs v;
+	ssize_t n;
+	int ret;
+
+	if (!ch || !atomic_load(&c->tx_ring) || c->tx_closed ||
+	    c->tx_gone_seen || xl_chan_peer_live(ch))
+		return false;
+	c->tx_gone_seen = true;
+	if (XL_READ_ONCE(ch->tx.sh->c.state) != XL_WIRE_CONS_OPEN ||
+	    !xl_kernel_lives(fd))
+		return false;
+	xl_lib_enter();
+	n = xl_chan_tx_unacked(ch, iov);
+	xl_lib_leave();
+	if (n < 0 || xl_iovs_init(&v, iov, iov[1].iov_len ? 2 : 1) < 0)
+		return false;
+	XL_INFO("cookie %llu: the peer's side of the channel went, its "
+		"connection did not: %zd unread bytes again and all that "
+		"follows through TCP", (unsigned long long)s->cookie, n);
+	ret = xl_tcp_send_all(s, fd, &v);
+	xl_iovs_free(&v);
+	if (ret < 0) {
+		/* part of the stream may be missing: as a fatal error would */
+		atomic_store(&c->broken, true);
+		return false;
+	}
+	atomic_store(&c->tx_left, true);
+	atomic_store_explicit(&c->tx_ring, false, memory_order_release);
+	return true;
+}
+
+/* The same from a receiver or a readiness check: whoever holds tx_lock
+ * (a sender woken by the same hang-up) does it otherwise. */
+static void xl_tx_fall_back_try(struct xl_sock *s, struct xl_chan *ch, int fd)
+{
+	int r;
+
+	if (!ch || !atomic_load(&s->conn->tx_ring) ||
+	    XL_PRIV(s->conn->tx_gone_seen) || xl_chan_peer_live(ch))
+		return;
+	r = pthread_mutex_trylock(&s->conn->tx_lock);
+	if (r == EOWNERDEAD)
+		pthread_mutex_consistent(&s->conn->tx_lock);
+	else if (r)
+		return;
+	xl_tx_fall_back(s, ch, fd);
+	pthread_mutex_unlock(&s->conn->tx_lock);
+}
+
 /* ---- receiving ---- */
 
 static void xl_rx_break(struct xl_sock *s)
@@ -436,6 +549,8 @@ static ssize_t xl_rx_loop(struct xl_rx_call *c)
 		if (atomic_load(&c->s->conn->broken))
 			return xl_rx_end(c, -ECONNRESET);
 		ch = atomic_load_explicit(&c->s->chan, memory_order_acquire);
+		/* an exec()ed peer waits for our bytes on TCP */
+		xl_tx_fall_back_try(c->s, ch, c->fd);
 		where = xl_rx_where(c->s, ch, &limit);
 		if (where < 0)
 			return xl_rx_end(c, where);
@@ -484,7 +599,8 @@ ssize_t xl_stream_recv(struct xl_sock *s, int fd, struct msghdr *msg,
 /* Our direction may move onto the ring now; caller holds tx_lock. */
 static bool xl_tx_may_switch(struct xl_sock *s, struct xl_chan *ch)
 {
-	return ch && !atomic_load(&s->conn->shut_wr) && !atomic_load(&s->conn->broken) &&
+	return ch && !atomic_load(&s->conn->shut_wr) &&
+	       !atomic_load(&s->conn->broken) && !atomic_load(&s->conn->tx_left) &&
 	       xl_chan_peer_live(ch) && xl_chan_tx_peer_attached(ch);
 }
 
@@ -536,6 +652,31 @@ static ssize_t xl_tx_end(struct xl_tx_call *c, ssize_t err)
 	return c->done ? (ssize_t)c->done : err;
 }
 
+/* The direction went back to TCP in the middle of a send (an exec()ed
+ * peer): the rest of it through the kernel, as a kernel send would. */
+#define XL_TX_LEFT ((ssize_t)-4097)
+
+static ssize_t xl_tx_rest_on_tcp(struct xl_tx_call *c)
+{
+	struct msghdr m = { .msg_iov = c->v.iov, .msg_iovlen = (size_t)c->v.cnt };
+	size_t before = c->done;
+	ssize_t n;
+	int ret;
+
+	if (c->block) {
+		ret = xl_tcp_send_all(c->s, c->fd, &c->v);
+		c->done = c->want - xl_iov_total(c->v.iov, (size_t)c->v.cnt);
+		return c->done > before || !ret ? (ssize_t)c->done : ret;
+	}
+	n = real.sendmsg(c->fd, &m, (c->flags & ~XL_MSG_BLOCK) | MSG_NOSIGNAL |
+			 MSG_DONTWAIT);
+	if (n < 0)
+		return xl_tx_end(c, -errno);
+	xl_add(&c->s->conn->tcp_tx, (uint64_t)n);
+	c->done += (size_t)n;
+	return (ssize_t)c->done;
+}
+
 /* One ring send. Returns the call's result, or XL_GO_ON. */
 static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 {
@@ -577,6 +718,8 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 		return xl_tx_end(c, -EPIPE);
 	case -EPIPE:
 	case -ECONNRESET:
+		if (xl_tx_fall_back(c->s, ch, c->fd))
+			return XL_TX_LEFT;
 		return xl_tx_end(c, xl_tx_peer_gone(c->s, ch, c->fd));
 	case -EPROTO:
 		atomic_store(&c->s->conn->broken, true);
@@ -604,6 +747,8 @@ static ssize_t xl_tx_ring(struct xl_sock *s, int fd, const struct msghdr *msg,
 	do {
 		ret = xl_tx_ring_once(&c, ch);
 	} while (ret == XL_GO_ON);
+	if (ret == XL_TX_LEFT)
+		ret = xl_tx_rest_on_tcp(&c);
 	xl_iovs_free(&c.v);
 	return ret;
 }
