@@ -27,8 +27,10 @@ xl_start_daemon "$XL_NS_A"
 xl_start_daemon "$XL_NS_B"
 xl_wait_peers "$XL_NS_A" "$XL_NS_B"
 
-# the echo server: one child per connection, the parent keeps accepting
-xl_bg e2_tool "$XL_NS_B" timeout 60 socat \
+# the echo server: one child per connection, the parent keeps accepting;
+# -t: a child that read the client's end still echoes all it has (0.5 s
+# by default, which a slow sanitizer build does not always make)
+xl_bg e2_tool "$XL_NS_B" timeout 60 socat -t 20 \
 	"TCP-LISTEN:$PORT,fork,reuseaddr" PIPE
 server=$XL_LAST_PID
 listening() {
