@@ -470,16 +470,28 @@ size_t xl_chan_readable(struct xl_chan *ch)
 	return xl_ring_rx_avail(&ch->rx);
 }
 
-int xl_chan_shutdown_tx(struct xl_chan *ch)
+/* End our ring stream with end(tx) and wake a sleeping reader. */
+static int xl_chan_tx_end(struct xl_chan *ch,
+			  int (*end)(struct xl_ring_tx *tx))
 {
 	int ret;
 
 	if (!ch->tx_opened)
 		return -ENOTCONN;
-	ret = xl_ring_tx_close(&ch->tx);
+	ret = end(&ch->tx);
 	if (ret == 0 && xl_ring_tx_notify_needed(&ch->tx))
 		xl_chan_kick(ch, XL_WAIT_DATA);
 	return ret;
+}
+
+int xl_chan_shutdown_tx(struct xl_chan *ch)
+{
+	return xl_chan_tx_end(ch, xl_ring_tx_close);
+}
+
+int xl_chan_tx_leave(struct xl_chan *ch)
+{
+	return xl_chan_tx_end(ch, xl_ring_tx_leave);
 }
 
 int xl_chan_shutdown_rx(struct xl_chan *ch)

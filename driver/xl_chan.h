@@ -128,8 +128,9 @@ ssize_t xl_chan_send(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
 		     unsigned int flags, int timeout_ms);
 
 /*
- * Receive into iov. Returns the count (> 0), 0 at end of stream, -EAGAIN
- * (nonblocking, nothing there), -ETIMEDOUT, -EPROTO or -ECONNRESET.
+ * Receive into iov. Returns the count (> 0), 0 at end of stream, -EXDEV
+ * where the peer left the ring (xl_chan_tx_leave()), -EAGAIN (nonblocking,
+ * nothing there), -ETIMEDOUT, -EPROTO or -ECONNRESET.
  * XL_CHAN_WAITALL keeps waiting until iov is full or the stream ends.
  */
 ssize_t xl_chan_recv(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
@@ -147,6 +148,10 @@ size_t xl_chan_readable(struct xl_chan *ch);
 
 /* Half-close: end of our stream (the peer reads EOF after the data). */
 int xl_chan_shutdown_tx(struct xl_chan *ch);
+
+/* Our ring stream ends here, but not the stream: it goes on by TCP from
+ * this byte (the peer's receive returns -EXDEV once it has the rest). */
+int xl_chan_tx_leave(struct xl_chan *ch);
 /* We will read no more: the peer's sends fail with -EPIPE. */
 int xl_chan_shutdown_rx(struct xl_chan *ch);
 

@@ -238,7 +238,8 @@ bool xl_ring_tx_notify_needed(struct xl_ring_tx *tx)
 	return xl_xchg_clear(&tx->sh->c.want_data) != 0;
 }
 
-int xl_ring_tx_close(struct xl_ring_tx *tx)
+/* Publish the end of the ring stream with final state st. */
+static int xl_ring_tx_end(struct xl_ring_tx *tx, uint32_t st)
 {
 	if (tx->error)
 		return tx->error;
@@ -246,9 +247,19 @@ int xl_ring_tx_close(struct xl_ring_tx *tx)
 		return 0;
 	tx->closed = true;
 	XL_WRITE_ONCE(tx->sh->p.end_off, tx->start_off + tx->sent);
-	/* payload, prod and end_off /before/ state CLOSED */
-	xl_store_release(&tx->sh->p.state, XL_WIRE_PROD_CLOSED);
+	/* payload, prod and end_off /before/ the final state */
+	xl_store_release(&tx->sh->p.state, st);
 	return 0;
+}
+
+int xl_ring_tx_close(struct xl_ring_tx *tx)
+{
+	return xl_ring_tx_end(tx, XL_WIRE_PROD_CLOSED);
+}
+
+int xl_ring_tx_leave(struct xl_ring_tx *tx)
+{
+	return xl_ring_tx_end(tx, XL_WIRE_PROD_LEFT);
 }
 
 uint64_t xl_ring_tx_offset(const struct xl_ring_tx *tx)
@@ -308,11 +319,13 @@ static ssize_t xl_ring_rx_fail(struct xl_ring_rx *rx, int err)
  * when the state that makes them valid is first seen. */
 static int xl_ring_rx_new_state(struct xl_ring_rx *rx, uint32_t pstate)
 {
-	if (pstate > XL_WIRE_PROD_CLOSED || pstate < rx->pstate)
+	/* IDLE -> OPEN -> CLOSED or LEFT, and no further */
+	if (pstate > XL_WIRE_PROD_LEFT || pstate < rx->pstate ||
+	    (rx->pstate >= XL_WIRE_PROD_CLOSED && pstate != rx->pstate))
 		return -EPROTO;
 	if (rx->pstate == XL_WIRE_PROD_IDLE && pstate != XL_WIRE_PROD_IDLE)
 		rx->start_off = XL_READ_ONCE(rx->sh->p.start_off);
-	if (rx->pstate != XL_WIRE_PROD_CLOSED && pstate == XL_WIRE_PROD_CLOSED)
+	if (rx->pstate < XL_WIRE_PROD_CLOSED && pstate >= XL_WIRE_PROD_CLOSED)
 		rx->end_off = XL_READ_ONCE(rx->sh->p.end_off);
 	rx->pstate = pstate;
 	return 0;
@@ -340,7 +353,7 @@ static ssize_t xl_ring_rx_refresh(struct xl_ring_rx *rx)
 	if (rx->pstate == XL_WIRE_PROD_IDLE && avail)
 		return xl_ring_rx_fail(rx, -EPROTO);
 	/* the end offset must match exactly the bytes published */
-	if (rx->pstate == XL_WIRE_PROD_CLOSED &&
+	if (rx->pstate >= XL_WIRE_PROD_CLOSED &&
 	    rx->end_off != rx->start_off + rx->done + avail)
 		return xl_ring_rx_fail(rx, -EPROTO);
 	rx->prod = prod;
@@ -361,8 +374,11 @@ ssize_t xl_ring_read(struct xl_ring_rx *rx, const struct iovec *iov,
 	avail = xl_ring_rx_refresh(rx);
 	if (avail < 0)
 		return avail;
-	if (avail == 0)
-		return rx->pstate == XL_WIRE_PROD_CLOSED ? 0 : -EAGAIN;
+	if (avail == 0) {
+		if (rx->pstate == XL_WIRE_PROD_CLOSED)
+			return 0;
+		return rx->pstate == XL_WIRE_PROD_LEFT ? -EXDEV : -EAGAIN;
+	}
 	if (total == 0)
 		return -EAGAIN;
 	for (i = 0; i < iovcnt && done < (size_t)avail; i++) {
@@ -397,7 +413,7 @@ bool xl_ring_rx_ready(struct xl_ring_rx *rx)
 	if (rx->closed)
 		return true;
 	return xl_ring_rx_refresh(rx) != 0 ||
-	       rx->pstate == XL_WIRE_PROD_CLOSED;
+	       rx->pstate >= XL_WIRE_PROD_CLOSED;
 }
 
 bool xl_ring_rx_prepare_sleep(struct xl_ring_rx *rx)

@@ -52,7 +52,7 @@ struct xl_ring_rx {
 	uint32_t prod;			/* last validated producer index */
 	uint32_t pstate;		/* last validated producer state */
 	uint64_t start_off;		/* valid once pstate >= OPEN */
-	uint64_t end_off;		/* valid once pstate == CLOSED */
+	uint64_t end_off;		/* valid once pstate >= CLOSED */
 	uint64_t done;			/* bytes consumed, all time */
 	int error;
 	bool closed;			/* we published CONS_CLOSED */
@@ -100,8 +100,9 @@ ssize_t xl_ring_write(struct xl_ring_tx *tx, const struct iovec *iov,
 /*
  * Copy up to the available bytes into iov and (unless XL_RING_PEEK)
  * release their space. Returns the count read (> 0), 0 at end of stream
- * (producer closed and every byte consumed), -EAGAIN if empty but open,
- * -EPROTO if the peer broke the ring. A zero-length request returns 0 at
+ * (producer closed and every byte consumed), -EXDEV where the producer
+ * left the ring (every byte consumed: the stream goes on through TCP),
+ * -EAGAIN if empty but open, -EPROTO if the peer broke the ring. A zero-length request returns 0 at
  * end of stream and -EAGAIN otherwise.
  */
 ssize_t xl_ring_read(struct xl_ring_rx *rx, const struct iovec *iov,
@@ -151,6 +152,10 @@ bool xl_ring_rx_notify_needed(struct xl_ring_rx *rx);
  * xl_ring_tx_notify_needed() says so, exactly as after a write.
  */
 int xl_ring_tx_close(struct xl_ring_tx *tx);
+
+/* The same, but the stream goes on by the other path (TCP) from
+ * xl_ring_tx_offset(): the consumer's read returns -EXDEV there. */
+int xl_ring_tx_leave(struct xl_ring_tx *tx);
 
 /* The consumer will read no more; the producer's writes get -EPIPE. */
 int xl_ring_rx_close(struct xl_ring_rx *rx);

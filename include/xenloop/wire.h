@@ -42,6 +42,8 @@
 #define XL_WIRE_PROD_IDLE	0u	/* producer has not attached yet */
 #define XL_WIRE_PROD_OPEN	1u	/* start_off is valid; bytes flow */
 #define XL_WIRE_PROD_CLOSED	2u	/* end_off is valid; no more bytes */
+#define XL_WIRE_PROD_LEFT	3u	/* end_off is valid; the stream goes
+					 * on by the other path (TCP) */
 
 /* Values of xl_wire_cons.state. */
 #define XL_WIRE_CONS_OPEN	0u	/* the consumer reads */

@@ -267,7 +267,7 @@ static void fz_rx_offsets(struct fz *f)
 	d->last_idx = f->rx.prod;
 	FZ_CHECK(d->idx_ext >= d->count && d->idx_ext - d->count <= d->size);
 	FZ_CHECK(f->rx.cons == d->base + (uint32_t)d->count);
-	if (f->rx.pstate == XL_WIRE_PROD_CLOSED)
+	if (f->rx.pstate >= XL_WIRE_PROD_CLOSED)
 		FZ_CHECK(f->rx.end_off == f->rx.start_off + f->rx.done +
 			 (uint32_t)(f->rx.prod - f->rx.cons));
 }
@@ -300,14 +300,16 @@ static bool fz_rx_bad(const struct fz *f)
 	/* start_off and end_off count from the state that made them valid */
 	uint64_t start = rx->pstate == XL_WIRE_PROD_IDLE ? p->start_off :
 			 rx->start_off;
-	uint64_t end = rx->pstate != XL_WIRE_PROD_CLOSED ? p->end_off :
+	uint64_t end = rx->pstate < XL_WIRE_PROD_CLOSED ? p->end_off :
 		       rx->end_off;
 
-	if (pstate > XL_WIRE_PROD_CLOSED || pstate < rx->pstate)
+	/* IDLE -> OPEN -> CLOSED or LEFT, both final */
+	if (pstate > XL_WIRE_PROD_LEFT || pstate < rx->pstate ||
+	    (rx->pstate >= XL_WIRE_PROD_CLOSED && pstate != rx->pstate))
 		return true;
 	return avail > rx->size || avail < rx->prod - rx->cons ||
 	       (pstate == XL_WIRE_PROD_IDLE && avail) ||
-	       (pstate == XL_WIRE_PROD_CLOSED &&
+	       (pstate >= XL_WIRE_PROD_CLOSED &&
 		end != start + rx->done + avail);
 }
 
@@ -446,8 +448,11 @@ static ssize_t fz_rx_expect(const struct fz_dir *d, size_t total)
 		return 0;
 	if (d->pstate == XL_WIRE_PROD_IDLE)
 		return -EAGAIN;
-	if (!avail)
-		return d->pstate == XL_WIRE_PROD_CLOSED ? 0 : -EAGAIN;
+	if (!avail) {
+		if (d->pstate == XL_WIRE_PROD_CLOSED)
+			return 0;
+		return d->pstate == XL_WIRE_PROD_LEFT ? -EXDEV : -EAGAIN;
+	}
 	if (!total)
 		return -EAGAIN;
 	return (ssize_t)fz_min(total, avail);
@@ -481,7 +486,7 @@ static void fz_rx_read(struct fz *f, unsigned int flags)
 	n = xl_ring_read(&f->rx, iov, cnt, flags);
 	fz_verdict(!d->closed, was_err, bad, f->rx.error);
 	fz_sticky(d, n, f->rx.error);
-	FZ_CHECK(n == -EAGAIN || n == -EPROTO ||
+	FZ_CHECK(n == -EAGAIN || n == -EPROTO || n == -EXDEV ||
 		 (n >= 0 && (size_t)n <= total && (size_t)n <= d->size));
 	if (!d->ctl_taint)
 		FZ_CHECK(n == want);
@@ -529,7 +534,7 @@ static void fz_rx_sleep(struct fz *f)
 		FZ_CHECK(!sleep);
 	if (!d->ctl_taint)
 		FZ_CHECK(sleep == (!d->closed && d->pcount == d->count &&
-				   d->pstate != XL_WIRE_PROD_CLOSED));
+				   d->pstate < XL_WIRE_PROD_CLOSED));
 	if (sleep)
 		FZ_CHECK(d->sh->c.want_data != 0);
 	d->we_sleep = sleep;
@@ -595,7 +600,7 @@ static void fz_rx_query(struct fz *f)
 	if (!d->ctl_taint)
 		FZ_CHECK(avail == model &&
 			 ready == (d->closed || model ||
-				   d->pstate == XL_WIRE_PROD_CLOSED));
+				   d->pstate >= XL_WIRE_PROD_CLOSED));
 	fz_rx_started(f);
 	fz_rx_offsets(f);
 }

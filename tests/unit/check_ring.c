@@ -774,6 +774,29 @@ START_TEST(test_tx_close_drains)
 }
 END_TEST
 
+/* Leaving: the ring stream ends, and the reader is told the stream goes
+ * on elsewhere (-EXDEV), not that it ended. */
+START_TEST(test_tx_leave)
+{
+	uint8_t b[64];
+
+	ring_make(test_orders[_i], 7000, true);
+	put_pat(7000, 50);
+	ck_assert_int_eq(xl_ring_tx_leave(&fx.tx), 0);
+	ck_assert_uint_eq(fx.sh->p.state, XL_WIRE_PROD_LEFT);
+	ck_assert_uint_eq(fx.sh->p.end_off, 7050);
+	ck_assert_int_eq(put(b, 1), -ESHUTDOWN);
+	ck_assert(xl_ring_rx_ready(&fx.rx));
+	ck_assert_int_eq(get(b, 64, 0), 50);
+	ck_assert_pat(b, 7000, 50);
+	ck_assert_int_eq(get(b, 64, 0), -EXDEV);
+	ck_assert_int_eq(get(b, 64, XL_RING_PEEK), -EXDEV);
+	ck_assert(xl_ring_rx_ready(&fx.rx));
+	ck_assert(!xl_ring_rx_prepare_sleep(&fx.rx));
+	ck_assert_uint_eq(xl_ring_rx_offset(&fx.rx), 7050);
+}
+END_TEST
+
 START_TEST(test_close_empty)
 {
 	uint8_t b[8];
@@ -995,7 +1018,7 @@ END_TEST
 
 START_TEST(test_state_out_of_range)
 {
-	static const uint32_t bad[] = { 3, 4, 0x80000000u, 0xffffffffu };
+	static const uint32_t bad[] = { 4, 5, 0x80000000u, 0xffffffffu };
 
 	ring_make(12, 0, true);
 	put_pat(0, 10);
@@ -1025,6 +1048,22 @@ START_TEST(test_state_closed_to_open)
 	get_pat(0, 5);
 	ck_assert_int_eq(get(&b, 1, 0), 0);		/* saw CLOSED */
 	fx.sh->p.state = XL_WIRE_PROD_OPEN;
+	assert_rx_broken();
+}
+END_TEST
+
+/* CLOSED and LEFT are both final: one never turns into the other. */
+START_TEST(test_state_final)
+{
+	uint8_t b;
+
+	ring_make(12, 0, true);
+	put_pat(0, 5);
+	ck_assert_int_eq(_i ? xl_ring_tx_leave(&fx.tx) :
+			      xl_ring_tx_close(&fx.tx), 0);
+	get_pat(0, 5);
+	ck_assert_int_eq(get(&b, 1, 0), _i ? -EXDEV : 0);
+	fx.sh->p.state = _i ? XL_WIRE_PROD_CLOSED : XL_WIRE_PROD_LEFT;
 	assert_rx_broken();
 }
 END_TEST
@@ -1193,7 +1232,7 @@ START_TEST(test_random_producer)
 				ck_assert_int_eq(n, -EPROTO);
 				continue;
 			}
-			ck_assert(n == -EPROTO || n == -EAGAIN ||
+			ck_assert(n == -EPROTO || n == -EAGAIN || n == -EXDEV ||
 				  (n >= 0 && (size_t)n <= want &&
 				   (size_t)n <= fx.size));
 			broken = n == -EPROTO;
@@ -1528,6 +1567,7 @@ Suite *ring_suite(void)
 
 	tc = tcase(s, "close", 10);
 	tcase_add_loop_test(tc, test_tx_close_drains, 0, N_ORDERS);
+	tcase_add_loop_test(tc, test_tx_leave, 0, N_ORDERS);
 	tcase_add_loop_test(tc, test_close_empty, 0, N_ORDERS);
 	tcase_add_loop_test(tc, test_rx_close, 0, N_ORDERS);
 	tcase_add_loop_test(tc, test_attached_started, 0, N_ORDERS);
@@ -1544,6 +1584,7 @@ Suite *ring_suite(void)
 	tcase_add_loop_test(tc, test_state_out_of_range, 0, 4);
 	tcase_add_test(tc, test_state_open_to_idle);
 	tcase_add_test(tc, test_state_closed_to_open);
+	tcase_add_loop_test(tc, test_state_final, 0, 2);
 	tcase_add_test(tc, test_idle_with_data);
 	tcase_add_loop_test(tc, test_end_off_mismatch, 0, 4);
 	tcase_add_loop_test(tc, test_start_off_changes, 0, 2);
