@@ -56,7 +56,7 @@ struct xl_conn {
 	_Atomic uint64_t tcp_rx, ring_rx;
 	_Atomic bool rx_ring;	/* TCP part consumed: ring only */
 	bool rx_tcp_only;	/* the peer can no longer start its ring */
-	bool rx_ring_dead;	/* ring drained and its peer gone: kernel */
+	bool rx_ring_dead;	/* ring drained, peer gone or left it: kernel */
 	int rx_kern_err;	/* kernel error kept until the ring is drained */
 	bool rx_reset_told;	/* the peer's reset was reported once */
 

@@ -474,6 +474,10 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 			return xl_rx_end(c, n);
 		}
 		return XL_GO_ON;
+	case -EXDEV:
+		/* the peer left the ring here: the kernel has the rest */
+		c->s->conn->rx_ring_dead = true;
+		return XL_GO_ON;
 	case -EPROTO:
 		xl_rx_break(c->s);
 		return xl_rx_end(c, -ECONNRESET);
@@ -618,6 +622,22 @@ static int xl_tx_switch(struct xl_sock *s, struct xl_chan *ch)
 	return 0;
 }
 
+/* End our ring stream where the stream goes on through the kernel (the
+ * peer reads the ring to here, then the kernel). Caller holds tx_lock. */
+static void xl_tx_leave(struct xl_sock *s, struct xl_chan *ch)
+{
+	xl_lib_enter();
+	xl_chan_tx_leave(ch);
+	xl_lib_leave();
+	XL_DBG("cookie %llu: sending on TCP again from offset %llu",
+	       (unsigned long long)s->cookie,
+	       (unsigned long long)(atomic_load(&s->conn->tcp_tx) +
+				    atomic_load(&s->conn->ring_tx)));
+	s->conn->tx_closed = true;
+	atomic_store(&s->conn->tx_left, true);
+	atomic_store_explicit(&s->conn->tx_ring, false, memory_order_release);
+}
+
 /*
  * What the kernel would have said to a write after the peer closed its
  * end of our ring or vanished: its error, a reset (once; then EPIPE) if
@@ -735,8 +755,6 @@ static ssize_t xl_tx_ring(struct xl_sock *s, int fd, const struct msghdr *msg,
 	struct xl_tx_call c = { .s = s, .fd = fd, .flags = flags };
 	ssize_t ret;
 
-	if (flags & MSG_OOB)
-		return -EOPNOTSUPP;	/* urgent data has no place on a ring */
 	ret = xl_iovs_init(&c.v, msg->msg_iov, msg->msg_iovlen);
 	if (ret < 0)
 		return ret;
@@ -766,6 +784,11 @@ ssize_t xl_stream_send(struct xl_sock *s, int fd, const struct msghdr *msg,
 	if (!atomic_load(&s->conn->tx_ring) && !(flags & MSG_OOB) &&
 	    xl_tx_may_switch(s, ch))
 		xl_tx_switch(s, ch);
+	/* urgent data has no place on a ring: the direction leaves it here,
+	 * for good, and the kernel carries the rest */
+	if ((flags & MSG_OOB) && atomic_load(&s->conn->tx_ring) &&
+	    !s->conn->tx_closed)
+		xl_tx_leave(s, ch);
 	if (atomic_load(&s->conn->tx_ring)) {
 		ret = xl_tx_ring(s, fd, msg, flags, ch);
 	} else {

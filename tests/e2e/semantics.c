@@ -75,6 +75,9 @@
 #define OP_RECV		'R'	/* read n bytes of pat(seed); 'Y' or 'N' */
 #define OP_DRAIN	'D'	/* read pat(seed) to EOF; count, 'Y'/'N';
 				 * then n bytes of pat(seed + 1); close */
+#define OP_URG		'U'	/* read n bytes of pat(seed), the urgent
+				 * byte '!', 'expect' bytes of
+				 * pat(seed + 1); 'Y' or 'N' */
 #define OP_CLOSE	'C'	/* close after delay_ms, once 'expect' bytes
 				 * wait unread (FIONREAD) */
 #define F_CLOSE		0x1	/* OP_SEND: close after */
@@ -373,6 +376,28 @@ static int srv_recv(const char *name, int fd, const struct cmd *c)
 	return write_all(fd, &ok, 1) < 0 || ok != 'Y' ? -1 : 0;
 }
 
+/* Urgent data, as the kernel gives it: normal reads stop at the mark,
+ * recv(MSG_OOB) takes the byte once it is there. */
+static int srv_urgent(const char *name, int fd, const struct cmd *c)
+{
+	uint64_t end = now_ms() + WAIT_MS;
+	char u = 0, ok = 'N';
+	ssize_t r = -1;
+
+	if (srv_drain(name, fd, c->seed, c->n) == (long long)c->n) {
+		while ((r = recv(fd, &u, 1, MSG_OOB)) < 0 &&
+		       (errno == EINVAL || errno == EAGAIN) && now_ms() < end)
+			msleep(5);
+		if (r != 1 || u != '!')
+			srv_fail(name, "urgent byte: %zd '%c' (%s)", r, u,
+				 strerror(errno));
+		else if (srv_drain(name, fd, (uint8_t)(c->seed + 1),
+				   c->expect) == (long long)c->expect)
+			ok = 'Y';
+	}
+	return write_all(fd, &ok, 1) < 0 || ok != 'Y' ? -1 : 0;
+}
+
 static void srv_shutwr(const char *name, int fd, const struct cmd *c)
 {
 	long long got;
@@ -427,6 +452,8 @@ static bool srv_cmd(const char *name, int fd, const struct cmd *c)
 		return c->flags & (F_CLOSE | F_SHUTWR);
 	case OP_RECV:
 		return srv_recv(name, fd, c) < 0;
+	case OP_URG:
+		return srv_urgent(name, fd, c) < 0;
 	case OP_DRAIN:
 		srv_drain_cmd(name, fd, c);
 		return true;
@@ -458,7 +485,9 @@ static void srv_check_path(const char *name, int fd)
 	}
 	if (in.state != XL_INFO_CHAN)
 		srv_fail(name, "no channel (state %u)", in.state);
-	else if (in.tcp_tx > BANNER_LEN + 1 || in.tcp_rx > NAME_LEN)
+	/* after urgent data the kernel carries the client's direction */
+	else if (in.tcp_tx > BANNER_LEN + 1 ||
+		 (in.tcp_rx > NAME_LEN && strncmp(name, "oob", NAME_LEN)))
 		srv_fail(name, "payload through the kernel: tcp_tx %llu tcp_rx "
 			 "%llu", (unsigned long long)in.tcp_tx,
 			 (unsigned long long)in.tcp_rx);
@@ -1783,6 +1812,39 @@ out:
 	end_test(r, fd);
 }
 
+/*
+ * oob: urgent data on a direction that is on the ring. The ring stream
+ * ends where the urgent byte goes (the direction goes on through the
+ * kernel for good), and the server gets the bytes before it, the byte
+ * with recv(MSG_OOB), and the bytes after, as over TCP. The other
+ * direction stays on its ring.
+ */
+static void t_oob(struct result *r)
+{
+	struct xl_sock_info in;
+	int fd = open_test(r);
+
+	if (fd < 0 || send_cmd(r, fd, CMD(.op = OP_URG, .seed = 36,
+					  .n = 200000, .expect = 100000)) ||
+	    write_pat(r, fd, 36, 0, 200000))
+		goto out;
+	if (expect_ring && (sock_info(fd, &in) < 0 || in.ring_tx < 200000))
+		fail(r, "the bytes before the urgent one were not on the ring");
+	if (send(fd, "!", 1, MSG_OOB) != 1) {
+		fail(r, "send(MSG_OOB): %s", strerror(errno));
+		goto out;
+	}
+	if (write_pat(r, fd, 37, 0, 100000) || read_status(r, fd) ||
+	    send_cmd(r, fd, CMD(.op = OP_SEND, .seed = 38, .n = 100000)) ||
+	    read_pat(r, fd, 38, 0, 100000))
+		goto out;
+	if (expect_ring && (sock_info(fd, &in) < 0 || in.ring_rx < 100000))
+		fail(r, "the server's direction left its ring");
+out:
+	if (fd >= 0)
+		close(fd);
+}
+
 /* EPIPE after our own SHUT_WR, with SIGPIPE unless MSG_NOSIGNAL. */
 static void t_sigpipe(struct result *r)
 {
@@ -1917,6 +1979,7 @@ static const struct test {
 	{ "fork", t_fork, true },
 	{ "fork_turns", t_fork_turns, true },
 	{ "closeall", t_closeall, true },
+	{ "oob", t_oob, true },
 	{ "sigpipe", t_sigpipe, true },
 	{ "peerclose", t_peerclose, true },
 	{ "reset", t_reset, true },
