@@ -28,10 +28,12 @@ xl_start_daemon "$XL_NS_B"
 xl_wait_peers "$XL_NS_A" "$XL_NS_B"
 
 # the echo server: one child per connection, the parent keeps accepting;
-# -t: a child that read the client's end still echoes all it has (0.5 s
-# by default, which a slow sanitizer build does not always make)
+# the child relays to cat(1) (socat's own PIPE echo can block writing to
+# the pipe only it drains, with or without xenloop); -t: a child that read
+# the client's end still relays all cat gives back (0.5 s by default,
+# which a slow sanitizer build does not always make)
 xl_bg e2_tool "$XL_NS_B" timeout 60 socat -t 20 \
-	"TCP-LISTEN:$PORT,fork,reuseaddr" PIPE
+	"TCP-LISTEN:$PORT,fork,reuseaddr" EXEC:cat
 server=$XL_LAST_PID
 listening() {
 	[ -n "$(ip netns exec "$XL_NS_B" ss -Hltn "sport = :$PORT")" ]
