@@ -394,11 +394,15 @@ void xl_sock_tick(struct xl_sock *s)
 void xl_sock_exit_counts(void)
 {
 	struct xl_sock *s, *list = NULL, *next;
+	int st;
 
 	/* references under the lock, messages after: never both locks */
 	pthread_mutex_lock(&xl_sock_mutex);
 	for (s = xl_sock_all; s; s = s->all_next) {
-		if (atomic_load(&s->state) != XL_SOCK_CHAN ||
+		/* a socket still waiting for its channel has a
+		 * registration, and its bytes went through the kernel */
+		st = atomic_load(&s->state);
+		if ((st != XL_SOCK_CHAN && st != XL_SOCK_PENDING) ||
 		    !xl_sock_tryget(s))
 			continue;
 		s->exit_next = list;
