@@ -128,14 +128,9 @@ static int xl_keep_dup(int fd)
 	return nfd;
 }
 
-static void xl_keep_release(int fd)
-{
-	xl_fd_internal_del(fd);
-}
-
 const struct xl_fd_keeper xl_chan_fd_keeper = {
 	.dup = xl_keep_dup,
-	.release = xl_keep_release,
+	.release = xl_fd_internal_del,
 	.moved = xl_epoll_chan_fd_moved,
 };
 

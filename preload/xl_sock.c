@@ -81,13 +81,26 @@ static struct xl_conn *xl_conn_new(void)
 	return c;
 }
 
+/* A process died in a send or receive: what it had published is the
+ * stream; what it had only copied out is lost with it, as bytes the
+ * kernel gave a process that died are. Returns 0 if m is ours now. */
+static int xl_conn_take(pthread_mutex_t *m, int ret)
+{
+	if (ret == EOWNERDEAD) {
+		pthread_mutex_consistent(m);
+		return 0;
+	}
+	return ret;
+}
+
 void xl_conn_lock(pthread_mutex_t *m)
 {
-	/* A process died in a send or receive: what it had published is
-	 * the stream; what it had only copied out is lost with it, as
-	 * bytes the kernel gave a process that died are. */
-	if (pthread_mutex_lock(m) == EOWNERDEAD)
-		pthread_mutex_consistent(m);
+	xl_conn_take(m, pthread_mutex_lock(m));
+}
+
+bool xl_conn_trylock(pthread_mutex_t *m)
+{
+	return xl_conn_take(m, pthread_mutex_trylock(m)) == 0;
 }
 
 struct xl_sock *xl_sock_new(void)

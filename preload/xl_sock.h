@@ -72,8 +72,9 @@ struct xl_conn {
 };
 
 /* Take a lock of a struct xl_conn (one its holder's death left is
- * taken over as it stands). */
+ * taken over as it stands); the try variant says whether it did. */
 void xl_conn_lock(pthread_mutex_t *m);
+bool xl_conn_trylock(pthread_mutex_t *m);
 
 struct xl_sock {
 	_Atomic int refcnt;	/* fd entries + calls in progress; 0: free */

@@ -164,6 +164,14 @@ static int xl_on_eintr(void)
 	return xl_restart_after_signal() ? 0 : -EINTR;
 }
 
+/* Our direction is the kernel's from now on, for good; caller holds
+ * tx_lock. */
+static void xl_tx_to_tcp(struct xl_conn *c)
+{
+	atomic_store(&c->tx_left, true);
+	atomic_store_explicit(&c->tx_ring, false, memory_order_release);
+}
+
 /* ---- a peer that exec()ed: its image gone, its connection alive ---- */
 
 /* How long a vanished peer's kernel socket gets to show its end: a
@@ -254,8 +262,7 @@ static bool xl_tx_fall_back(struct xl_sock *s, struct xl_chan *ch, int fd)
 		atomic_store(&c->broken, true);
 		return false;
 	}
-	atomic_store(&c->tx_left, true);
-	atomic_store_explicit(&c->tx_ring, false, memory_order_release);
+	xl_tx_to_tcp(c);
 	return true;
 }
 
@@ -263,15 +270,11 @@ static bool xl_tx_fall_back(struct xl_sock *s, struct xl_chan *ch, int fd)
  * (a sender woken by the same hang-up) does it otherwise. */
 static void xl_tx_fall_back_try(struct xl_sock *s, struct xl_chan *ch, int fd)
 {
-	int r;
-
+	/* the cheap part of xl_tx_fall_back()'s test first: this runs at
+	 * every turn of a receive */
 	if (!ch || !atomic_load(&s->conn->tx_ring) ||
-	    XL_PRIV(s->conn->tx_gone_seen) || xl_chan_peer_live(ch))
-		return;
-	r = pthread_mutex_trylock(&s->conn->tx_lock);
-	if (r == EOWNERDEAD)
-		pthread_mutex_consistent(&s->conn->tx_lock);
-	else if (r)
+	    XL_PRIV(s->conn->tx_gone_seen) || xl_chan_peer_live(ch) ||
+	    !xl_conn_trylock(&s->conn->tx_lock))
 		return;
 	xl_tx_fall_back(s, ch, fd);
 	pthread_mutex_unlock(&s->conn->tx_lock);
@@ -634,8 +637,7 @@ static void xl_tx_leave(struct xl_sock *s, struct xl_chan *ch)
 	       (unsigned long long)(atomic_load(&s->conn->tcp_tx) +
 				    atomic_load(&s->conn->ring_tx)));
 	s->conn->tx_closed = true;
-	atomic_store(&s->conn->tx_left, true);
-	atomic_store_explicit(&s->conn->tx_ring, false, memory_order_release);
+	xl_tx_to_tcp(s->conn);
 }
 
 /*
