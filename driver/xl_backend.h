@@ -16,6 +16,12 @@
  *          that peer (gntdev, with unmap-notify clearing the live byte),
  *          notification by an interdomain event channel. The descriptor is
  *          (domid, port, grant references).
+ *   xendev the Xen transport of a process that may not open /dev/xen:
+ *          xenloopd offers or maps the grants and binds the event
+ *          channels on device fds opened for that one channel, and the
+ *          process gets only those fds (and a liveness socket whose other
+ *          end the daemon keeps), with the mmap offset and port numbers.
+ *          See xl_xen_dev.h for the daemon's half.
  *
  * All ops return 0 or -errno.
  */
@@ -43,6 +49,7 @@ enum xl_wait {
 enum xl_backend_kind {
 	XL_BACKEND_LOCAL = 1,
 	XL_BACKEND_XEN = 2,
+	XL_BACKEND_XENDEV = 3,
 };
 
 /* What side A asks for. */
@@ -75,6 +82,16 @@ struct xl_chan_desc {
 			uint32_t nrefs;	/* 1 + data pages */
 			uint32_t *refs;	/* refs[0]: control page, then data */
 		} xen;
+		struct {
+			int mem;	/* gntalloc (side 0) or gntdev (side
+					 * 1) fd holding this channel only */
+			int evt[2];	/* evtchn fds, by enum xl_wait */
+			int hup;	/* liveness: the daemon holds the
+					 * other end while the peer lives */
+			uint64_t offset; /* mmap offset of the 1 + data
+					  * pages on mem */
+			uint32_t port[2]; /* our bound ports, by wait */
+		} xendev;
 	} u;
 };
 
@@ -140,6 +157,7 @@ struct xl_fd_keeper {
 extern const struct xl_fd_keeper *xl_fd_keeper;
 
 extern const struct xl_backend_ops xl_backend_local;
+extern const struct xl_backend_ops xl_backend_xendev;
 #ifdef HAVE_XEN
 extern const struct xl_backend_ops xl_backend_xen;
 #endif

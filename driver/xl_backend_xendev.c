@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Xen transport of an application process: a channel whose grants
+ * xenloopd offered or mapped for it (xl_xen_dev.c), handed over as device
+ * fds that hold this one channel and nothing else.
+ *
+ * How this works
+ *
+ * The process never opens /dev/xen (invariant 4). It gets the gntalloc fd
+ * (side 0) or the gntdev fd (side 1) on which the daemon allocated or
+ * mapped the channel's 1 + data pages, mmaps them at the offset the daemon
+ * names and closes that fd at once: the mapping alone then keeps the grant
+ * alive, and its end (however the process ends) is what fires the
+ * unmap-notify the daemon set on our live byte. It keeps two event-channel
+ * fds, each with one port bound (one per enum xl_wait, as in
+ * xl_backend_xen.c), restricted by the daemon to the peer's domid, and one
+ * end of a socketpair whose other end the daemon holds: a dead domain runs
+ * no unmap-notify, so when the daemon learns from xenstore that the peer
+ * domain is gone it writes one byte there, and our sleepers wake and see
+ * it. A daemon that stops (or restarts) closes its end without a byte:
+ * that says nothing about the peer, and the channel goes on without this
+ * watch (the fd leaves the poll sets, or it would stay readable).
+ *
+ * The event-channel fds are nonblocking; a port that fired stays masked
+ * until it is written back (evtchn's protocol), which ack() does.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "xl_barrier.h"
+#include "xl_chan.h"
+#include "xl_xen_dev.h"
+#include "xl_xen_uapi.h"
+
+/* Events one ack() takes from a handle at most (see xl_backend_xen.c). */
+#define XL_XENDEV_ACK_MAX	8
+
+struct xl_xendev {
+	void *mem;
+	size_t len;
+	int evt[2];			/* by enum xl_wait */
+	uint32_t port[2];
+	int hup;
+	bool hup_eof;			/* the daemon closed its end: unwatched */
+};
+
+static void xl_xendev_close(int *fd)
+{
+	if (*fd >= 0) {
+		if (xl_fd_keeper)
+			xl_fd_keeper->release(*fd);
+		close(*fd);
+	}
+	*fd = -1;
+}
+
+static int xl_xendev_dup(int fd)
+{
+	int nfd;
+
+	if (xl_fd_keeper)
+		return xl_fd_keeper->dup(fd);
+	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	return nfd < 0 ? -errno : nfd;
+}
+
+static void xl_xendev_release(struct xl_xendev *xd, bool unmap)
+{
+	if (!xd)
+		return;
+	if (unmap && xd->mem != MAP_FAILED)
+		munmap(xd->mem, xd->len);
+	xl_xendev_close(&xd->evt[0]);
+	xl_xendev_close(&xd->evt[1]);
+	xl_xendev_close(&xd->hup);
+	free(xd);
+}
+
+static int xl_xendev_create(struct xl_chan *ch, const struct xl_chan_params *p,
+			    struct xl_chan_desc *desc)
+{
+	(void)ch;
+	(void)p;
+	(void)desc;
+	return -EOPNOTSUPP;	/* xenloopd offers the grants: xl_xen_dev.h */
+}
+
+static int xl_xendev_attach(struct xl_chan *ch, const struct xl_chan_desc *desc)
+{
+	struct xl_xendev *xd;
+	uint32_t npages, w;
+	int ret;
+
+	if (desc->kind != XL_BACKEND_XENDEV || desc->side > 1)
+		return -EINVAL;
+	ret = xl_xen_dev_pages(desc->order, &npages);
+	if (ret < 0)
+		return ret;
+	if (desc->u.xendev.offset % XL_WIRE_PAGE_SIZE)
+		return -EINVAL;
+	xd = calloc(1, sizeof(*xd));
+	if (!xd)
+		return -ENOMEM;
+	xd->evt[0] = xd->evt[1] = xd->hup = -1;
+	xd->len = XL_WIRE_CTRL_SIZE + (size_t)npages * XL_WIRE_PAGE_SIZE;
+	xd->mem = mmap(NULL, xd->len, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       desc->u.xendev.mem, (off_t)desc->u.xendev.offset);
+	if (xd->mem == MAP_FAILED) {
+		ret = -errno;
+		goto out_free;
+	}
+	/* a child's copy would keep the grant, and so our unmap-notify,
+	 * past our exit (gntdev refuses the copy anyway) */
+	(void)madvise(xd->mem, xd->len, MADV_DONTFORK);
+	for (w = 0; w < 2; w++) {
+		xd->evt[w] = xl_xendev_dup(desc->u.xendev.evt[w]);
+		if (xd->evt[w] < 0) {
+			ret = xd->evt[w];
+			goto out_free;
+		}
+		xd->port[w] = desc->u.xendev.port[w];
+	}
+	xd->hup = xl_xendev_dup(desc->u.xendev.hup);
+	if (xd->hup < 0) {
+		ret = xd->hup;
+		goto out_free;
+	}
+	ch->be = xd;
+	ch->side = desc->side;
+	ch->ctrl = xd->mem;
+	ch->data = (uint8_t *)xd->mem + XL_WIRE_CTRL_SIZE;
+	return 0;
+
+out_free:
+	xl_xendev_release(xd, true);
+	return ret;
+}
+
+static int xl_xendev_notify(struct xl_chan *ch, enum xl_wait w)
+{
+	struct xl_xendev *xd = ch->be;
+	struct ioctl_evtchn_notify n = { .port = xd->port[w] };
+
+	return ioctl(xd->evt[w], IOCTL_EVTCHN_NOTIFY, &n) < 0 ? -errno : 0;
+}
+
+static int xl_xendev_pollfds(struct xl_chan *ch, enum xl_wait w,
+			     struct pollfd *pfd, int max)
+{
+	struct xl_xendev *xd = ch->be;
+
+	if (max < 2)
+		return -EINVAL;
+	pfd[0] = (struct pollfd){ .fd = xd->evt[w], .events = POLLIN };
+	if (XL_READ_ONCE(xd->hup_eof))
+		return 1;
+	pfd[1] = (struct pollfd){ .fd = xd->hup, .events = POLLIN };
+	return 2;
+}
+
+/* Take the pending events of handle w and unmask their ports. */
+static int xl_xendev_drain(struct xl_xendev *xd, enum xl_wait w)
+{
+	uint32_t ports[XL_XENDEV_ACK_MAX];
+	ssize_t got;
+	size_t i;
+
+	got = read(xd->evt[w], ports, sizeof(ports));
+	if (got < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	for (i = 0; i < (size_t)got / sizeof(ports[0]); i++) {
+		/* only our own port is bound on this fd: unmask that one,
+		 * whatever the kernel said */
+		if (write(xd->evt[w], &xd->port[w], sizeof(uint32_t)) < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+static int xl_xendev_ack(struct xl_chan *ch, enum xl_wait w,
+			 const struct pollfd *pfd, int n)
+{
+	struct xl_xendev *xd = ch->be;
+	bool kicked = !pfd || (n > 0 && pfd[0].revents);
+	bool hup = !pfd || (n > 1 && pfd[1].revents);
+	ssize_t got;
+	char byte;
+	int ret;
+
+	if (kicked) {
+		ret = xl_xendev_drain(xd, w);
+		if (ret < 0)
+			return ret;
+	}
+	if (hup && !XL_READ_ONCE(xd->hup_eof)) {
+		/* a byte: the peer domain is gone; end of stream: the
+		 * daemon is, which ends only this watch */
+		got = recv(xd->hup, &byte, 1, MSG_DONTWAIT);
+		if (got > 0)
+			return -ECONNRESET;
+		if (got == 0)
+			XL_WRITE_ONCE(xd->hup_eof, true);
+		else if (errno != EAGAIN && errno != EINTR)
+			return -ECONNRESET;
+	}
+	/* the peer's unmap-notify (or destroy) clears its live byte */
+	if (XL_READ_ONCE(ch->ctrl->dir[!ch->side].p.live) == XL_WIRE_DEAD)
+		return -ECONNRESET;
+	return 0;
+}
+
+static void xl_xendev_destroy(struct xl_chan *ch)
+{
+	struct xl_xendev *xd = ch->be;
+
+	if (!xd)
+		return;
+	XL_WRITE_ONCE(ch->ctrl->dir[ch->side].p.live, XL_WIRE_DEAD);
+	/* live byte /before/ the kicks that make the peer look at it */
+	xl_smp_mb();
+	xl_xendev_notify(ch, XL_WAIT_DATA);
+	xl_xendev_notify(ch, XL_WAIT_SPACE);
+	/* the unmap ends the grant (or our mapping of it): the event-channel
+	 * fds close after it, so its notify still has its port */
+	xl_xendev_release(xd, true);
+	ch->be = NULL;
+	ch->ctrl = NULL;
+	ch->data = NULL;
+}
+
+/* A fork()ed child: it has no copy of the mapping (MADV_DONTFORK), and
+ * closing its copies of the fds takes nothing from the parent. */
+static void xl_xendev_forget(struct xl_chan *ch)
+{
+	xl_xendev_release(ch->be, false);
+}
+
+static void xl_xendev_desc_release(struct xl_chan_desc *desc)
+{
+	int *fd[4] = { &desc->u.xendev.mem, &desc->u.xendev.evt[0],
+		       &desc->u.xendev.evt[1], &desc->u.xendev.hup };
+	unsigned int i;
+
+	for (i = 0; i < 4; i++) {
+		if (*fd[i] >= 0)
+			close(*fd[i]);
+		*fd[i] = -1;
+	}
+}
+
+static int xl_xendev_move_fd(struct xl_chan *ch, int fd)
+{
+	struct xl_xendev *xd = ch->be;
+	int *slot[3], i, nfd;
+
+	if (!xd)
+		return 0;
+	slot[0] = &xd->evt[0];
+	slot[1] = &xd->evt[1];
+	slot[2] = &xd->hup;
+	for (i = 0; i < 3; i++) {
+		if (*slot[i] != fd)
+			continue;
+		nfd = xl_xendev_dup(fd);
+		if (nfd < 0)
+			return nfd;
+		if (xl_fd_keeper)
+			xl_fd_keeper->moved(fd, nfd);
+		xl_xendev_close(slot[i]);
+		*slot[i] = nfd;
+		return 1;
+	}
+	return 0;
+}
+
+const struct xl_backend_ops xl_backend_xendev = {
+	.name = "xendev",
+	.kind = XL_BACKEND_XENDEV,
+	.create = xl_xendev_create,
+	.attach = xl_xendev_attach,
+	.notify = xl_xendev_notify,
+	.pollfds = xl_xendev_pollfds,
+	.ack = xl_xendev_ack,
+	.destroy = xl_xendev_destroy,
+	.forget = xl_xendev_forget,
+	.desc_release = xl_xendev_desc_release,
+	.create_pair = NULL,
+	.move_fd = xl_xendev_move_fd,
+};
