@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A local-transport channel descriptor (struct xl_chan_desc) as it travels
- * in a CHAN or PEER_OFFER message: the sizes in chan_*, six fds by
- * SCM_RIGHTS in the order docs/protocol.md §2 fixes — memfd,
- * efd[0][data], efd[0][space], efd[1][data], efd[1][space], liveness.
+ * A channel descriptor (struct xl_chan_desc) as it travels in a CHAN or
+ * PEER_OFFER message: the sizes in chan_*, and fds by SCM_RIGHTS in the
+ * order docs/protocol.md §2 fixes. Local: six fds — memfd, efd[0][data],
+ * efd[0][space], efd[1][data], efd[1][space], liveness. Xendev (CHAN only):
+ * four — the memory fd, the evtchn fds for data and for space, liveness.
+ * Shared by xenloopd and the preload library.
  *
  * Returns 0 or -errno; never writes errno.
  */
@@ -14,6 +16,9 @@
 #include "xl_backend.h"
 
 #define XL_DESC_LOCAL_NFDS	6
+/* xendev (xl_backend.h): memory fd, evtchn fd for data, for space,
+ * liveness; the offset and ports in chan_offset / chan_port */
+#define XL_DESC_XENDEV_NFDS	4
 
 /* Fill msg's chan_* and nfds, and fds[], from desc (which keeps its fds). */
 int xl_desc_to_msg(const struct xl_chan_desc *desc, struct xl_ctl_msg *msg,

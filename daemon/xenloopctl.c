@@ -118,6 +118,8 @@ static void xl_print_peers(const struct xl_jv *root)
 	printf("peers:%s\n", peers && peers->child ? "" : " none");
 	for (p = peers ? peers->child : NULL; p; p = p->next) {
 		printf("  %-24s", xl_get(p, "name"));
+		if (xl_json_get(p, "link"))
+			printf(" link %s", xl_get(p, "link"));
 		a = xl_json_get(p, "addrs");
 		for (a = a ? a->child : NULL; a; a = a->next)
 			printf(" %s", xl_json_text(a, "?"));

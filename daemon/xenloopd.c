@@ -46,6 +46,7 @@
 
 #include "log.h"
 #ifdef HAVE_XEN
+#include "xl_xen_link.h"
 #include "xl_xen_loop.h"
 #endif
 #include "xl_addr.h"
@@ -57,7 +58,7 @@
 #define XL_CONF_PATH	"/etc/xenloop.conf"
 #endif
 
-#define XL_NPOLL	(4 + XL_MAX_CLIENTS + XL_MAX_PEERS + XL_MAX_PCONNS)
+#define XL_NPOLL	(4 + XL_MAX_CLIENTS + 3 * XL_MAX_PEERS + XL_MAX_PCONNS)
 
 struct xl_opts {
 	bool debug;
@@ -66,6 +67,7 @@ struct xl_opts {
 	const char *rundir;
 	const char *name;
 	bool discovery;			/* --discovery: dom0's role on Xen */
+	bool xen;			/* --xen: a Xen guest's daemon */
 };
 
 static struct xl_daemon xl_d;
@@ -155,6 +157,8 @@ static void xl_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xenloopd [-d] [-f CONFIG] [-r RUNDIR] [-n NAME] [-v]...\n"
+		"       xenloopd --xen [-d] [-f CONFIG] [-r RUNDIR] [-v]...   "
+		"(Xen guest)\n"
 		"       xenloopd --discovery [-d] [-v]...   (Xen dom0)\n"
 		"       xenloopd --help | --version\n"
 		"  -d         stay in the foreground, log to stderr\n"
@@ -162,6 +166,9 @@ static void xl_usage(FILE *f)
 		"  -r RUNDIR  directory of the sockets (default /run/xenloop)\n"
 		"  -n NAME    name among the peers (default ns-<netns inode>)\n"
 		"  -v         log debug messages too\n"
+		"  --xen      serve a Xen guest: advertise it to dom0's discovery,\n"
+		"             link with the co-resident guests' daemons, and give\n"
+		"             connections grant-shared rings (Xen builds only)\n"
 		"  --discovery  run dom0's discovery of willing Xen guests\n"
 		"             instead (built with Xen support only)\n",
 		XL_CONF_PATH);
@@ -173,6 +180,7 @@ static void xl_parse_opts(int argc, char **argv, struct xl_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "discovery", no_argument, NULL, 'D' },
+		{ "xen", no_argument, NULL, 'X' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -203,6 +211,9 @@ static void xl_parse_opts(int argc, char **argv, struct xl_opts *o)
 			exit(0);
 		case 'D':
 			o->discovery = true;
+			break;
+		case 'X':
+			o->xen = true;
 			break;
 		default:
 			xl_usage(stderr);
@@ -460,6 +471,7 @@ enum xl_poll_kind {
 	XL_POLL_CLIENT,
 	XL_POLL_PEER,
 	XL_POLL_PCONN,
+	XL_POLL_XLINK,
 };
 
 struct xl_pollset {
@@ -467,6 +479,7 @@ struct xl_pollset {
 	enum xl_poll_kind kind[XL_NPOLL];
 	void *obj[XL_NPOLL];
 	nfds_t n;
+	bool now;		/* something is readable already */
 };
 
 static struct xl_pollset xl_ps;
@@ -489,6 +502,7 @@ static void xl_poll_build(struct xl_daemon *d, struct xl_pollset *ps)
 	struct xl_peer *p;
 
 	ps->n = 0;
+	ps->now = false;
 	xl_poll_add(ps, d->sig_fd, XL_POLL_SIGNAL, NULL);
 	/* without a spare fd to shed with, a full backlog would keep the
 	 * listeners readable: leave them until the next tick */
@@ -503,6 +517,15 @@ static void xl_poll_build(struct xl_daemon *d, struct xl_pollset *ps)
 			xl_poll_add(ps, p->fd, XL_POLL_PEER, p);
 	for (pc = d->pconns; pc; pc = pc->next)
 		xl_poll_add(ps, pc->fd, XL_POLL_PCONN, pc);
+#ifdef HAVE_XEN
+	if (d->xen) {
+		int k = xl_xlink_pollfds(d, ps->pfd + ps->n, ps->obj + ps->n,
+					 (int)(XL_NPOLL - ps->n), &ps->now);
+
+		while (k-- > 0)
+			ps->kind[ps->n++] = XL_POLL_XLINK;
+	}
+#endif
 }
 
 static void xl_on_signal(struct xl_daemon *d)
@@ -546,6 +569,11 @@ static void xl_dispatch(struct xl_daemon *d, struct xl_pollset *ps)
 		case XL_POLL_PCONN:
 			xl_pconn_input(d, ps->obj[i]);
 			break;
+		case XL_POLL_XLINK:
+#ifdef HAVE_XEN
+			xl_xlink_input(d, ps->obj[i], &ps->pfd[i]);
+#endif
+			break;
 		}
 	}
 }
@@ -588,7 +616,12 @@ static void xl_loop(struct xl_daemon *d)
 		now = xl_now_ms();
 		if (now >= d->next_tick) {
 			xl_daemon_refresh_own(d);
-			xl_peer_refresh(d);
+#ifdef HAVE_XEN
+			if (d->xen)
+				xl_xlink_tick(d);
+			else
+#endif
+				xl_peer_refresh(d);
 			xl_spare_open(d);
 			d->accept_paused = false;
 			d->next_tick = now + XL_TICK_MS;
@@ -597,7 +630,8 @@ static void xl_loop(struct xl_daemon *d)
 		xl_client_reap(d);
 		xl_peer_reap(d);
 		xl_poll_build(d, &xl_ps);
-		n = poll(xl_ps.pfd, xl_ps.n, xl_poll_timeout(d, now));
+		n = poll(xl_ps.pfd, xl_ps.n,
+			 xl_ps.now ? 0 : xl_poll_timeout(d, now));
 		if (n < 0 && errno != EINTR)
 			fatal("poll");
 		if (n > 0)
@@ -623,6 +657,9 @@ static void xl_shutdown(struct xl_daemon *d)
 	close(d->peer_fd);
 	xl_client_close_all(d);
 	xl_peer_close_all(d);
+#ifdef HAVE_XEN
+	xl_xlink_stop(d);
+#endif
 	xl_match_free(d->match);
 	close(d->sig_fd);
 	if (d->spare_fd >= 0)
@@ -663,6 +700,14 @@ int main(int argc, char **argv)
 		return xl_discovery(&o);
 	xl_configure(d, &o);
 	xl_setup(d);
+	if (o.xen) {
+#ifdef HAVE_XEN
+		xl_xlink_start(d);
+#else
+		fatalx("--xen: this xenloopd was built without Xen support "
+		       "(configure --with-xen)");
+#endif
+	}
 	if (!o.debug) {
 		log_init(0, LOG_DAEMON);
 		if (daemon(0, 0) < 0)

@@ -28,6 +28,7 @@
 #include "xl_backend.h"
 #include "xl_ctl_io.h"
 #include "xl_daemon.h"
+#include "xl_xen_link.h"
 
 static char xl_status_buf[XL_CTL_MAX_TEXT + 1];
 
@@ -90,7 +91,10 @@ int xl_client_chan(struct xl_daemon *d, struct xl_reg *reg,
 	int ret = -ENOTCONN;
 
 	msg.cookie = reg->cookie;
-	msg.chan_kind = XL_BACKEND_LOCAL;
+	msg.chan_kind = fds->kind ? fds->kind : XL_BACKEND_LOCAL;
+	msg.chan_offset = fds->offset;
+	msg.chan_port[0] = fds->port[0];
+	msg.chan_port[1] = fds->port[1];
 	msg.chan_side = side;
 	msg.chan_order[0] = order[0];
 	msg.chan_order[1] = order[1];
@@ -203,11 +207,18 @@ void xl_client_accept(struct xl_daemon *d)
  * nothing we can help with. */
 static uint32_t xl_client_where(struct xl_daemon *d,
 				const struct xl_ctl_addr *remote,
-				struct xl_peer **peer)
+				struct xl_peer **peer, struct xl_xpeer **xp)
 {
+	uint32_t reason;
+
 	*peer = NULL;
+	*xp = NULL;
 	if (xl_addr_is_loopback(remote) || xl_daemon_own_addr(d, remote))
 		return XL_REASON_SAME_NS;
+	if (d->xen) {
+		*xp = xl_xlink_lookup(d, remote, &reason);
+		return reason;
+	}
 	*peer = xl_peer_lookup(d, remote);
 	return *peer ? XL_REASON_NONE : XL_REASON_NOT_PEER;
 }
@@ -233,6 +244,7 @@ static void xl_client_server(struct xl_daemon *d, struct xl_reg *reg)
 /* What to do with a NEW registration. */
 static void xl_client_decide(struct xl_daemon *d, struct xl_reg *reg)
 {
+	struct xl_xpeer *xp;
 	struct xl_peer *peer;
 	uint32_t reason;
 
@@ -243,7 +255,7 @@ static void xl_client_decide(struct xl_daemon *d, struct xl_reg *reg)
 		xl_client_refuse(d, reg, XL_REASON_PROTOCOL);
 		return;
 	}
-	reason = xl_client_where(d, &reg->remote, &peer);
+	reason = xl_client_where(d, &reg->remote, &peer, &xp);
 	if (reason != XL_REASON_NONE) {
 		xl_client_refuse(d, reg, reason);
 		return;
@@ -252,7 +264,7 @@ static void xl_client_decide(struct xl_daemon *d, struct xl_reg *reg)
 		xl_client_server(d, reg);
 		return;
 	}
-	reason = xl_peer_offer(d, peer, reg);
+	reason = xp ? xl_xlink_offer(d, xp, reg) : xl_peer_offer(d, peer, reg);
 	if (reason != XL_REASON_NONE)
 		xl_client_refuse(d, reg, reason);
 }

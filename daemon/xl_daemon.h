@@ -70,6 +70,8 @@ struct xl_pconn {
 	bool dead;
 };
 
+struct xl_xen_gd;
+
 struct xl_daemon {
 	struct xl_conf conf;
 	unsigned long ns_ino;
@@ -92,6 +94,7 @@ struct xl_daemon {
 	uint64_t next_offer;
 	uint64_t next_tick;
 	bool quit;
+	struct xl_xen_gd *xen;		/* --xen: the guest role, or NULL */
 };
 
 /* Milliseconds on the monotonic clock. */
@@ -144,6 +147,13 @@ uint32_t xl_peer_offer(struct xl_daemon *d, struct xl_peer *peer,
  * server, PEER_REPLY to the offering daemon, the offer freed. */
 void xl_peer_deliver(struct xl_daemon *d, struct xl_reg *reg,
 		     struct xl_offer *offer);
+/* An answer (PEER_REPLY, or a Xen link's REPLY) from peer to offer_id. */
+void xl_peer_answer(struct xl_daemon *d, uint32_t peer, uint64_t offer_id,
+		    int32_t status);
+/* An offer from another daemon (o->from: its connection or link), with
+ * side 1's fds in o->fds (taken over): held, matched or refused. Returns
+ * -EPROTO if it was malformed (the caller ends the connection). */
+int xl_peer_take_offer(struct xl_daemon *d, struct xl_offer *o);
 /* PEER_REPLY {status} for an offer that came on connection from. */
 void xl_peer_reply(struct xl_daemon *d, uint32_t from, uint64_t offer_id,
 		   uint32_t status);

@@ -41,6 +41,11 @@ enum xl_reg_state {
 struct xl_match_fds {
 	int fd[XL_CTL_MAX_FDS];
 	unsigned int n;
+	/* the channel these fds are a side of: kind (0: local) and, for
+	 * xendev, the mmap offset and ports (struct xl_chan_desc) */
+	uint32_t kind;
+	uint64_t offset;
+	uint32_t port[2];
 };
 
 struct xl_reg {

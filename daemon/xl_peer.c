@@ -31,6 +31,7 @@
 #include "xl_ctl_io.h"
 #include "xl_daemon.h"
 #include "xl_desc.h"
+#include "xl_xen_link.h"
 
 /* ---- the peer table ---- */
 
@@ -182,8 +183,10 @@ static void xl_peer_side0(struct xl_chan_desc *desc, struct xl_match_fds *f)
 {
 	struct xl_ctl_msg scratch;
 
+	memset(f, 0, sizeof(*f));
 	xl_desc_to_msg(desc, &scratch, f->fd);
 	f->n = XL_DESC_LOCAL_NFDS;
+	f->kind = XL_BACKEND_LOCAL;
 	memset(&desc->u.local, 0xff, sizeof(desc->u.local));
 }
 
@@ -243,26 +246,32 @@ uint32_t xl_peer_offer(struct xl_daemon *d, struct xl_peer *peer,
 	return XL_REASON_NONE;
 }
 
+void xl_peer_answer(struct xl_daemon *d, uint32_t peer, uint64_t offer_id,
+		    int32_t status)
+{
+	uint32_t reason = (uint32_t)status;
+	struct xl_reg *reg;
+
+	if (status < 0 || reason >= XL_REASON_MAX)
+		reason = XL_REASON_PROTOCOL;
+	reg = xl_match_reply(d->match, peer, offer_id);
+	if (!reg)
+		return;		/* timed out, or its process left */
+	if (reason == XL_REASON_NONE) {
+		/* the table releases side 0 once CHAN carried it */
+		xl_client_chan(d, reg, &reg->fds, 0, reg->order);
+		return;
+	}
+	xl_client_refuse(d, reg, reason);
+}
+
 /* PEER_REPLY on our connection to p. */
 static int xl_peer_on_reply(struct xl_daemon *d, struct xl_peer *p,
 			    const struct xl_ctl_msg *msg)
 {
-	uint32_t reason = (uint32_t)msg->status;
-	struct xl_reg *reg;
-
 	if (msg->type != XL_CTL_PEER_REPLY || msg->nfds || msg->text_len)
 		return -EPROTO;
-	if (msg->status < 0 || reason >= XL_REASON_MAX)
-		reason = XL_REASON_PROTOCOL;
-	reg = xl_match_reply(d->match, p->id, msg->cookie);
-	if (!reg)
-		return 0;	/* timed out, or its process left */
-	if (reason == XL_REASON_NONE) {
-		/* the table releases side 0 once CHAN carried it */
-		xl_client_chan(d, reg, &reg->fds, 0, reg->order);
-		return 0;
-	}
-	xl_client_refuse(d, reg, reason);
+	xl_peer_answer(d, p->id, msg->cookie, msg->status);
 	return 0;
 }
 
@@ -307,8 +316,10 @@ void xl_peer_reply(struct xl_daemon *d, uint32_t from, uint64_t offer_id,
 	struct xl_pconn *pc = xl_pconn_find(d, from);
 	int ret;
 
-	if (!pc)
+	if (!pc) {
+		xl_xlink_reply(d, from, offer_id, status);
 		return;
+	}
 	msg.cookie = offer_id;
 	msg.status = (int32_t)status;
 	ret = xl_ctl_send(pc->fd, &msg, NULL, NULL, MSG_DONTWAIT);
@@ -337,7 +348,8 @@ static int xl_offer_from_msg(struct xl_offer *o, const struct xl_ctl_msg *msg,
 	unsigned int i;
 
 	if (msg->type != XL_CTL_PEER_OFFER || msg->text_len ||
-	    msg->role != XL_CTL_ROLE_CLIENT || xl_desc_check(msg, 1) < 0)
+	    msg->role != XL_CTL_ROLE_CLIENT ||
+	    msg->chan_kind != XL_BACKEND_LOCAL || xl_desc_check(msg, 1) < 0)
 		return -EPROTO;
 	o->id = msg->cookie;
 	o->client = msg->local;
@@ -368,34 +380,41 @@ static uint32_t xl_offer_refusal(int err)
 	}
 }
 
+int xl_peer_take_offer(struct xl_daemon *d, struct xl_offer *o)
+{
+	struct xl_reg *reg = NULL;
+	int ret, err;
+
+	if (!xl_daemon_own_addr(d, &o->server)) {
+		xl_fds_close(&o->fds);
+		xl_peer_reply(d, o->from, o->id, XL_REASON_NOT_PEER);
+		return 0;
+	}
+	ret = xl_match_offer_add(d->match, o, xl_now_ms(), &reg);
+	if (ret == 0)
+		return 0;	/* held for its server: the table has the fds */
+	if (ret == 1) {
+		err = xl_client_chan(d, reg, &o->fds, 1, o->order);
+		xl_peer_reply(d, o->from, o->id, err < 0 ?
+			      XL_REASON_RESOURCES : XL_REASON_NONE);
+	} else {
+		xl_peer_reply(d, o->from, o->id, xl_offer_refusal(ret));
+	}
+	xl_fds_close(&o->fds);	/* sent with CHAN, or refused */
+	return ret == -EINVAL ? -EPROTO : 0;
+}
+
 static int xl_pconn_on_offer(struct xl_daemon *d, struct xl_pconn *pc,
 			     const struct xl_ctl_msg *msg,
 			     int fds[XL_CTL_MAX_FDS])
 {
 	struct xl_offer o = { .from = pc->id };
-	struct xl_reg *reg = NULL;
-	int ret, err;
+	int ret;
 
 	ret = xl_offer_from_msg(&o, msg, fds);
 	if (ret < 0)
 		return ret;
-	if (!xl_daemon_own_addr(d, &o.server)) {
-		xl_fds_close(&o.fds);
-		xl_peer_reply(d, pc->id, o.id, XL_REASON_NOT_PEER);
-		return 0;
-	}
-	ret = xl_match_offer_add(d->match, &o, xl_now_ms(), &reg);
-	if (ret == 0)
-		return 0;	/* held for its server: the table has the fds */
-	if (ret == 1) {
-		err = xl_client_chan(d, reg, &o.fds, 1, o.order);
-		xl_peer_reply(d, pc->id, o.id, err < 0 ?
-			      XL_REASON_RESOURCES : XL_REASON_NONE);
-	} else {
-		xl_peer_reply(d, pc->id, o.id, xl_offer_refusal(ret));
-	}
-	xl_fds_close(&o.fds);	/* sent with CHAN, or refused */
-	return ret == -EINVAL ? -EPROTO : 0;
+	return xl_peer_take_offer(d, &o);
 }
 
 void xl_pconn_input(struct xl_daemon *d, struct xl_pconn *pc)

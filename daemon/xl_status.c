@@ -18,6 +18,7 @@
 
 #include "xl_addr.h"
 #include "xl_daemon.h"
+#include "xl_xen_link.h"
 
 /* Room kept back for what follows the connections. */
 #define XL_STATUS_TAIL	1024
@@ -104,19 +105,37 @@ static void xl_json_addr(struct xl_json *j, const struct xl_ctl_addr *a,
 
 static void xl_status_daemon(struct xl_json *j, struct xl_daemon *d)
 {
+
 	xl_json_put(j, "{\"daemon\": {\"name\": ");
 	xl_json_str(j, d->name);
 	xl_json_put(j, ", \"pid\": %d, \"rundir\": ", (int)getpid());
 	xl_json_str(j, d->conf.rundir);
 	xl_json_put(j, ", \"netns\": %lu, \"enabled\": %s, \"ring_order\": %u, "
-		    "\"match_timeout_ms\": %u},\n", d->ns_ino,
+		    "\"match_timeout_ms\": %u, \"mode\": \"%s\"},\n", d->ns_ino,
 		    d->conf.enable ? "true" : "false", d->conf.ring_order,
-		    d->conf.match_timeout_ms);
+		    d->conf.match_timeout_ms, d->xen ? "xen" : "local");
+}
+
+struct xl_status_xp {
+	struct xl_json *j;
+	const char **sep;
+};
+
+/* A peer guest (--xen): its domid and its control link. */
+static void xl_status_xpeer(void *arg, uint32_t domid, const char *state)
+{
+	struct xl_status_xp *xp = arg;
+
+	xl_json_put(xp->j, "%s{\"name\": \"domain %u\", \"domid\": %u, "
+		    "\"link\": \"%s\", \"addrs\": []}", *xp->sep, domid, domid,
+		    state);
+	*xp->sep = ", ";
 }
 
 static void xl_status_peers(struct xl_json *j, struct xl_daemon *d)
 {
 	const char *sep = "";
+	struct xl_status_xp xp = { .j = j, .sep = &sep };
 	struct xl_peer *p;
 	uint32_t i;
 
@@ -134,6 +153,7 @@ static void xl_status_peers(struct xl_json *j, struct xl_daemon *d)
 		xl_json_put(j, "]}");
 		sep = ", ";
 	}
+	xl_xlink_foreach(d, xl_status_xpeer, &xp);
 	xl_json_put(j, "],\n");
 }
 

@@ -37,6 +37,7 @@
 #include "xl_backend.h"
 #include "xl_ctl_io.h"
 #include "xl_daemon_link.h"
+#include "xl_desc.h"
 #include "xl_fdtable.h"
 #include "xl_preload.h"
 #include "xl_sock.h"
@@ -232,28 +233,7 @@ static int xl_link_desc(const struct xl_ctl_msg *msg, const struct xl_sock *s,
 {
 	uint32_t side = s->role == XL_CTL_ROLE_CLIENT ? 0 : 1;
 
-	if (msg->chan_kind != XL_BACKEND_LOCAL || msg->nfds != 6 ||
-	    msg->chan_side != side)
-		return -EPROTO;
-	if (msg->chan_order[0] < XL_WIRE_MIN_ORDER ||
-	    msg->chan_order[0] > XL_WIRE_MAX_ORDER ||
-	    msg->chan_order[1] < XL_WIRE_MIN_ORDER ||
-	    msg->chan_order[1] > XL_WIRE_MAX_ORDER)
-		return -EPROTO;
-	memset(desc, 0, sizeof(*desc));
-	desc->kind = XL_BACKEND_LOCAL;
-	desc->side = side;
-	desc->order[0] = msg->chan_order[0];
-	desc->order[1] = msg->chan_order[1];
-	/* order on the wire: memfd, efd[0][data], efd[0][space],
-	 * efd[1][data], efd[1][space], liveness */
-	desc->u.local.memfd = fds[0];
-	desc->u.local.efd[0][0] = fds[1];
-	desc->u.local.efd[0][1] = fds[2];
-	desc->u.local.efd[1][0] = fds[3];
-	desc->u.local.efd[1][1] = fds[4];
-	desc->u.local.hup = fds[5];
-	return 0;
+	return xl_desc_from_msg(msg, fds, side, desc);
 }
 
 static void xl_link_on_chan(const struct xl_ctl_msg *msg,
@@ -271,12 +251,11 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 			xl_sock_make_plain(s);
 		return;
 	}
+	/* in the socket's shared state: see struct xl_conn */
+	ch = &s->conn->chan;
 	ret = xl_link_desc(msg, s, fds, &desc);
-	if (ret == 0) {
-		/* in the socket's shared state: see struct xl_conn */
-		ch = &s->conn->chan;
+	if (ret == 0)
 		ret = xl_chan_attach_at(ch, &desc, xl_cfg.spin_ns);
-	}
 	xl_ctl_close_fds(fds);	/* attach made its own copies */
 	if (ret < 0) {
 		XL_WARN("cannot attach the channel of cookie %llu: %s",

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define XL_CTL_VERSION		1u
+#define XL_CTL_VERSION		2u
 #define XL_CTL_MAX_FDS		8u	/* local: memfd, 4 eventfds, liveness */
 #define XL_CTL_MAX_TEXT		65000u	/* STATUS text after the struct */
 
@@ -91,6 +91,10 @@ struct xl_ctl_msg {
 	uint32_t chan_kind;	/* enum xl_backend_kind */
 	uint32_t chan_side;	/* 0 or 1 */
 	uint32_t chan_order[2];
+	/* CHAN of kind xendev: where the pages are on the memory fd, and
+	 * the event-channel ports bound on the two evtchn fds */
+	uint64_t chan_offset;
+	uint32_t chan_port[2];
 	struct xl_ctl_counts counts;	/* STATS, CLOSE */
 	uint32_t reason;	/* STATS, CLOSE: enum xl_ctl_reason */
 	uint32_t text_len;	/* STATUS: bytes of text after the struct */

@@ -1,0 +1,840 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * xenloopd in a Xen guest: see xl_xen_link.h and docs/xen.md §2.
+ *
+ * How this works
+ *
+ * Each tick (1 s) the guest bumps its advertisement, re-reads the table
+ * dom0 wrote for it, and walks its peers. A peer it has no link with gets
+ * one: the lower domid creates the link's channel (offered to the peer's
+ * domid only) and publishes it; the higher one reads that node, attaches,
+ * and publishes its answer. Either side takes the link down when the
+ * other's node goes or changes generation, when the channel says the
+ * other side is gone, on a malformed frame, or when the peer leaves the
+ * table; the next tick builds a new one (a new generation, and a new
+ * peer id for the matching table, so that no answer of the old link is
+ * taken for one of the new).
+ *
+ * Between ticks, the links are read before every poll() and polled on
+ * their data event channel: a frame needs no tick to be seen.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xenstore.h>
+
+#include "log.h"
+#include "xl_addr.h"
+#include "xl_chan.h"
+#include "xl_daemon.h"
+#include "xl_xen_dev.h"
+#include "xl_xen_guest.h"
+#include "xl_xen_link.h"
+#include "xl_xs.h"
+
+#define XL_XLINK_ORDER		16u	/* 64 KiB each way: frames are small */
+#define XL_XLINK_SEND_MS	200	/* a peer that reads nothing is down */
+#define XL_XLINK_RBUF		4096u
+#define XL_XLINK_NODE		"data/xenloop/link"
+#define XL_XLINK_VAL_MAX	(32 + 12 * 40)
+
+enum xl_xlink_state {
+	XL_XLINK_DOWN = 0,
+	XL_XLINK_WAIT,		/* offered, the peer has not answered */
+	XL_XLINK_UP,
+};
+
+struct xl_xpeer {
+	struct xl_xpeer *next;
+	uint32_t domid;
+	uint32_t id;			/* the matching table's peer id */
+	bool in_table;
+	enum xl_xlink_state st;
+	struct xl_chan *ch;
+	uint64_t gen;			/* the link's generation */
+	uint64_t bad_gen;		/* attacher: a generation that failed */
+	size_t rlen;
+	uint8_t rbuf[XL_XLINK_RBUF];
+};
+
+/* The daemon's end of one connection's liveness pair. */
+struct xl_xkeep {
+	int fd;
+	uint32_t domid;
+};
+
+struct xl_xen_gd {
+	struct xs_handle *xs;
+	struct xl_xen_guest_state g;
+	struct xl_xpeer *peers;
+	struct xl_xkeep *keep;
+	size_t nkeep, capkeep;
+	uint64_t next_gen;
+};
+
+/* ---- xenstore ---- */
+
+static void xl_xlink_path(char *buf, size_t len, uint32_t owner,
+			  uint32_t peer)
+{
+	snprintf(buf, len, "/local/domain/%u/" XL_XLINK_NODE "/%u", owner,
+		 peer);
+}
+
+/* Our node for peer: ours, readable by peer and nobody else. */
+static int xl_xlink_publish(struct xl_xen_gd *x, uint32_t peer,
+			    const char *val)
+{
+	struct xs_permissions perms[2] = {
+		{ .id = x->g.self, .perms = XS_PERM_NONE },
+		{ .id = peer, .perms = XS_PERM_READ },
+	};
+	char path[96];
+
+	xl_xlink_path(path, sizeof(path), x->g.self, peer);
+	if (!xs_write(x->xs, XBT_NULL, path, val, (unsigned int)strlen(val)) ||
+	    !xs_set_permissions(x->xs, XBT_NULL, path, perms, 2)) {
+		xs_rm(x->xs, XBT_NULL, path);
+		return errno ? -errno : -EIO;
+	}
+	return 0;
+}
+
+static void xl_xlink_unpublish(struct xl_xen_gd *x, uint32_t peer)
+{
+	char path[96];
+
+	xl_xlink_path(path, sizeof(path), x->g.self, peer);
+	xs_rm(x->xs, XBT_NULL, path);
+}
+
+/* The peer's node for us, NUL-terminated, or NULL (errno says why). */
+static char *xl_xlink_read_peer(struct xl_xen_gd *x, uint32_t peer)
+{
+	char path[96], *val;
+	unsigned int len;
+
+	xl_xlink_path(path, sizeof(path), peer, x->g.self);
+	errno = 0;
+	val = xs_read(x->xs, XBT_NULL, path, &len);
+	if (val && len > XL_XLINK_VAL_MAX) {
+		free(val);
+		errno = EPROTO;
+		return NULL;
+	}
+	return val;
+}
+
+/* ---- the liveness ends of connections ---- */
+
+static void xl_keep_add(struct xl_xen_gd *x, uint32_t domid, int fd)
+{
+	struct xl_xkeep *k;
+	size_t cap;
+
+	if (x->nkeep == x->capkeep) {
+		cap = x->capkeep ? 2 * x->capkeep : 64;
+		k = realloc(x->keep, cap * sizeof(*k));
+		if (!k) {
+			/* the process then sees its peer as gone at once:
+			 * a reset, never a hang */
+			close(fd);
+			return;
+		}
+		x->keep = k;
+		x->capkeep = cap;
+	}
+	x->keep[x->nkeep++] = (struct xl_xkeep){ .fd = fd, .domid = domid };
+}
+
+/* tell: the peer domain is gone (a byte the process reads as a reset);
+ * else the end only closes, which the process takes as "unwatched" */
+static void xl_keep_drop(struct xl_xen_gd *x, size_t i, bool tell)
+{
+	if (tell)
+		(void)!write(x->keep[i].fd, "x", 1);
+	close(x->keep[i].fd);
+	x->keep[i] = x->keep[--x->nkeep];
+}
+
+/* Is domain domid gone? Its own directory, which we may not read while
+ * it lives (EACCES), reads ENOENT once it is destroyed. */
+static bool xl_domain_gone(struct xl_xen_gd *x, uint32_t domid)
+{
+	char path[48];
+	unsigned int len;
+	char *val;
+
+	snprintf(path, sizeof(path), "/local/domain/%u", domid);
+	errno = 0;
+	val = xs_read(x->xs, XBT_NULL, path, &len);
+	free(val);
+	return !val && errno == ENOENT;
+}
+
+/*
+ * Close the ends whose process let go of its channel (its end hung up),
+ * and every end of a domain that is gone: their processes' sleepers wake
+ * with a reset instead of waiting forever for a dead domain.
+ */
+static void xl_keep_sweep(struct xl_xen_gd *x)
+{
+	uint32_t gone[16];
+	unsigned int ngone = 0, j;
+	struct pollfd pfd;
+	bool checked;
+	size_t i;
+
+	for (i = 0; i < x->nkeep;) {
+		pfd = (struct pollfd){ .fd = x->keep[i].fd, .events = POLLIN };
+		if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLHUP | POLLERR))) {
+			xl_keep_drop(x, i, false);
+			continue;
+		}
+		i++;
+	}
+	/* one xenstore read per peer domain that still has connections */
+	for (i = 0; i < x->nkeep; i++) {
+		checked = false;
+		for (j = 0; j < ngone; j++)
+			if (gone[j] == x->keep[i].domid)
+				checked = true;
+		if (checked || ngone == 16)
+			continue;
+		if (xl_domain_gone(x, x->keep[i].domid)) {
+			log_info("domain %u is gone: ending its connections",
+				 x->keep[i].domid);
+			gone[ngone++] = x->keep[i].domid;
+		} else {
+			/* alive: mark as checked with an impossible id */
+			gone[ngone++] = x->keep[i].domid | 0x80000000u;
+		}
+	}
+	for (i = 0; i < x->nkeep;) {
+		for (j = 0; j < ngone; j++)
+			if (gone[j] == x->keep[i].domid)
+				break;
+		if (j < ngone) {
+			xl_keep_drop(x, i, true);
+			continue;
+		}
+		i++;
+	}
+}
+
+/* ---- links ---- */
+
+static struct xl_xen_gd *xl_x(struct xl_daemon *d)
+{
+	return d->xen;
+}
+
+static void xl_xlink_down(struct xl_daemon *d, struct xl_xpeer *xp,
+			  const char *why)
+{
+	struct xl_xen_gd *x = xl_x(d);
+
+	if (xp->st == XL_XLINK_DOWN)
+		return;
+	log_info("link with domain %u down (%s)", xp->domid, why);
+	xl_match_peer_gone(d->match, xp->id);
+	xl_match_offers_drop(d->match, xp->id);
+	xl_chan_destroy(xp->ch);
+	xp->ch = NULL;
+	xp->st = XL_XLINK_DOWN;
+	xp->rlen = 0;
+	xp->id = 0;
+	xl_xlink_unpublish(x, xp->domid);
+}
+
+static void xl_xlink_up(struct xl_daemon *d, struct xl_xpeer *xp)
+{
+	int ret = xl_chan_tx_open(xp->ch, 0);
+
+	if (ret < 0 && ret != -EALREADY) {
+		xl_xlink_down(d, xp, strerror(-ret));
+		return;
+	}
+	xp->st = XL_XLINK_UP;
+	xp->id = xl_daemon_id(d);
+	log_info("link with domain %u up (generation %" PRIu64 ")",
+		 xp->domid, xp->gen);
+}
+
+/* Lower domid: make the link's channel and publish it. */
+static void xl_xlink_offer_link(struct xl_daemon *d, struct xl_xpeer *xp)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	struct xl_chan_params par = { .order = { XL_XLINK_ORDER,
+						 XL_XLINK_ORDER },
+				      .peer_domid = xp->domid };
+	struct xl_chan_desc desc;
+	char val[XL_XLINK_VAL_MAX + 1];
+	size_t off;
+	uint32_t i;
+	int ret;
+
+	ret = xl_chan_create(&xp->ch, &xl_backend_xen, &par, &desc, 0);
+	if (ret < 0) {
+		log_warnx("link with domain %u: cannot make its channel: %s",
+			  xp->domid, strerror(-ret));
+		return;
+	}
+	xp->gen = ++x->next_gen;
+	off = (size_t)snprintf(val, sizeof(val), "1 %" PRIu64 " %u %u %u",
+			       xp->gen, desc.u.xen.port[0],
+			       desc.u.xen.port[1], desc.u.xen.nrefs);
+	for (i = 0; i < desc.u.xen.nrefs && off < sizeof(val); i++)
+		off += (size_t)snprintf(val + off, sizeof(val) - off, " %u",
+					desc.u.xen.refs[i]);
+	xl_chan_desc_release(&desc);
+	ret = off < sizeof(val) ? xl_xlink_publish(x, xp->domid, val) :
+				  -E2BIG;
+	if (ret < 0) {
+		log_warnx("link with domain %u: cannot publish it: %s",
+			  xp->domid, strerror(-ret));
+		xl_chan_destroy(xp->ch);
+		xp->ch = NULL;
+		return;
+	}
+	xp->st = XL_XLINK_WAIT;
+	log_debug("link with domain %u offered (generation %" PRIu64 ")",
+		  xp->domid, xp->gen);
+}
+
+/* Parse "1 <gen> <port> <port> <nrefs> <ref>..." into desc (refs
+ * allocated). -EPROTO on anything else. */
+static int xl_xlink_parse_offer(const char *val, uint64_t *gen,
+				struct xl_chan_desc *desc)
+{
+	unsigned long long g;
+	unsigned int p0, p1, n, i;
+	int used;
+	const char *s = val;
+	uint32_t want;
+
+	if (sscanf(s, "1 %llu %u %u %u%n", &g, &p0, &p1, &n, &used) != 4)
+		return -EPROTO;
+	want = 1 + ((1u << XL_XLINK_ORDER) * 2) / XL_WIRE_PAGE_SIZE;
+	if (n != want)
+		return -EPROTO;
+	s += used;
+	memset(desc, 0, sizeof(*desc));
+	desc->kind = XL_BACKEND_XEN;
+	desc->side = 1;
+	desc->order[0] = desc->order[1] = XL_XLINK_ORDER;
+	desc->u.xen.port[0] = p0;
+	desc->u.xen.port[1] = p1;
+	desc->u.xen.nrefs = n;
+	desc->u.xen.refs = calloc(n, sizeof(uint32_t));
+	if (!desc->u.xen.refs)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		if (sscanf(s, " %u%n", &desc->u.xen.refs[i], &used) != 1) {
+			free(desc->u.xen.refs);
+			desc->u.xen.refs = NULL;
+			return -EPROTO;
+		}
+		s += used;
+	}
+	if (*s) {
+		free(desc->u.xen.refs);
+		desc->u.xen.refs = NULL;
+		return -EPROTO;
+	}
+	*gen = g;
+	return 0;
+}
+
+/* Higher domid: attach to the link the peer published, if a new one. */
+static void xl_xlink_attach_link(struct xl_daemon *d, struct xl_xpeer *xp)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	struct xl_chan_desc desc;
+	char ans[48], *val;
+	uint64_t gen;
+	int ret;
+
+	val = xl_xlink_read_peer(x, xp->domid);
+	if (!val)
+		return;		/* its daemon is not there (yet) */
+	ret = xl_xlink_parse_offer(val, &gen, &desc);
+	free(val);
+	if (ret < 0 || gen == xp->bad_gen) {
+		if (ret < 0 && ret != -ENOMEM)
+			log_debug("link from domain %u: malformed", xp->domid);
+		return;
+	}
+	desc.u.xen.domid = xp->domid;
+	ret = xl_chan_attach(&xp->ch, &desc, 0);
+	xl_chan_desc_release(&desc);
+	if (ret < 0) {
+		log_warnx("link from domain %u: cannot attach: %s", xp->domid,
+			  strerror(-ret));
+		xp->bad_gen = gen;
+		xp->ch = NULL;
+		return;
+	}
+	xp->gen = gen;
+	snprintf(ans, sizeof(ans), "1 %" PRIu64, gen);
+	ret = xl_xlink_publish(x, xp->domid, ans);
+	if (ret < 0) {
+		log_warnx("link from domain %u: cannot answer: %s", xp->domid,
+			  strerror(-ret));
+		xl_chan_destroy(xp->ch);
+		xp->ch = NULL;
+		return;
+	}
+	xp->st = XL_XLINK_WAIT;
+	xl_xlink_up(d, xp);
+}
+
+/* Is the link still the one both sides published? */
+static bool xl_xlink_peer_holds(struct xl_xen_gd *x, struct xl_xpeer *xp)
+{
+	unsigned long long g;
+	char *val = xl_xlink_read_peer(x, xp->domid);
+	bool ok;
+
+	if (!val)
+		return false;
+	ok = sscanf(val, "1 %llu", &g) == 1 && g == xp->gen;
+	free(val);
+	return ok;
+}
+
+static void xl_xlink_check(struct xl_daemon *d, struct xl_xpeer *xp)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	bool offerer = x->g.self < xp->domid;
+
+	if (!xp->in_table) {
+		xl_xlink_down(d, xp, "no longer in our table");
+		return;
+	}
+	switch (xp->st) {
+	case XL_XLINK_DOWN:
+		if (offerer)
+			xl_xlink_offer_link(d, xp);
+		else
+			xl_xlink_attach_link(d, xp);
+		break;
+	case XL_XLINK_WAIT:
+		if (xl_xlink_peer_holds(x, xp))
+			xl_xlink_up(d, xp);
+		break;
+	case XL_XLINK_UP:
+		if (!xl_chan_peer_live(xp->ch))
+			xl_xlink_down(d, xp, "its daemon went away");
+		else if (!xl_xlink_peer_holds(x, xp))
+			xl_xlink_down(d, xp, "its node went or changed");
+		break;
+	}
+}
+
+static struct xl_xpeer *xl_xpeer_get(struct xl_xen_gd *x, uint32_t domid)
+{
+	struct xl_xpeer *xp;
+
+	for (xp = x->peers; xp; xp = xp->next)
+		if (xp->domid == domid)
+			return xp;
+	xp = calloc(1, sizeof(*xp));
+	if (!xp)
+		return NULL;
+	xp->domid = domid;
+	xp->next = x->peers;
+	x->peers = xp;
+	return xp;
+}
+
+/* ---- frames ---- */
+
+static int xl_xframe_send(struct xl_xpeer *xp, const struct xl_xframe *f,
+			  const uint32_t *refs)
+{
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)f, .iov_len = sizeof(*f) },
+		{ .iov_base = (void *)refs,
+		  .iov_len = (size_t)f->nrefs * sizeof(uint32_t) },
+	};
+	ssize_t n;
+
+	if (xp->st != XL_XLINK_UP)
+		return -ENOTCONN;
+	n = xl_chan_send(xp->ch, iov, f->nrefs ? 2 : 1, 0, XL_XLINK_SEND_MS);
+	if (n < 0)
+		return (int)n;
+	return (size_t)n == sizeof(*f) + iov[1].iov_len ? 0 : -EPIPE;
+}
+
+static void xl_xframe_reply(struct xl_daemon *d, struct xl_xpeer *xp,
+			    uint64_t id, uint32_t status)
+{
+	struct xl_xframe f = { .len = sizeof(f), .type = XL_XFRAME_REPLY };
+	int ret;
+
+	f.id = id;
+	f.status = (int32_t)status;
+	ret = xl_xframe_send(xp, &f, NULL);
+	if (ret < 0 && xp->st == XL_XLINK_UP)
+		xl_xlink_down(d, xp, "cannot send");
+}
+
+/* An OFFER from xp: map its grants for the server's process. */
+static void xl_xframe_on_offer(struct xl_daemon *d, struct xl_xpeer *xp,
+			       const struct xl_xframe *f,
+			       const uint32_t *refs)
+{
+	struct xl_offer o = { .from = xp->id, .id = f->id };
+	struct xl_chan_desc desc;
+	int keep, ret;
+
+	o.client = f->client;
+	o.server = f->server;
+	o.order[0] = f->order[0];
+	o.order[1] = f->order[1];
+	if (xl_addr_normalize(&o.client) || xl_addr_normalize(&o.server)) {
+		xl_xframe_reply(d, xp, f->id, XL_REASON_PROTOCOL);
+		return;
+	}
+	ret = xl_xen_dev_map(xp->domid, f->order, refs, f->nrefs, f->port,
+			     &desc, &keep);
+	if (ret < 0) {
+		log_warnx("offer %" PRIu64 " from domain %u: cannot map it: "
+			  "%s", f->id, xp->domid, strerror(-ret));
+		xl_xframe_reply(d, xp, f->id, ret == -EINVAL ?
+				XL_REASON_PROTOCOL : XL_REASON_RESOURCES);
+		return;
+	}
+	xl_keep_add(xl_x(d), xp->domid, keep);
+	o.fds.kind = XL_BACKEND_XENDEV;
+	o.fds.offset = desc.u.xendev.offset;
+	o.fds.port[0] = desc.u.xendev.port[0];
+	o.fds.port[1] = desc.u.xendev.port[1];
+	o.fds.fd[0] = desc.u.xendev.mem;
+	o.fds.fd[1] = desc.u.xendev.evt[XL_WAIT_DATA];
+	o.fds.fd[2] = desc.u.xendev.evt[XL_WAIT_SPACE];
+	o.fds.fd[3] = desc.u.xendev.hup;
+	o.fds.n = 4;
+	xl_peer_take_offer(d, &o);
+}
+
+/* Check a frame's fields; -EPROTO if anything is off. */
+static int xl_xframe_check(const struct xl_xframe *f)
+{
+	uint32_t npages;
+
+	switch (f->type) {
+	case XL_XFRAME_REPLY:
+		if (f->len != sizeof(*f) || f->nrefs)
+			return -EPROTO;
+		return 0;
+	case XL_XFRAME_OFFER:
+		if (xl_xen_dev_pages(f->order, &npages) < 0 ||
+		    f->nrefs != 1 + npages ||
+		    f->len != sizeof(*f) + f->nrefs * sizeof(uint32_t))
+			return -EPROTO;
+		return 0;
+	default:
+		return -EPROTO;
+	}
+}
+
+/* The frames in xp's buffer; -EPROTO ends the link. */
+static int xl_xframe_parse(struct xl_daemon *d, struct xl_xpeer *xp)
+{
+	struct xl_xframe f;
+	uint32_t *refs;
+	size_t off = 0;
+	int ret = 0;
+
+	while (xp->st == XL_XLINK_UP && xp->rlen - off >= sizeof(f)) {
+		/* read once into private memory, then check (invariant 5) */
+		memcpy(&f, xp->rbuf + off, sizeof(f));
+		if (f.len < sizeof(f) || f.len > XL_XLINK_RBUF)
+			return -EPROTO;
+		if (xp->rlen - off < f.len)
+			break;
+		if (xl_xframe_check(&f) < 0)
+			return -EPROTO;
+		if (f.type == XL_XFRAME_REPLY) {
+			xl_peer_answer(d, xp->id, f.id, f.status);
+		} else {
+			refs = malloc(f.nrefs * sizeof(uint32_t));
+			if (!refs) {
+				xl_xframe_reply(d, xp, f.id,
+						XL_REASON_RESOURCES);
+			} else {
+				memcpy(refs, xp->rbuf + off + sizeof(f),
+				       f.nrefs * sizeof(uint32_t));
+				xl_xframe_on_offer(d, xp, &f, refs);
+				free(refs);
+			}
+		}
+		off += f.len;
+	}
+	memmove(xp->rbuf, xp->rbuf + off, xp->rlen - off);
+	xp->rlen -= off;
+	return ret;
+}
+
+/* Everything the link holds now. */
+static void xl_xlink_read(struct xl_daemon *d, struct xl_xpeer *xp)
+{
+	struct iovec iov;
+	ssize_t n;
+
+	while (xp->st == XL_XLINK_UP) {
+		iov.iov_base = xp->rbuf + xp->rlen;
+		iov.iov_len = sizeof(xp->rbuf) - xp->rlen;
+		n = xl_chan_recv(xp->ch, &iov, 1, XL_CHAN_NONBLOCK, 0);
+		if (n == -EAGAIN)
+			return;
+		if (n <= 0) {
+			xl_xlink_down(d, xp, n == 0 ? "end of stream" :
+				      strerror((int)-n));
+			return;
+		}
+		xp->rlen += (size_t)n;
+		if (xl_xframe_parse(d, xp) < 0) {
+			log_warnx("link with domain %u: malformed frame",
+				  xp->domid);
+			xl_xlink_down(d, xp, "protocol");
+			return;
+		}
+	}
+}
+
+/* ---- the daemon's hooks ---- */
+
+void xl_xlink_start(struct xl_daemon *d)
+{
+	struct xl_xen_gd *x = calloc(1, sizeof(*x));
+	uint32_t self;
+	int ret;
+
+	if (!x)
+		fatal("calloc");
+	x->xs = xs_open(0);
+	if (!x->xs)
+		fatal("--xen: cannot open xenstore");
+	ret = xl_xen_guest_self(&xl_xs_xen, x->xs, &self);
+	if (ret < 0)
+		fatalx("--xen: cannot read our domid from xenstore: %s",
+		       strerror(-ret));
+	xl_xen_guest_init(&x->g, &xl_xs_xen, x->xs, self);
+	/* a generation nobody saw: from the clock, as a restarted daemon
+	 * must not reuse its predecessor's */
+	x->next_gen = (uint64_t)time(NULL) << 20;
+	d->xen = x;
+	log_info("Xen guest mode: domain %u", self);
+}
+
+void xl_xlink_tick(struct xl_daemon *d)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	struct xl_xpeer *xp, **pp;
+	unsigned int i;
+	int ret;
+
+	ret = xl_xen_guest_advertise(&x->g);
+	if (ret < 0)
+		log_warnx("cannot advertise in xenstore: %s", strerror(-ret));
+	xl_xen_guest_refresh(&x->g);	/* no table: no peers */
+	for (xp = x->peers; xp; xp = xp->next)
+		xp->in_table = false;
+	for (i = 0; i < x->g.npeers; i++) {
+		xp = xl_xpeer_get(x, x->g.peers[i].domid);
+		if (xp)
+			xp->in_table = true;
+	}
+	for (xp = x->peers; xp; xp = xp->next)
+		xl_xlink_check(d, xp);
+	pp = &x->peers;
+	while ((xp = *pp)) {
+		if (xp->in_table || xp->st != XL_XLINK_DOWN) {
+			pp = &xp->next;
+			continue;
+		}
+		*pp = xp->next;
+		free(xp);
+	}
+	xl_keep_sweep(x);
+}
+
+int xl_xlink_pollfds(struct xl_daemon *d, struct pollfd *pfd, void **obj,
+		     int max, bool *now)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	struct xl_xpeer *xp;
+	int n = 0, k;
+
+	for (xp = x->peers; xp; xp = xp->next) {
+		if (xp->st != XL_XLINK_UP)
+			continue;
+		xl_xlink_read(d, xp);
+		if (xp->st != XL_XLINK_UP || n >= max)
+			continue;
+		/* ask for a kick, then look again (xl_ring.h) */
+		if (!xl_ring_rx_prepare_sleep(&xp->ch->rx))
+			*now = true;
+		k = xl_chan_pollfds(xp->ch, XL_WAIT_DATA, pfd + n, max - n);
+		while (k-- > 0)
+			obj[n++] = xp;
+	}
+	return n;
+}
+
+void xl_xlink_input(struct xl_daemon *d, void *obj, const struct pollfd *pfd)
+{
+	struct xl_xpeer *xp = obj, *p;
+
+	/* only a link still in the list: one taken down meanwhile is
+	 * still there (freed at the next tick only) */
+	for (p = xl_x(d)->peers; p && p != xp; p = p->next)
+		;
+	if (!p || xp->st != XL_XLINK_UP)
+		return;
+	if (xl_chan_ack(xp->ch, XL_WAIT_DATA, pfd, 1) == -ECONNRESET) {
+		xl_xlink_down(d, xp, "its daemon went away");
+		return;
+	}
+	xl_xlink_read(d, xp);
+}
+
+struct xl_xpeer *xl_xlink_lookup(struct xl_daemon *d,
+				 const struct xl_ctl_addr *remote,
+				 uint32_t *reason)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	struct xl_xpeer *xp;
+	uint32_t domid;
+
+	*reason = XL_REASON_NOT_PEER;
+	if (xl_xen_guest_lookup(&x->g, remote, &domid) < 0)
+		return NULL;
+	for (xp = x->peers; xp; xp = xp->next)
+		if (xp->domid == domid)
+			break;
+	if (!xp || xp->st != XL_XLINK_UP) {
+		/* co-resident, but its daemon is not (yet) linked */
+		*reason = XL_REASON_PEER_DOWN;
+		return NULL;
+	}
+	*reason = XL_REASON_NONE;
+	return xp;
+}
+
+uint32_t xl_xlink_offer(struct xl_daemon *d, struct xl_xpeer *xp,
+			struct xl_reg *reg)
+{
+	uint32_t order[2] = { d->conf.ring_order, d->conf.ring_order };
+	uint32_t refs[XL_XEN_DEV_MAX_REFS], nrefs;
+	struct xl_xframe f = { .type = XL_XFRAME_OFFER };
+	struct xl_match_fds side0 = { .kind = XL_BACKEND_XENDEV };
+	struct xl_chan_desc desc;
+	int keep, ret;
+
+	if (!xl_match_can_wait(d->match))
+		return XL_REASON_RESOURCES;
+	ret = xl_xen_dev_offer(xp->domid, order, &desc, refs, &nrefs, &keep);
+	if (ret < 0) {
+		log_warnx("cannot offer a channel to domain %u: %s",
+			  xp->domid, strerror(-ret));
+		return XL_REASON_RESOURCES;
+	}
+	f.id = ++d->next_offer;
+	f.len = (uint32_t)(sizeof(f) + nrefs * sizeof(uint32_t));
+	f.order[0] = order[0];
+	f.order[1] = order[1];
+	f.port[0] = desc.u.xendev.port[0];
+	f.port[1] = desc.u.xendev.port[1];
+	f.nrefs = nrefs;
+	f.client = reg->local;
+	f.server = reg->remote;
+	ret = xl_xframe_send(xp, &f, refs);
+	if (ret < 0) {
+		xl_backend_xendev.desc_release(&desc);
+		close(keep);
+		xl_xlink_down(d, xp, "cannot send");
+		return XL_REASON_PEER_DOWN;
+	}
+	side0.offset = desc.u.xendev.offset;
+	side0.port[0] = desc.u.xendev.port[0];
+	side0.port[1] = desc.u.xendev.port[1];
+	side0.fd[0] = desc.u.xendev.mem;
+	side0.fd[1] = desc.u.xendev.evt[XL_WAIT_DATA];
+	side0.fd[2] = desc.u.xendev.evt[XL_WAIT_SPACE];
+	side0.fd[3] = desc.u.xendev.hup;
+	side0.n = 4;
+	ret = xl_match_client_wait(d->match, reg, xp->id, f.id, order, &side0,
+				   xl_now_ms());
+	if (ret < 0) {
+		xl_backend_xendev.desc_release(&desc);
+		close(keep);
+		return XL_REASON_RESOURCES;
+	}
+	xl_keep_add(xl_x(d), xp->domid, keep);
+	log_debug("cookie %llu of pid %u: offer %llu sent to domain %u",
+		  (unsigned long long)reg->cookie, reg->pid,
+		  (unsigned long long)f.id, xp->domid);
+	return XL_REASON_NONE;
+}
+
+bool xl_xlink_reply(struct xl_daemon *d, uint32_t from, uint64_t offer_id,
+		    uint32_t status)
+{
+	struct xl_xpeer *xp;
+
+	if (!d->xen)
+		return false;
+	for (xp = xl_x(d)->peers; xp; xp = xp->next) {
+		if (xp->id == from && xp->st == XL_XLINK_UP) {
+			xl_xframe_reply(d, xp, offer_id, status);
+			return true;
+		}
+	}
+	return false;
+}
+
+void xl_xlink_stop(struct xl_daemon *d)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	struct xl_xpeer *xp;
+
+	if (!x)
+		return;
+	while ((xp = x->peers)) {
+		x->peers = xp->next;
+		xl_xlink_down(d, xp, "shutting down");
+		free(xp);
+	}
+	/* the processes keep their rings: only a dead domain ends them */
+	while (x->nkeep)
+		xl_keep_drop(x, x->nkeep - 1, false);
+	free(x->keep);
+	xl_xen_guest_withdraw(&x->g);
+	xs_close(x->xs);
+	free(x);
+	d->xen = NULL;
+}
+
+void xl_xlink_foreach(struct xl_daemon *d,
+		      void (*fn)(void *arg, uint32_t domid, const char *state),
+		      void *arg)
+{
+	static const char *const names[] = { "down", "offered", "up" };
+	struct xl_xpeer *xp;
+
+	if (!d->xen)
+		return;
+	for (xp = xl_x(d)->peers; xp; xp = xp->next)
+		fn(arg, xp->domid, names[xp->st]);
+}
