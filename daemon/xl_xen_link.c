@@ -34,13 +34,14 @@
 #include "xl_chan.h"
 #include "xl_daemon.h"
 #include "xl_xen_dev.h"
+#include "xl_xen_frame.h"
 #include "xl_xen_guest.h"
 #include "xl_xen_link.h"
 #include "xl_xs.h"
 
 #define XL_XLINK_ORDER		16u	/* 64 KiB each way: frames are small */
 #define XL_XLINK_SEND_MS	200	/* a peer that reads nothing is down */
-#define XL_XLINK_RBUF		4096u
+#define XL_XLINK_RBUF		XL_XFRAME_MAX_LEN
 #define XL_XLINK_NODE		"data/xenloop/link"
 #define XL_XLINK_VAL_MAX	(32 + 12 * 40)
 
@@ -308,48 +309,31 @@ static void xl_xlink_offer_link(struct xl_daemon *d, struct xl_xpeer *xp)
 		  xp->domid, xp->gen);
 }
 
-/* Parse "1 <gen> <port> <port> <nrefs> <ref>..." into desc (refs
- * allocated). -EPROTO on anything else. */
+/* The link's node as the offerer wrote it, into desc (refs allocated). */
 static int xl_xlink_parse_offer(const char *val, uint64_t *gen,
 				struct xl_chan_desc *desc)
 {
-	unsigned long long g;
-	unsigned int p0, p1, n, i;
-	int used;
-	const char *s = val;
-	uint32_t want;
+	uint32_t order[2] = { XL_XLINK_ORDER, XL_XLINK_ORDER }, npages;
+	int ret;
 
-	if (sscanf(s, "1 %llu %u %u %u%n", &g, &p0, &p1, &n, &used) != 4)
+	if (xl_xen_dev_pages(order, &npages) < 0)
 		return -EPROTO;
-	want = 1 + ((1u << XL_XLINK_ORDER) * 2) / XL_WIRE_PAGE_SIZE;
-	if (n != want)
-		return -EPROTO;
-	s += used;
 	memset(desc, 0, sizeof(*desc));
 	desc->kind = XL_BACKEND_XEN;
 	desc->side = 1;
-	desc->order[0] = desc->order[1] = XL_XLINK_ORDER;
-	desc->u.xen.port[0] = p0;
-	desc->u.xen.port[1] = p1;
-	desc->u.xen.nrefs = n;
-	desc->u.xen.refs = calloc(n, sizeof(uint32_t));
+	desc->order[0] = order[0];
+	desc->order[1] = order[1];
+	desc->u.xen.nrefs = 1 + npages;
+	desc->u.xen.refs = calloc(1 + npages, sizeof(uint32_t));
 	if (!desc->u.xen.refs)
 		return -ENOMEM;
-	for (i = 0; i < n; i++) {
-		if (sscanf(s, " %u%n", &desc->u.xen.refs[i], &used) != 1) {
-			free(desc->u.xen.refs);
-			desc->u.xen.refs = NULL;
-			return -EPROTO;
-		}
-		s += used;
-	}
-	if (*s) {
+	ret = xl_xlink_node_parse(val, 1 + npages, gen, desc->u.xen.port,
+				  desc->u.xen.refs);
+	if (ret < 0) {
 		free(desc->u.xen.refs);
 		desc->u.xen.refs = NULL;
-		return -EPROTO;
 	}
-	*gen = g;
-	return 0;
+	return ret;
 }
 
 /* Higher domid: attach to the link the peer published, if a new one. */
@@ -398,15 +382,22 @@ static void xl_xlink_attach_link(struct xl_daemon *d, struct xl_xpeer *xp)
 /* Is the link still the one both sides published? */
 static bool xl_xlink_peer_holds(struct xl_xen_gd *x, struct xl_xpeer *xp)
 {
-	unsigned long long g;
 	char *val = xl_xlink_read_peer(x, xp->domid);
-	bool ok;
+	struct xl_chan_desc desc;
+	uint64_t g = 0;
+	int ret;
 
 	if (!val)
 		return false;
-	ok = sscanf(val, "1 %llu", &g) == 1 && g == xp->gen;
+	if (x->g.self < xp->domid) {
+		ret = xl_xlink_answer_parse(val, &g);
+	} else {
+		ret = xl_xlink_parse_offer(val, &g, &desc);
+		if (ret == 0)
+			free(desc.u.xen.refs);
+	}
 	free(val);
-	return ok;
+	return ret == 0 && g == xp->gen;
 }
 
 static void xl_xlink_check(struct xl_daemon *d, struct xl_xpeer *xp)
@@ -526,63 +517,32 @@ static void xl_xframe_on_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 	xl_peer_take_offer(d, &o);
 }
 
-/* Check a frame's fields; -EPROTO if anything is off. */
-static int xl_xframe_check(const struct xl_xframe *f)
-{
-	uint32_t npages;
-
-	switch (f->type) {
-	case XL_XFRAME_REPLY:
-		if (f->len != sizeof(*f) || f->nrefs)
-			return -EPROTO;
-		return 0;
-	case XL_XFRAME_OFFER:
-		if (xl_xen_dev_pages(f->order, &npages) < 0 ||
-		    f->nrefs != 1 + npages ||
-		    f->len != sizeof(*f) + f->nrefs * sizeof(uint32_t))
-			return -EPROTO;
-		return 0;
-	default:
-		return -EPROTO;
-	}
-}
-
 /* The frames in xp's buffer; -EPROTO ends the link. */
 static int xl_xframe_parse(struct xl_daemon *d, struct xl_xpeer *xp)
 {
+	uint32_t refs[XL_XFRAME_MAX_REFS];
+	const uint8_t *at;
 	struct xl_xframe f;
-	uint32_t *refs;
 	size_t off = 0;
-	int ret = 0;
+	int n;
 
-	while (xp->st == XL_XLINK_UP && xp->rlen - off >= sizeof(f)) {
-		/* read once into private memory, then check (invariant 5) */
-		memcpy(&f, xp->rbuf + off, sizeof(f));
-		if (f.len < sizeof(f) || f.len > XL_XLINK_RBUF)
-			return -EPROTO;
-		if (xp->rlen - off < f.len)
+	while (xp->st == XL_XLINK_UP) {
+		n = xl_xframe_next(xp->rbuf + off, xp->rlen - off, &f, &at);
+		if (n < 0)
+			return n;
+		if (n == 0)
 			break;
-		if (xl_xframe_check(&f) < 0)
-			return -EPROTO;
 		if (f.type == XL_XFRAME_REPLY) {
 			xl_peer_answer(d, xp->id, f.id, f.status);
 		} else {
-			refs = malloc(f.nrefs * sizeof(uint32_t));
-			if (!refs) {
-				xl_xframe_reply(d, xp, f.id,
-						XL_REASON_RESOURCES);
-			} else {
-				memcpy(refs, xp->rbuf + off + sizeof(f),
-				       f.nrefs * sizeof(uint32_t));
-				xl_xframe_on_offer(d, xp, &f, refs);
-				free(refs);
-			}
+			memcpy(refs, at, f.nrefs * sizeof(uint32_t));
+			xl_xframe_on_offer(d, xp, &f, refs);
 		}
-		off += f.len;
+		off += (size_t)n;
 	}
 	memmove(xp->rbuf, xp->rbuf + off, xp->rlen - off);
 	xp->rlen -= off;
-	return ret;
+	return 0;
 }
 
 /* Everything the link holds now. */

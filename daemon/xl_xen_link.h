@@ -12,7 +12,7 @@
  *                                                   <nrefs> <ref>..."
  * readable by that peer only; the other attaches and answers under its own
  *   /local/domain/<self>/data/xenloop/link/<peer>  "1 <gen>"
- * Over the link go OFFER and REPLY frames (struct xl_xframe): the
+ * Over the link go OFFER and REPLY frames (xl_xen_frame.h): the
  * connecting side's daemon offers the connection's grants and ports, the
  * server side's daemon maps them and answers. Neither daemon keeps a
  * mapping of a connection's ring: the process gets the device fds
@@ -33,26 +33,6 @@
 struct xl_daemon;
 struct xl_reg;
 struct xl_xpeer;
-
-/* Frame types on a link. */
-enum xl_xframe_type {
-	XL_XFRAME_OFFER = 1,
-	XL_XFRAME_REPLY = 2,
-};
-
-#define XL_XFRAME_MAX_REFS	513u
-
-/* The fixed part of every frame; an OFFER's references follow it. */
-struct xl_xframe {
-	uint32_t len;			/* the whole frame, refs included */
-	uint32_t type;			/* enum xl_xframe_type */
-	uint64_t id;			/* the offering daemon's offer id */
-	int32_t status;			/* REPLY: enum xl_ctl_reason */
-	uint32_t order[2];		/* OFFER: the channel's sizes */
-	uint32_t port[2];		/* OFFER: unbound ports, by xl_wait */
-	uint32_t nrefs;			/* OFFER: control page + data */
-	struct xl_ctl_addr client, server;	/* OFFER */
-};
 
 #ifdef HAVE_XEN
 /* Start the guest role: xenstore, our domid, the advertisement. Exits

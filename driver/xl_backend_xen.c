@@ -48,6 +48,7 @@
 #include "xl_barrier.h"
 #include "xl_chan.h"
 #include "xl_xen_calls.h"
+#include "xl_xen_dev.h"
 
 /* Where side s's live byte is: what its unmap-notify clears. */
 #define XL_XEN_LIVE_OFF(s)	offsetof(struct xl_wire_ctrl, dir[s].p.live)
@@ -107,26 +108,6 @@ static int xl_xen_err(void)
 static bool xl_xen_domid_ok(uint32_t domid)
 {
 	return domid < DOMID_FIRST_RESERVED;
-}
-
-/*
- * Data pages of a channel of these orders: -EINVAL for an order outside
- * XL_WIRE_MIN_ORDER..MAX_ORDER, -E2BIG if the channel would take more than
- * XL_XEN_MAX_GRANTS grants (see there: gntalloc's pool is small and shared
- * by every channel of the domain).
- */
-static int xl_xen_pages(const uint32_t order[2], uint32_t *npages)
-{
-	uint64_t pages;
-
-	if (order[0] < XL_WIRE_MIN_ORDER || order[0] > XL_WIRE_MAX_ORDER ||
-	    order[1] < XL_WIRE_MIN_ORDER || order[1] > XL_WIRE_MAX_ORDER)
-		return -EINVAL;
-	pages = ((1ull << order[0]) + (1ull << order[1])) / XL_WIRE_PAGE_SIZE;
-	if (1 + pages > XL_XEN_MAX_GRANTS)
-		return -E2BIG;
-	*npages = (uint32_t)pages;
-	return 0;
 }
 
 /* ---- event channels ---- */
@@ -369,7 +350,7 @@ static int xl_xen_create(struct xl_chan *ch, const struct xl_chan_params *p,
 
 	if (!xl_xen_domid_ok(p->peer_domid))
 		return -EINVAL;
-	ret = xl_xen_pages(p->order, &npages);
+	ret = xl_xen_dev_pages(p->order, &npages);
 	if (ret < 0)
 		return ret;
 	xx = calloc(1, sizeof(*xx));
@@ -425,7 +406,7 @@ static int xl_xen_desc_check(const struct xl_chan_desc *desc,
 	/* one remote port cannot be bound twice */
 	if (desc->u.xen.port[0] == desc->u.xen.port[1])
 		return -EINVAL;
-	ret = xl_xen_pages(desc->order, npages);
+	ret = xl_xen_dev_pages(desc->order, npages);
 	if (ret < 0)
 		return ret;
 	/* exactly the control page and the data of the agreed sizes */

@@ -29,7 +29,8 @@
 
 #include "xl_backend.h"
 
-/* Most grants of one channel: the control page and the data pages. */
+/* Most grants of one channel: the control page and the data pages
+ * (the Xen transport's XL_XEN_MAX_GRANTS, which says why). */
 #define XL_XEN_DEV_MAX_REFS	513u
 
 /* Data pages of a channel of these orders: -EINVAL outside the wire's

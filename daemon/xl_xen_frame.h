@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What crosses between two guests' xenloopds (docs/xen.md §2), as pure
+ * functions: the frames on a control link, and the xenstore node that
+ * publishes a link. Both come from another guest, which is untrusted:
+ * everything is checked before use, and anything off is -EPROTO.
+ */
+#ifndef XL_XEN_FRAME_H
+#define XL_XEN_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xenloop/ctl.h"
+#include "xl_xen_dev.h"
+
+enum xl_xframe_type {
+	XL_XFRAME_OFFER = 1,
+	XL_XFRAME_REPLY = 2,
+};
+
+/* Grant references of one channel at most (control page + data). */
+#define XL_XFRAME_MAX_REFS	XL_XEN_DEV_MAX_REFS
+/* A frame is never longer: the fixed part and that many references. */
+#define XL_XFRAME_MAX_LEN	(sizeof(struct xl_xframe) + \
+				 XL_XFRAME_MAX_REFS * sizeof(uint32_t))
+
+/* The fixed part of every frame (88 bytes, no padding); an OFFER's
+ * references follow it. */
+struct xl_xframe {
+	uint32_t len;			/* the whole frame, refs included */
+	uint32_t type;			/* enum xl_xframe_type */
+	uint64_t id;			/* the offering daemon's offer id */
+	int32_t status;			/* REPLY: enum xl_ctl_reason */
+	uint32_t order[2];		/* OFFER: the channel's sizes */
+	uint32_t port[2];		/* OFFER: unbound ports, by xl_wait */
+	uint32_t nrefs;			/* OFFER: control page + data */
+	struct xl_ctl_addr client, server;	/* OFFER */
+};
+
+/*
+ * The first frame of buf (len bytes): copies its fixed part into *f and
+ * returns its length (> 0) once it is all there and checked, with *refs
+ * pointing at its references in buf (unaligned: copy them out); 0 if more
+ * bytes are needed; -EPROTO if it is malformed.
+ */
+int xl_xframe_next(const uint8_t *buf, size_t len, struct xl_xframe *f,
+		   const uint8_t **refs);
+
+/*
+ * A link's node, "1 <gen> <port> <port> <nrefs> <ref>..." with exactly
+ * want_refs references (decimal, each fitting 32 bits, single spaces, no
+ * trailing bytes): 0 with the fields, or -EPROTO.
+ */
+int xl_xlink_node_parse(const char *val, uint32_t want_refs, uint64_t *gen,
+			uint32_t port[2], uint32_t *refs);
+
+/* The peer's answer node, "1 <gen>": 0 with *gen, or -EPROTO. */
+int xl_xlink_answer_parse(const char *val, uint64_t *gen);
+
+#endif /* XL_XEN_FRAME_H */
