@@ -29,6 +29,7 @@
 #define XL_BACKEND_H
 
 #include <poll.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "xenloop/wire.h"
@@ -137,6 +138,10 @@ struct xl_backend_ops {
 	/* If ch holds fd, hold it under another number (xl_fd_keeper) and
 	 * close fd; returns 1 then, else 0 or -errno. NULL: cannot. */
 	int (*move_fd)(struct xl_chan *ch, int fd);
+	/* Is the channel's memory mapped in this process? False in a
+	 * fork()ed child of a transport whose mappings the kernel does not
+	 * copy. NULL: always. */
+	bool (*mapped)(struct xl_chan *ch);
 };
 
 /*

@@ -53,6 +53,7 @@ struct xl_xendev {
 	uint32_t port[2];
 	int hup;
 	bool hup_eof;			/* the daemon closed its end: unwatched */
+	pid_t mapper;			/* the process the mapping is in */
 };
 
 static void xl_xendev_close(int *fd)
@@ -123,6 +124,7 @@ static int xl_xendev_attach(struct xl_chan *ch, const struct xl_chan_desc *desc)
 	/* a child's copy would keep the grant, and so our unmap-notify,
 	 * past our exit (gntdev refuses the copy anyway) */
 	(void)madvise(xd->mem, xd->len, MADV_DONTFORK);
+	xd->mapper = getpid();
 	for (w = 0; w < 2; w++) {
 		xd->evt[w] = xl_xendev_dup(desc->u.xendev.evt[w]);
 		if (xd->evt[w] < 0) {
@@ -239,11 +241,20 @@ static void xl_xendev_destroy(struct xl_chan *ch)
 	ch->data = NULL;
 }
 
-/* A fork()ed child: it has no copy of the mapping (MADV_DONTFORK), and
- * closing its copies of the fds takes nothing from the parent. */
+static bool xl_xendev_mapped(struct xl_chan *ch)
+{
+	struct xl_xendev *xd = ch->be;
+
+	return xd && xd->mapper == getpid();
+}
+
+/* Our mapping goes without a word to the peer (the unmap-notify still
+ * says it, once the last holder of the grant is gone). A fork()ed child
+ * has no copy of the mapping (MADV_DONTFORK): there the range may hold
+ * something else by now, and only the fds go. */
 static void xl_xendev_forget(struct xl_chan *ch)
 {
-	xl_xendev_release(ch->be, false);
+	xl_xendev_release(ch->be, xl_xendev_mapped(ch));
 }
 
 static void xl_xendev_desc_release(struct xl_chan_desc *desc)
@@ -297,4 +308,5 @@ const struct xl_backend_ops xl_backend_xendev = {
 	.desc_release = xl_xendev_desc_release,
 	.create_pair = NULL,
 	.move_fd = xl_xendev_move_fd,
+	.mapped = xl_xendev_mapped,
 };

@@ -564,6 +564,11 @@ ssize_t xl_chan_tx_unacked(struct xl_chan *ch, struct iovec iov[2])
 	return xl_ring_tx_unacked(&ch->tx, iov);
 }
 
+bool xl_chan_mapped(struct xl_chan *ch)
+{
+	return !ch->ops->mapped || ch->ops->mapped(ch);
+}
+
 int xl_chan_move_fd(struct xl_chan *ch, int fd)
 {
 	return ch->ops->move_fd ? ch->ops->move_fd(ch, fd) : 0;

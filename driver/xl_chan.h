@@ -194,6 +194,11 @@ ssize_t xl_chan_tx_unacked(struct xl_chan *ch, struct iovec iov[2]);
  * -errno. */
 int xl_chan_move_fd(struct xl_chan *ch, int fd);
 
+/* Is the channel's memory mapped in this process (see
+ * xl_backend_ops.mapped)? Where it is not, only xl_chan_forget() is
+ * safe. */
+bool xl_chan_mapped(struct xl_chan *ch);
+
 /* Release what a descriptor from xl_chan_create() holds. */
 void xl_chan_desc_release(struct xl_chan_desc *desc);
 

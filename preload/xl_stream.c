@@ -936,7 +936,10 @@ void xl_stream_finish(struct xl_sock *s)
 		return;
 	}
 	atomic_store(&s->chan, NULL);
-	if (!last) {
+	/* a child without a mapping of the ring (Xen: the kernel does not
+	 * copy grant mappings) cannot end it: it lets go like a non-last
+	 * holder, and the peer learns from the unmap-notify */
+	if (!last || !xl_chan_mapped(ch)) {
 		/* Another process holds the socket since a fork() and goes
 		 * on with the ring: only our part of it goes. The daemon
 		 * hears of the end from the process that registered (the
