@@ -186,6 +186,24 @@ static int xl_dev_init_ctrl(const struct xl_chan_desc *desc)
 	return ret;
 }
 
+/* The process's unmap-notify: when its mapping of the grant goes, clear
+ * the side's live byte and kick the peer's data port. gntalloc's and
+ * gntdev's requests take the same three fields. */
+_Static_assert(sizeof(struct ioctl_gntalloc_unmap_notify) ==
+	       sizeof(struct ioctl_gntdev_unmap_notify),
+	       "one layout for both unmap-notify requests");
+
+static int xl_dev_notify(const struct xl_chan_desc *desc, unsigned long req)
+{
+	struct ioctl_gntdev_unmap_notify un = {
+		.index = desc->u.xendev.offset + XL_DEV_LIVE_OFF(desc->side),
+		.action = UNMAP_NOTIFY_CLEAR_BYTE | UNMAP_NOTIFY_SEND_EVENT,
+		.event_channel_port = desc->u.xendev.port[XL_WAIT_DATA],
+	};
+
+	return ioctl(desc->u.xendev.mem, req, &un) < 0 ? -errno : 0;
+}
+
 static int xl_dev_finish(struct xl_chan_desc *desc, int *keep, int ret)
 {
 	if (ret < 0) {
@@ -201,7 +219,6 @@ int xl_xen_dev_offer(uint32_t peer, const uint32_t order[2],
 		     struct xl_chan_desc *desc, uint32_t *refs,
 		     uint32_t *nrefs, int *keep)
 {
-	struct ioctl_gntalloc_unmap_notify un = { 0 };
 	uint32_t npages;
 	int ret;
 
@@ -221,14 +238,8 @@ int xl_xen_dev_offer(uint32_t peer, const uint32_t order[2],
 	ret = xl_dev_alloc(peer, 1 + npages, desc, refs);
 	if (ret == 0)
 		ret = xl_dev_init_ctrl(desc);
-	if (ret == 0) {
-		un.index = desc->u.xendev.offset + XL_DEV_LIVE_OFF(0);
-		un.action = UNMAP_NOTIFY_CLEAR_BYTE | UNMAP_NOTIFY_SEND_EVENT;
-		un.event_channel_port = desc->u.xendev.port[XL_WAIT_DATA];
-		if (ioctl(desc->u.xendev.mem, IOCTL_GNTALLOC_SET_UNMAP_NOTIFY,
-			  &un) < 0)
-			ret = -errno;
-	}
+	if (ret == 0)
+		ret = xl_dev_notify(desc, IOCTL_GNTALLOC_SET_UNMAP_NOTIFY);
 	if (ret == 0)
 		ret = xl_dev_hup(desc, keep);
 	*nrefs = 1 + npages;
@@ -240,7 +251,6 @@ int xl_xen_dev_map(uint32_t peer, const uint32_t order[2],
 		   const uint32_t rport[2], struct xl_chan_desc *desc,
 		   int *keep)
 {
-	struct ioctl_gntdev_unmap_notify un = { 0 };
 	struct ioctl_gntdev_map_grant_ref *op;
 	uint32_t npages, i;
 	size_t len;
@@ -273,14 +283,8 @@ int xl_xen_dev_map(uint32_t peer, const uint32_t order[2],
 	else
 		desc->u.xendev.offset = op->index;
 	free(op);
-	if (ret == 0) {
-		un.index = desc->u.xendev.offset + XL_DEV_LIVE_OFF(1);
-		un.action = UNMAP_NOTIFY_CLEAR_BYTE | UNMAP_NOTIFY_SEND_EVENT;
-		un.event_channel_port = desc->u.xendev.port[XL_WAIT_DATA];
-		if (ioctl(desc->u.xendev.mem, IOCTL_GNTDEV_SET_UNMAP_NOTIFY,
-			  &un) < 0)
-			ret = -errno;
-	}
+	if (ret == 0)
+		ret = xl_dev_notify(desc, IOCTL_GNTDEV_SET_UNMAP_NOTIFY);
 	if (ret == 0)
 		ret = xl_dev_hup(desc, keep);
 	return xl_dev_finish(desc, keep, ret);
