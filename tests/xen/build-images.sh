@@ -3,11 +3,13 @@
 # Build what tests/xen/run.sh boots: Xen 4.17 (xen.elf), Debian's kernel
 # (vmlinuz), a dom0 initramfs and a guest initramfs, from Debian 12
 # packages, into $XL_XEN_WORK (default: $XL_XEN_BUILDDIR/tests/xen/work).
-# The guest image carries xen_chan_probe and xen_disc_probe, the dom0
-# image xenloopd, from the build tree $XL_XEN_BUILDDIR (default: the
-# current directory) with their shared libraries. Installs the packages
-# it needs (as root) when they are missing; does nothing more when the
-# images are newer than every input, unless called with --force.
+# The guest image carries xen_chan_probe and xen_disc_probe, and for
+# guest-e2e.sh xenloopd, xenloopctl, libxenloop.so and unmodified iperf3,
+# socat and sockperf; the dom0 image xenloopd; all from the build tree
+# $XL_XEN_BUILDDIR (default: the current directory) or Debian, with their
+# shared libraries. Installs the packages it needs (as root) when they
+# are missing; does nothing more when the images are newer than every
+# input, unless called with --force.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -16,8 +18,13 @@ work=${XL_XEN_WORK:-$builddir/tests/xen/work}
 probe=$builddir/tests/xen/xen_chan_probe
 disc_probe=$builddir/tests/xen/xen_disc_probe
 xenloopd=$builddir/daemon/xenloopd
+xenloopctl=$builddir/daemon/xenloopctl
+preload=$builddir/preload/.libs/libxenloop.so
+# guest-e2e.sh's programs, as Debian ships them
+e2e_tools=(/usr/bin/iperf3 /usr/bin/socat /usr/bin/sockperf)
 packages=(qemu-system-x86 xen-hypervisor-4.17-amd64 xen-utils-4.17
-	xenstore-utils linux-image-amd64 busybox-static cpio iproute2 kmod)
+	xenstore-utils linux-image-amd64 busybox-static cpio iproute2 kmod
+	iperf3 socat sockperf)
 xenbin=/usr/lib/xen-4.17/bin
 guest_mods=(xenfs xen-privcmd xen-evtchn xen-gntdev xen-gntalloc xen-netfront)
 dom0_mods=(xenfs xen-privcmd xen-evtchn xen-gntdev xen-gntalloc xen-netback
@@ -113,14 +120,19 @@ cpio_pack() {
 }
 
 build_guest() {
-	local r=$work/domu
+	local r=$work/domu f
 
 	base_root "$r" "${guest_mods[@]}"
 	copy_bin "$r" /usr/bin/xenstore-read /usr/bin/xenstore-write \
-		/usr/bin/xenstore-ls "$probe" "$disc_probe"
-	to_xl "$r" "$probe"
-	to_xl "$r" "$disc_probe"
+		/usr/bin/xenstore-ls /usr/bin/xenstore-rm "$probe" \
+		"$disc_probe" "$xenloopd" "$xenloopctl" "$preload" \
+		"${e2e_tools[@]}"
+	for f in "$probe" "$disc_probe" "$xenloopd" "$xenloopctl" "$preload"
+	do
+		to_xl "$r" "$f"
+	done
 	install -m 755 "$here/guest-init.sh" "$r/init"
+	install -m 755 "$here/guest-e2e.sh" "$r/xl/guest-e2e.sh"
 	cpio_pack "$r" "$work/domu.cpio.gz"
 }
 
@@ -163,14 +175,15 @@ up_to_date() {
 	local f
 
 	[ -e "$work/dom0.cpio.gz" ] && [ -e "$work/xen.elf" ] || return 1
-	for f in "$probe" "$disc_probe" "$xenloopd" "$here/guest-init.sh" \
+	for f in "$probe" "$disc_probe" "$xenloopd" "$xenloopctl" "$preload" \
+		"$here/guest-init.sh" "$here/guest-e2e.sh" \
 		"$here/dom0-init.sh" "${BASH_SOURCE[0]}"; do
 		[ "$f" -nt "$work/dom0.cpio.gz" ] && return 1
 	done
 	return 0
 }
 
-for f in "$probe" "$disc_probe" "$xenloopd"; do
+for f in "$probe" "$disc_probe" "$xenloopd" "$xenloopctl" "$preload"; do
 	[ -x "$f" ] || die "no $f: build it first (make check-xen does;" \
 		"configure must have found the Xen libraries)"
 done

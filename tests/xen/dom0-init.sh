@@ -10,8 +10,9 @@
 # says "XLSYNC disc-term" and checks what it leaves, and powers off. Its
 # own checks are XLTEST lines like the guests'.
 #
-# Kernel command line: "xlopt=..." is handed to the guests as it is;
-# "xltime=SECONDS" bounds the wait for the guests (default 240).
+# Kernel command line: "xlopt=..." and "xle2e=..." are handed to the
+# guests as they are; "xltime=SECONDS" bounds the wait for the guests
+# (default 240).
 # busybox ash: "local" is there
 # shellcheck disable=SC3043
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin:/usr/lib/xen-4.17/bin
@@ -66,10 +67,12 @@ finish() {
 }
 
 xlopt=
+xle2e=
 xltime=240
 for kv in $(cat /proc/cmdline); do
 	case $kv in
 	xlopt=*) xlopt=$kv ;;
+	xle2e=*) xle2e=$kv ;;
 	xltime=*) xltime=${kv#xltime=} ;;
 	esac
 done
@@ -116,7 +119,7 @@ name = "domu$n"
 type = "pv"
 kernel = "/guest/vmlinuz"
 ramdisk = "/guest/domu.cpio.gz"
-extra = "console=hvc0 quiet xlrole=$g $xlopt"
+extra = "console=hvc0 quiet xlrole=$g $xlopt $xle2e"
 vif = [ 'bridge=xenbr0,script=/etc/xen/vif-bridge-min' ]
 memory = 256
 vcpus = 1

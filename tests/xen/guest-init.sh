@@ -2,14 +2,17 @@
 # SPDX-License-Identifier: MIT
 # /init of both PV guests of tests/xen. The kernel command line (set by
 # dom0-init.sh) says which guest this is: "xlrole=a" (guest 1, offers the
-# channels, 198.18.0.1) or "xlrole=b" (guest 2, attaches, 198.18.0.2), and
-# "xlopt=-n:BYTES:..." carries options for xen_chan_probe.
+# channels, 198.18.0.1) or "xlrole=b" (guest 2, attaches, 198.18.0.2),
+# "xlopt=-n:BYTES:..." carries options for xen_chan_probe, and
+# "xle2e=off" leaves out the e2e step.
 #
-# xen_disc_probe (discovery, as a guest's xenloopd runs it) goes first, in
-# step with the other guest, then stays in the background advertising
-# while xen_chan_probe runs; guest 2's then watches guest 1 being
-# destroyed and dom0's xenloopd being stopped, and this script waits for
-# it before saying it is done.
+# The e2e step (guest-e2e.sh: unmodified programs over the guests' own
+# xenloopd --xen) goes first, in step with the other guest, and leaves no
+# daemon and no advertisement behind. Then xen_disc_probe (discovery, as
+# a guest's xenloopd runs it), in step with the other guest, which stays
+# in the background advertising while xen_chan_probe runs; guest 2's then
+# watches guest 1 being destroyed and dom0's xenloopd being stopped, and
+# this script waits for it before saying it is done.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu
 mount -t proc proc /proc
@@ -23,10 +26,12 @@ mount -t xenfs xenfs /proc/xen
 
 role=
 opts=
+e2e=on
 for kv in $(cat /proc/cmdline); do
 	case $kv in
 	xlrole=*) role=${kv#xlrole=} ;;
 	xlopt=*) opts=$(echo "${kv#xlopt=}" | tr : ' ') ;;
+	xle2e=*) e2e=${kv#xle2e=} ;;
 	esac
 done
 case $role in
@@ -50,6 +55,14 @@ ip addr add "$me/24" dev eth0
 echo "XLINFO guest $role is up after $(cut -d' ' -f1 /proc/uptime) s"
 
 mkdir -p /tmp
+# Before the discovery probe: the daemon advertises as the probe does, and
+# the probe's checks need the advertisement to themselves. It takes about
+# a minute and bounds its own waits; this bound is for a bug in it, and
+# TERM lets it stop what it started.
+if [ "$e2e" != off ]; then
+	timeout -s TERM -k 30 300 /xl/guest-e2e.sh "$role"
+fi
+
 ready=/tmp/xl-disc-ready
 chan_done=/tmp/xl-chan-done
 # the subshell marks "ready" however the probe ends

@@ -1,0 +1,709 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# The e2e step of tests/xen: unmodified programs (iperf3, socat, sockperf)
+# between guest 1 ("a", client, 198.18.0.1) and guest 2 ("b", server,
+# 198.18.0.2), each run once over plain TCP (netfront -> dom0's bridge ->
+# netback) and once under LD_PRELOAD=libxenloop.so with this build's
+# "xenloopd --xen" in both guests. guest-init.sh runs it in both guests,
+# as "guest-e2e.sh a|b", before the discovery probe. Checks (XLTEST lines,
+# as the probes'):
+#
+#	e2e_daemon_a/_b		xenloopd --xen starts, xenloopctl answers
+#				and lists the other guest, link up
+#	e2e_iperf3_tcp/_ring	iperf3 -c, IPERF_S seconds; Gbit/s
+#	e2e_transfer_tcp/_ring	XFER_MIB MiB of random data by socat -u,
+#				byte-exact (md5 and size at both ends); Mbit/s
+#	e2e_pingpong_tcp/_ring	sockperf ping-pong, PP_S seconds; latency
+#	e2e_*_ring_srv		guest 2's own view of each ring run
+#
+# The client's checks are guest 1's. A ring run passes only if the program
+# did its job and the guest's own xenloopd accounts for at least 99% of the
+# payload of that run as ring bytes: the daemon's totals of ended
+# connections before and after the run, as tests/e2e/data-lib.sh's
+# xl_check_ring reads them (xenloopctl status --json, docs/protocol.md §7).
+# A guest without a daemon (this xenloopd has no --xen mode, or it did not
+# start) still runs every program, the shimmed ones too (the library must
+# then leave them on TCP, and must not hang), and fails its ring checks.
+#
+# How this works
+#
+# The guests keep in step through one-line messages over plain TCP (socat,
+# never under the shim): guest 2 listens on CTL_B for guest 1's, guest 1 on
+# CTL_A for guest 2's. After "hello" both ways, every run is
+#	b: server up -> "ready RUN";  a: client -> "done RUN";
+#	b: its checks -> "result RUN" (what a needs: exit status, md5, ...)
+# and at the end "bye" both ways, once each guest has stopped its daemon
+# and dom0 has taken its table down. Every wait is bounded; a message that
+# does not come in time leaves the guests out of step, and every check not
+# yet reported is then reported FAIL at once, with no more waiting.
+#
+# Why first: xenloopd --xen advertises under /local/domain/<id>/data/xenloop
+# exactly as xen_disc_probe does. The probe's checks need that node to
+# themselves (it stops bumping "alive" and removes the node on purpose),
+# and once they are done it keeps advertising while guest 2's watches
+# that guest 1 never leaves the table; a daemon withdrawing on its way out
+# would make it leave. So the daemon runs here, alone, and when it is
+# stopped whatever it left is removed and both guests wait until dom0 has
+# taken their tables down: the discovery probe then starts as on a fresh
+# boot.
+# busybox ash: "local" is there
+# shellcheck disable=SC3043
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu
+
+XL=/xl
+PRELOAD=$XL/libxenloop.so
+RUNDIR=/run/xenloop
+DAEMON_ARGS="--xen -d -r $RUNDIR"
+T=/tmp/e2e		# prefix of every file of this step
+IPERF_S=5	# as tests/e2e/iperf3.sh: bytes before the channel comes go by
+		# TCP, and must stay under 1%
+XFER_MIB=32
+XFER_PAUSE_S=1	# between socat's connect and its first byte
+PP_S=5
+MEET_S=150	# the other guest may boot, and start its daemon, later
+MSG_S=90	# one run of the other guest, TCG-slow on a busy host
+DAEMON_S=20	# xenloopd --xen answers xenloopctl
+PEER_S=20	# ... and lists the other guest
+CLOSED_S=10	# the daemon has seen a run's connections end
+TABLE_S=15	# dom0 takes a guest's table down (stale: about 5 s)
+CTL_A=7101	# messages to guest 1
+CTL_B=7100	# messages to guest 2
+
+role=$1
+case $role in
+a)
+	me=198.18.0.1 peer=198.18.0.2 in_port=$CTL_A out_port=$CTL_B
+	todo="e2e_daemon_a e2e_iperf3_tcp e2e_iperf3_ring e2e_transfer_tcp
+		e2e_transfer_ring e2e_pingpong_tcp e2e_pingpong_ring"
+	;;
+b)
+	me=198.18.0.2 peer=198.18.0.1 in_port=$CTL_B out_port=$CTL_A
+	todo="e2e_daemon_b e2e_iperf3_ring_srv e2e_transfer_ring_srv
+		e2e_pingpong_ring_srv"
+	;;
+*)
+	echo "usage: guest-e2e.sh a|b" >&2
+	exit 2
+	;;
+esac
+# one line, single spaces: check() strikes names off by " NAME "
+# shellcheck disable=SC2086,SC2116
+todo=$(echo $todo)
+lost=		# why the guests are out of step, once they are
+dpid=		# xenloopd --xen, while it runs
+nodaemon=	# why there is none
+pids=		# every other process started in the background
+
+# ---- output and time ----
+
+say() { echo "XLINFO e2e $role: $*"; }
+
+# check NAME PASS|FAIL DETAIL...: report once, and strike it off the list
+check() {
+	local n="$1" t
+	shift
+	echo "XLTEST $n $*"
+	t=" $todo "
+	case $t in
+	*" $n "*) todo="${t%% "$n" *} ${t#* "$n" }" ;;
+	esac
+}
+
+# pf true|false...: PASS if every one is true, else FAIL
+pf() {
+	local c
+	for c in "$@"; do
+		$c || {
+			echo FAIL
+			return
+		}
+	done
+	echo PASS
+}
+
+up() {
+	local u
+	read -r u _ </proc/uptime
+	echo "$u"
+}
+now_s() {
+	local u
+	u=$(up)
+	echo "${u%.*}"
+}
+# seconds since $1 (an up value), to a tenth
+since() { awk -v a="$1" -v b="$(up)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# the last lines of file $2, one XLINFO each, prefixed with $1
+show() {
+	[ -s "$2" ] || return 0
+	tail -n "${3:-12}" "$2" | while IFS= read -r l; do say "$1: $l"; done
+}
+
+mem_avail() {
+	awk '/^MemAvailable/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo
+}
+
+# ---- processes ----
+
+# Start "$@" in the background (redirect at the call), pid in $last.
+start_bg() {
+	"$@" &
+	last=$!
+	pids="$pids $last"
+}
+
+# Is process $1 (a child of ours) running? A zombie is not.
+running() {
+	local st
+	[ -r "/proc/$1/stat" ] || return 1
+	read -r st 2>/dev/null <"/proc/$1/stat" || return 1
+	case $st in
+	*") Z "* | *") X "*) return 1 ;;
+	esac
+	return 0
+}
+
+# Wait up to $2 s for process $1 to end, then SIGTERM it, then (2 s on)
+# SIGKILL; reap it: its exit status in $rc, "yes" in $was_running if it
+# had to be signalled.
+reap() {
+	local pid="$1" n=$(($2 * 5))
+
+	was_running=no
+	while running "$pid" && [ $n -gt 0 ]; do
+		sleep 0.2
+		n=$((n - 1))
+	done
+	if running "$pid"; then
+		was_running=yes
+		kill -TERM "$pid" 2>/dev/null
+		n=10
+		while running "$pid" && [ $n -gt 0 ]; do
+			sleep 0.2
+			n=$((n - 1))
+		done
+		running "$pid" && kill -KILL "$pid" 2>/dev/null
+	fi
+	wait "$pid"
+	rc=$?
+}
+
+# Is something listening on TCP port $1 here?
+listening() { netstat -ltn 2>/dev/null | grep -q "[:.]$1 .*LISTEN"; }
+
+wait_listen() {
+	local n=50
+	until listening "$1"; do
+		[ $n -gt 0 ] || return 1
+		n=$((n - 1))
+		sleep 0.2
+	done
+}
+
+# The prefix of a run's commands: the shim for "ring", nothing for "tcp".
+# The library's warnings go to a file that is shown at the end.
+pre() {
+	[ "$1" = ring ] || return 0
+	echo "env LD_PRELOAD=$PRELOAD XENLOOP_RUNDIR=$RUNDIR" \
+		"XENLOOP_LOG_LEVEL=warn XENLOOP_LOG_FILE=$T.shim.log"
+}
+
+# ---- messages between the guests ----
+
+# msg_send WORDS...: one line to the other guest, trying until it listens
+# (at most $MSG_S s, or $1 s with -t SECONDS first).
+msg_send() {
+	local secs="$MSG_S" end
+	if [ "$1" = -t ]; then
+		secs=$2
+		shift 2
+	fi
+	[ -z "$lost" ] || return 1
+	end=$(($(now_s) + secs))
+	until echo "$*" | timeout 10 socat -u STDIN \
+		"TCP:$peer:$out_port,connect-timeout=2" 2>/dev/null; do
+		if [ "$(now_s)" -ge $end ]; then
+			lost="the other guest took no \"$*\" in $secs s"
+			say "out of step: $lost"
+			return 1
+		fi
+		sleep 0.3
+	done
+}
+
+# msg_recv WANT [SECONDS]: wait for the line that starts with WANT; what
+# follows it in $msg.
+msg_recv() {
+	local want="$1" secs="${2:-$MSG_S}" line=
+	[ -z "$lost" ] || return 1
+	rm -f $T.msg
+	timeout "$secs" socat -u "TCP-LISTEN:$in_port,bind=$me,reuseaddr" \
+		"CREATE:$T.msg" 2>/dev/null
+	[ -e $T.msg ] && read -r line <$T.msg
+	case $line in
+	"$want" | "$want "*)
+		msg=${line#"$want"}
+		msg=${msg# }
+		return 0
+		;;
+	esac
+	lost="waited $secs s for \"$want\", got \"$line\""
+	say "out of step: $lost"
+	return 1
+}
+
+# ---- the daemon ----
+
+ctl() {
+	XENLOOP_RUNDIR=$RUNDIR timeout 10 $XL/xenloopctl status --json 2>&1
+}
+# the status on one line, for an XLINFO
+ctl_line() { ctl | tr -s ' \n' '  '; }
+ctl_flat() { ctl | tr -d ' \t\n'; }
+
+# "connections ring_tx ring_rx tcp_tx tcp_rx" of the daemon's totals (ended
+# connections), or nothing
+totals() {
+	[ -n "$dpid" ] || return 0
+	ctl_flat | sed -n 's/.*"totals":{\([^}]*\)}.*/\1/p' | awk -F, '{
+		for (i = 1; i <= NF; i++) {
+			split($i, kv, ":")
+			gsub(/"/, "", kv[1])
+			v[kv[1]] = kv[2]
+		}
+		printf "%.0f %.0f %.0f %.0f %.0f\n", v["connections"],
+		    v["ring_tx"], v["ring_rx"], v["tcp_tx"], v["tcp_rx"]
+	}'
+}
+
+no_conns() { ctl_flat | grep -q '"connections":\[\]'; }
+
+# Does the daemon list the other guest with its control link up? Rings
+# need the link (docs/xen.md §2); xenloopctl shows a peer guest as
+# {"name": "domain N", "domid": N, "link": "down|offered|up", ...}.
+# Without the other's domid, any peer will do.
+peer_up() {
+	if [ -z "$peer_domid" ]; then
+		ctl_flat | grep -q '"peers":\[{'
+		return
+	fi
+	# no object nests in a peer's: split at "}", find the one with both
+	ctl_flat | awk -v d="\"domid\":$peer_domid" 'BEGIN { RS = "}" }
+		{ tail = substr($0, length($0) - length(d) + 1) }
+		(index($0, d ",") || tail == d) &&
+		    index($0, "\"link\":\"up\"") { f = 1 }
+		END { exit !f }'
+}
+
+# ring_check MIN_CONNS BEFORE: did this guest's daemon carry the run that
+# began at totals BEFORE on its rings? ring_ok true/false, ring_txt.
+ring_check() {
+	local min="$1" before="$2" after open='' res
+	ring_ok=false
+	if [ -z "$dpid" ]; then
+		ring_txt="no xenloopd --xen here: $nodaemon"
+		return
+	fi
+	# the totals count a connection once it has ended
+	local n=$((CLOSED_S * 4))
+	until no_conns; do
+		if [ $n -le 0 ]; then
+			open=", connections still open after $CLOSED_S s"
+			break
+		fi
+		n=$((n - 1))
+		sleep 0.25
+	done
+	after=$(totals)
+	if [ -z "$before" ] || [ -z "$after" ]; then
+		ring_txt="xenloopctl status gave no totals ($(ctl_line))"
+		return
+	fi
+	res=$(awk -v b="$before" -v a="$after" -v min="$min" 'BEGIN {
+		split(b, x, " ")
+		split(a, y, " ")
+		c = y[1] - x[1]
+		ring = y[2] - x[2] + y[3] - x[3]
+		tcp = y[4] - x[4] + y[5] - x[5]
+		share = 0
+		if (ring + tcp > 0)
+			share = ring / (ring + tcp)
+		v = "low"
+		if (share >= 0.99 && c >= min)
+			v = "ok"
+		printf "%s ring share %.2f%% (ring %.0f B, tcp %.0f B, ", v,
+		    100 * share, ring, tcp
+		printf "%d connections ended, want >= %d)\n", c, min
+	}')
+	ring_txt="${res#* }$open"
+	[ "${res%% *}" = ok ] && [ -z "$open" ] && ring_ok=true
+	$ring_ok || say "status after the run: $(ctl_line)"
+}
+
+daemon_start() {
+	local t0 n rc
+	if ! $XL/xenloopd --help 2>&1 | grep -qE -- '--xen([^a-z-]|$)'; then
+		nodaemon="daemon has no --xen mode"
+		check "e2e_daemon_$role" FAIL "$nodaemon (xenloopd --help)"
+		return
+	fi
+	mkdir -p $RUNDIR
+	t0=$(up)
+	# shellcheck disable=SC2086 # options are words on purpose
+	$XL/xenloopd $DAEMON_ARGS >$T.xenloopd.log 2>&1 &
+	dpid=$!
+	n=$((DAEMON_S * 4))
+	until ctl >/dev/null; do
+		if ! running $dpid || [ $n -le 0 ]; then
+			if running $dpid; then
+				nodaemon="xenloopd $DAEMON_ARGS did not answer"
+				nodaemon="$nodaemon in $DAEMON_S s"
+				kill -KILL $dpid
+			else
+				nodaemon="xenloopd $DAEMON_ARGS exited"
+			fi
+			wait $dpid
+			rc=$?
+			nodaemon="$nodaemon (status $rc)"
+			dpid=
+			check "e2e_daemon_$role" FAIL "$nodaemon; its log:"
+			show xenloopd $T.xenloopd.log 30
+			return
+		fi
+		n=$((n - 1))
+		sleep 0.25
+	done
+	daemon_up=$(since "$t0")
+}
+
+# Once both guests said hello: wait (bounded) for the other guest to be
+# listed with its link up, and report.
+daemon_report() {
+	local t0 n=$((PEER_S * 2)) who=${peer_domid:+domain $peer_domid}
+	local when="$PEER_S s after the guests met"
+	[ -n "$dpid" ] || return 0
+	t0=$(up)
+	# out of step, the other guest is not coming: look once
+	if [ -n "$lost" ]; then
+		n=0
+		when="(the guests are out of step)"
+	fi
+	until peer_up; do
+		if [ $n -le 0 ] || ! running $dpid; then
+			break
+		fi
+		n=$((n - 1))
+		sleep 0.5
+	done
+	say "xenloopctl status: $(ctl_line)"
+	if running $dpid && peer_up; then
+		check "e2e_daemon_$role" PASS "xenloopd $DAEMON_ARGS (pid" \
+			"$dpid) answered after $daemon_up s; ${who:-a peer}" \
+			"listed, link up, $(since "$t0") s after the guests met"
+	elif running $dpid; then
+		check "e2e_daemon_$role" FAIL "xenloopd $DAEMON_ARGS (pid" \
+			"$dpid) answered after $daemon_up s, but" \
+			"${who:-the other guest} is not listed with its link" \
+			"up $when"
+	else
+		nodaemon="xenloopd $DAEMON_ARGS exited early"
+		check "e2e_daemon_$role" FAIL "$nodaemon; its log:"
+		show xenloopd $T.xenloopd.log 30
+		wait $dpid
+		dpid=
+	fi
+}
+
+# Stop the daemon, take away any advertisement it left and wait until dom0
+# has taken our table down: the discovery probe starts from nothing.
+daemon_stop() {
+	local t0 domid adv tab n ran=$dpid
+	if [ -n "$dpid" ]; then
+		t0=$(up)
+		kill -TERM $dpid 2>/dev/null
+		reap $dpid 5
+		say "xenloopd --xen exited with $rc $(since "$t0") s after" \
+			"SIGTERM$([ $was_running = yes ] && echo ', then KILL')"
+		dpid=
+		show xenloopd $T.xenloopd.log 20
+	fi
+	domid=$self_domid
+	[ -n "$domid" ] || return 0
+	adv=no
+	if xenstore-read "/local/domain/$domid/data/xenloop" >/dev/null 2>&1
+	then
+		adv="yes ($(xenstore-ls "/local/domain/$domid/data/xenloop" \
+			2>&1 | tr -s ' \n' ' '))"
+		xenstore-rm "/local/domain/$domid/data/xenloop" 2>/dev/null
+	fi
+	tab=/local/domain/0/data/xenloop/peers/$domid
+	t0=$(up)
+	xenstore-read "$tab" >/dev/null 2>&1 || [ "$adv" != no ] ||
+		[ -n "$ran" ] || return 0
+	n=$((TABLE_S * 2))
+	while xenstore-read "$tab" >/dev/null 2>&1 && [ $n -gt 0 ]; do
+		n=$((n - 1))
+		sleep 0.5
+	done
+	say "advertisement left behind: $adv; our table" \
+		"$(xenstore-read "$tab" >/dev/null 2>&1 && echo 'still there' ||
+			echo gone) $(since "$t0") s later"
+}
+
+# ---- guest 1: the clients ----
+
+# a_iperf3 tcp|ring PORT
+a_iperf3() {
+	local mode="$1" port="$2" before gbit rc n="e2e_iperf3_$1" ok=false
+	before=$(totals)
+	msg_recv "ready iperf3_$mode" || return 1
+	# shellcheck disable=SC2046 # the prefix is words
+	$(pre "$mode") timeout 60 iperf3 -c $peer -p "$port" -t $IPERF_S \
+		-f m >"$T.iperf3.$mode" 2>&1
+	rc=$?
+	# the receiver's rate, as the client was told it
+	gbit=$(awk '/ receiver *$/ {
+		for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") m = $(i - 1)
+	} END { if (m != "") printf "%.3f", m / 1000 }' "$T.iperf3.$mode")
+	msg_send "done iperf3_$mode" || return 1
+	msg_recv "result iperf3_$mode" || return 1
+	[ $rc -eq 0 ] && [ -n "$gbit" ] && ok=true
+	$ok || show "iperf3 $mode" "$T.iperf3.$mode"
+	if [ "$mode" = tcp ]; then
+		check "$n" "$(pf "$ok")" "${gbit:-no} Gbit/s over netfront" \
+			"(iperf3 exited $rc; server: $msg)"
+		tcp_gbit=$gbit
+		return 0
+	fi
+	ring_check 2 "$before"
+	check "$n" "$(pf "$ok" "$ring_ok")" "${gbit:-no} Gbit/s through" \
+		"the shim (TCP: ${tcp_gbit:-?}), $ring_txt (iperf3 exited" \
+		"$rc; server: $msg)"
+}
+
+# a_transfer tcp|ring PORT
+a_transfer() {
+	local mode="$1" port="$2" before t0 took rc n="e2e_transfer_$1" ok=false
+	local mbit osum obytes
+	before=$(totals)
+	msg_recv "ready transfer_$mode" || return 1
+	# socat connects, then its data source pauses: bytes written before
+	# the channel comes go by TCP (docs/protocol.md §4), and a sender that
+	# writes at once puts a whole socket buffer there (1 MiB of 32 in
+	# tests/e2e), more than the 1% a ring run may leave on TCP
+	t0=$(up)
+	# shellcheck disable=SC2046 # the prefix is words
+	$(pre "$mode") timeout 60 socat -u -b 65536 \
+		"SYSTEM:sleep $XFER_PAUSE_S; exec cat $T.in" \
+		"TCP:$peer:$port" >"$T.xfer.$mode" 2>&1
+	rc=$?
+	took=$(awk -v t="$(since "$t0")" -v p=$XFER_PAUSE_S \
+		'BEGIN { printf "%.1f", t - p }')
+	msg_send "done transfer_$mode $in_sum $in_bytes" || return 1
+	msg_recv "result transfer_$mode" || return 1
+	# the server's "status md5 bytes"
+	# shellcheck disable=SC2086 # words on purpose
+	set -- $msg
+	osum=$2
+	obytes=$3
+	mbit=$(awk -v b="$in_bytes" -v s="$took" \
+		'BEGIN { if (s > 0) printf "%.0f", b * 8 / s / 1e6 }')
+	[ $rc -eq 0 ] && [ "$osum" = "$in_sum" ] &&
+		[ "$obytes" = "$in_bytes" ] && ok=true
+	$ok || show "socat $mode" "$T.xfer.$mode"
+	if [ "$mode" = tcp ]; then
+		check "$n" "$(pf "$ok")" "$in_bytes B in $took s after the" \
+			"pause (${mbit:-?} Mbit/s) over netfront, md5" \
+			"$in_sum; server got $obytes B, md5 $osum (socat" \
+			"exited $rc, server's $1)"
+		return 0
+	fi
+	ring_check 1 "$before"
+	check "$n" "$(pf "$ok" "$ring_ok")" "$in_bytes B in $took s after" \
+		"the pause (${mbit:-?} Mbit/s) through the shim, md5" \
+		"$in_sum; server got $obytes B, md5 $osum; $ring_txt (socat" \
+		"exited $rc, server's $1)"
+}
+
+# a_pingpong tcp|ring PORT
+a_pingpong() {
+	local mode="$1" port="$2" before rc n="e2e_pingpong_$1" ok=false
+	local lat sent got bad f
+	before=$(totals)
+	msg_recv "ready pingpong_$mode" || return 1
+	f=$T.pp.$mode
+	# shellcheck disable=SC2046 # the prefix is words
+	$(pre "$mode") timeout 60 sockperf pp --tcp -i $peer -p "$port" \
+		-t $PP_S >"$f" 2>&1
+	rc=$?
+	msg_send "done pingpong_$mode" || return 1
+	msg_recv "result pingpong_$mode" || return 1
+	lat=$(sed -n 's/.*Summary: Latency is \([0-9.]*\) usec.*/\1/p' "$f")
+	sent=$(sed -n 's/.*Total Run.*SentMessages=\([0-9]*\).*/\1/p' "$f")
+	got=$(sed -n 's/.*Total Run.*ReceivedMessages=\([0-9]*\).*/\1/p' "$f")
+	# "# dropped messages = 0; # duplicated messages = 0; # out-of-..."
+	bad=$(awk '/# dropped messages/ {
+		for (i = 1; i <= NF; i++) if ($i == "=") s += $(i + 1)
+		f = 1
+	} END { print f ? s + 0 : "?" }' "$f")
+	# at most one message is in flight when the time is up
+	[ $rc -eq 0 ] && [ -n "$lat" ] && [ "$bad" = 0 ] &&
+		[ -n "$sent" ] && [ -n "$got" ] && [ "$got" -gt 0 ] &&
+		[ $((sent - got)) -le 1 ] && ok=true
+	$ok || show "sockperf $mode" "$f"
+	if [ "$mode" = tcp ]; then
+		check "$n" "$(pf "$ok")" "latency ${lat:-?} us over netfront" \
+			"($got of $sent answered, $bad dropped/duplicated/out" \
+			"of order; sockperf exited $rc; server: $msg)"
+		tcp_lat=$lat
+		return 0
+	fi
+	ring_check 1 "$before"
+	check "$n" "$(pf "$ok" "$ring_ok")" "latency ${lat:-?} us" \
+		"through the shim (TCP: ${tcp_lat:-?} us), $ring_txt ($got of" \
+		"$sent answered, $bad dropped/duplicated/out of order;" \
+		"sockperf exited $rc; server: $msg)"
+}
+
+# ---- guest 2: the servers ----
+
+# b_serve RUN MODE PORT COMMAND...: start the server under the shim or
+# not, tell guest 1, wait for its "done"; the server's pid in $spid, the
+# daemon's totals before in $before, guest 1's words in $msg.
+b_serve() {
+	local run="$1" mode="$2" port="$3"
+	shift 3
+	before=$(totals)
+	# shellcheck disable=SC2046 # the prefix is words
+	start_bg $(pre "$mode") timeout 120 "$@" >"$T.srv.$run.$mode" 2>&1
+	spid=$last
+	wait_listen "$port" || say "$run $mode: nothing listens on $port"
+	msg_send "ready ${run}_$mode" || return 1
+	msg_recv "done ${run}_$mode"
+}
+
+b_iperf3() {
+	local mode="$1" port="$2" ok=false
+	b_serve iperf3 "$mode" "$port" iperf3 -s -1 -B $me -p "$port" ||
+		return 1
+	# -1: it ends with the test
+	reap $spid 20
+	[ $rc -eq 0 ] && ok=true
+	$ok || show "iperf3 -s $mode" "$T.srv.iperf3.$mode"
+	if [ "$mode" = ring ]; then
+		ring_check 2 "$before"
+		check e2e_iperf3_ring_srv "$(pf "$ok" "$ring_ok")" \
+			"iperf3 -s exited $rc; $ring_txt"
+	fi
+	msg_send "result iperf3_$mode iperf3 -s exited $rc"
+}
+
+b_transfer() {
+	local mode="$1" port="$2" ok=false sum bytes
+	rm -f $T.out
+	b_serve transfer "$mode" "$port" socat -u \
+		"TCP-LISTEN:$port,bind=$me,reuseaddr" "CREATE:$T.out" ||
+		return 1
+	# guest 1's "md5 bytes"; socat ends with the stream
+	# shellcheck disable=SC2086 # words on purpose
+	set -- $msg
+	reap $spid 30
+	sum=$(md5sum <$T.out 2>/dev/null | cut -d' ' -f1)
+	bytes=$(wc -c <$T.out 2>/dev/null)
+	rm -f $T.out
+	[ $rc -eq 0 ] && [ "$sum" = "$1" ] && [ "$bytes" = "$2" ] && ok=true
+	$ok || show "socat server $mode" "$T.srv.transfer.$mode"
+	if [ "$mode" = ring ]; then
+		ring_check 1 "$before"
+		check e2e_transfer_ring_srv "$(pf "$ok" "$ring_ok")" \
+			"got $bytes B, md5 $sum (sent: $2 B, $1); $ring_txt" \
+			"(socat exited $rc)"
+	fi
+	msg_send "result transfer_$mode exit-$rc ${sum:-none} ${bytes:-0}"
+}
+
+b_pingpong() {
+	local mode="$1" port="$2" ok=false
+	b_serve pingpong "$mode" "$port" sockperf sr --tcp -i $me \
+		-p "$port" || return 1
+	# sockperf sr serves until it is stopped: its connection ends first
+	# (ring_check waits for that), then it gets SIGTERM
+	[ "$mode" = ring ] && ring_check 1 "$before"
+	reap $spid 0
+	# it must have been up all along, and end by our signal
+	[ $was_running = yes ] && ok=true
+	$ok || show "sockperf sr $mode" "$T.srv.pingpong.$mode"
+	if [ "$mode" = ring ]; then
+		check e2e_pingpong_ring_srv "$(pf "$ok" "$ring_ok")" \
+			"sockperf sr up until stopped: $was_running (status" \
+			"$rc); $ring_txt"
+	fi
+	msg_send "result pingpong_$mode sockperf sr up until stopped:" \
+		"$was_running"
+}
+
+# ---- the step ----
+
+# Whatever is left of our processes, and the daemon: on the way out, and
+# on a signal (guest-init.sh's bound on the whole step).
+cleanup() {
+	local p
+	for p in $pids; do
+		running "$p" && kill -KILL "$p" 2>/dev/null
+	done
+	daemon_stop
+	rm -f $T.in $T.out
+}
+trap 'say "stopped by a signal"; cleanup; exit 1' TERM INT
+
+t_step=$(up)
+if [ "$role" = a ]; then
+	# the transfer's data, made while the other guest may still boot
+	dd if=/dev/urandom of=$T.in bs=1048576 count=$XFER_MIB 2>/dev/null
+	in_sum=$(md5sum <$T.in | cut -d' ' -f1)
+	in_bytes=$(wc -c <$T.in)
+fi
+self_domid=$(xenstore-read domid 2>/dev/null)
+daemon_start
+# "hello DOMID WORDS": who we are, and whether our daemon runs
+hello="hello ${self_domid:-none} $([ -n "$dpid" ] &&
+	echo "xenloopd --xen runs" || echo "$nodaemon")"
+if [ "$role" = a ]; then
+	msg_send -t $MEET_S "$hello" && msg_recv hello
+else
+	msg_recv hello $MEET_S && msg_send "$hello"
+fi
+peer_domid=
+if [ -z "$lost" ]; then
+	peer_domid=${msg%% *}
+	[ "$peer_domid" != none ] || peer_domid=
+	say "met the other guest (domain ${peer_domid:-?}: ${msg#* }) after" \
+		"$(since "$t_step") s; MemAvailable $(mem_avail)"
+fi
+daemon_report
+
+# tcp then ring, for each program; ports of their own (no TIME_WAIT
+# between two runs)
+for run in iperf3:5201 transfer:7201 pingpong:11111; do
+	[ -z "$lost" ] || break
+	name=${run%:*}
+	port=${run#*:}
+	"${role}_$name" tcp "$port" && "${role}_$name" ring $((port + 1))
+	[ "$name" = transfer ] && [ "$role" = a ] &&
+		say "MemAvailable with $XFER_MIB MiB in /tmp: $(mem_avail)"
+done
+
+show "shim log" $T.shim.log 20
+cleanup
+# both tables are down: the discovery probes may begin
+if [ "$role" = a ]; then
+	msg_send bye && msg_recv bye
+else
+	msg_recv bye && msg_send bye
+fi
+for n in $todo; do
+	check "$n" FAIL "not run: ${lost:-the e2e step ended early}"
+done
+say "e2e step done after $(since "$t_step") s"
