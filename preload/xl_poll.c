@@ -222,6 +222,7 @@ static bool xl_poll_arm(struct xl_poll_call *c)
 {
 	struct xl_poll_ent *e;
 	nfds_t i;
+	bool in, out;
 	int lfd;
 
 	for (i = 0; i < c->n; i++) {
@@ -230,15 +231,16 @@ static bool xl_poll_arm(struct xl_poll_call *c)
 			continue;
 		e->chan_first = (int)c->nk;
 		e->chan_n = 0;
-		if (!(e->r.wait_data && (c->fds[i].events & XL_POLL_IN)) &&
-		    !(e->r.wait_space && (c->fds[i].events & XL_POLL_OUT)))
+		/* the waits this round's look found: announced, then slept
+		 * on, whatever the rings do in between */
+		in = e->r.wait_data && (c->fds[i].events & XL_POLL_IN);
+		out = e->r.wait_space && (c->fds[i].events & XL_POLL_OUT);
+		if (!in && !out)
 			continue;
-		if (!xl_ready_announce(e->s, c->fds[i].events & XL_POLL_IN,
-				       c->fds[i].events & XL_POLL_OUT))
+		if (!xl_ready_announce(e->s, in, out))
 			return false;
-		e->chan_n = xl_ready_pollfds(e->s, c->fds[i].events & XL_POLL_IN,
-					     c->fds[i].events & XL_POLL_OUT,
-					     c->kfds + c->nk, XL_POLL_CHAN_FDS);
+		e->chan_n = xl_ready_pollfds(e->s, in, out, c->kfds + c->nk,
+					     XL_POLL_CHAN_FDS);
 		c->nk += (nfds_t)e->chan_n;
 	}
 	lfd = c->pending ? xl_link_pollfd() : -1;

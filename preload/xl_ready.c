@@ -185,17 +185,20 @@ int xl_ready_pollfds(struct xl_sock *s, bool in, bool out,
 {
 	struct xl_chan *ch = atomic_load_explicit(&s->chan,
 						  memory_order_acquire);
-	struct xl_ready r;
 	int n = 0, k;
 
+	/* What the caller announced, not what the rings say now: the peer
+	 * may have answered the announcement already, and its kick is then
+	 * waiting on exactly these fds. Deciding again here (as this did)
+	 * left a sender whose ring drained between the announcement and
+	 * this call asleep on no fd at all, for good. */
 	if (!ch || max < 4)
 		return 0;
-	xl_ready_get(s, &r);
-	if (in && r.wait_data) {
+	if (in) {
 		k = xl_chan_pollfds(ch, XL_WAIT_DATA, pfd, 2);
 		n += k > 0 ? k : 0;
 	}
-	if (out && r.wait_space) {
+	if (out) {
 		k = xl_chan_pollfds(ch, XL_WAIT_SPACE, pfd + n, 2);
 		if (k > 0) {
 			/* mark the group so that ack knows what it is */

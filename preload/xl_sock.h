@@ -235,7 +235,8 @@ bool xl_ready_announce(struct xl_sock *s, bool in, bool out);
  */
 void xl_ready_want(struct xl_sock *s, bool in, bool out);
 
-/* The channel fds to sleep on for in/out; returns how many (max >= 4). */
+/* The channel fds to sleep on for the waits the caller announced (in:
+ * data, out: space), groups of two; returns how many (max >= 4). */
 int xl_ready_pollfds(struct xl_sock *s, bool in, bool out,
 		     struct pollfd *pfd, int max);
 
