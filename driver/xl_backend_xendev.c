@@ -19,7 +19,9 @@
  * domain is gone it writes one byte there, and our sleepers wake and see
  * it. A daemon that stops (or restarts) closes its end without a byte:
  * that says nothing about the peer, and the channel goes on without this
- * watch (the fd leaves the poll sets, or it would stay readable).
+ * watch. An end of stream would stay readable for every poll and epoll
+ * set the fd is in, so the first to see it puts an eventfd that never
+ * fires in its place, under the same number (dup3).
  *
  * The event-channel fds are nonblocking; a port that fired stays masked
  * until it is written back (evtchn's protocol), which ack() does.
@@ -33,6 +35,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -52,7 +55,6 @@ struct xl_xendev {
 	int evt[2];			/* by enum xl_wait */
 	uint32_t port[2];
 	int hup;
-	bool hup_eof;			/* the daemon closed its end: unwatched */
 	pid_t mapper;			/* the process the mapping is in */
 };
 
@@ -165,8 +167,6 @@ static int xl_xendev_pollfds(struct xl_chan *ch, enum xl_wait w,
 	if (max < 2)
 		return -EINVAL;
 	pfd[0] = (struct pollfd){ .fd = xd->evt[w], .events = POLLIN };
-	if (XL_READ_ONCE(xd->hup_eof))
-		return 1;
 	pfd[1] = (struct pollfd){ .fd = xd->hup, .events = POLLIN };
 	return 2;
 }
@@ -190,6 +190,17 @@ static int xl_xendev_drain(struct xl_xendev *xd, enum xl_wait w)
 	return 0;
 }
 
+/* The daemon went: an fd that never fires where the liveness end was. */
+static void xl_xendev_unwatch(struct xl_xendev *xd)
+{
+	int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+
+	if (efd < 0)
+		return;		/* one more look next time: no harm */
+	(void)dup3(efd, xd->hup, O_CLOEXEC);
+	close(efd);
+}
+
 static int xl_xendev_ack(struct xl_chan *ch, enum xl_wait w,
 			 const struct pollfd *pfd, int n)
 {
@@ -205,15 +216,17 @@ static int xl_xendev_ack(struct xl_chan *ch, enum xl_wait w,
 		if (ret < 0)
 			return ret;
 	}
-	if (hup && !XL_READ_ONCE(xd->hup_eof)) {
+	if (hup) {
 		/* a byte: the peer domain is gone; end of stream: the
-		 * daemon is, which ends only this watch */
+		 * daemon is, which ends only this watch (then the fd is an
+		 * eventfd, which recv() calls ENOTSOCK) */
 		got = recv(xd->hup, &byte, 1, MSG_DONTWAIT);
 		if (got > 0)
 			return -ECONNRESET;
 		if (got == 0)
-			XL_WRITE_ONCE(xd->hup_eof, true);
-		else if (errno != EAGAIN && errno != EINTR)
+			xl_xendev_unwatch(xd);
+		else if (errno != EAGAIN && errno != EINTR &&
+			 errno != ENOTSOCK)
 			return -ECONNRESET;
 	}
 	/* the peer's unmap-notify (or destroy) clears its live byte */
