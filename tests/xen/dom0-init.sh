@@ -5,7 +5,10 @@
 # "[d <dom0 uptime>] "), creates guest 1 (domu1) and guest 2 (domu2) on a
 # bridge (dom0 has 198.18.0.254 on it), copies their consoles onto its own
 # (and so onto the serial log, prefixed "[a] " and "[b] "), destroys guest
-# 1 when guest 2 says "XLSYNC destroy-a", checks that the destroyed domain
+# 1 when guest 2 says "XLSYNC destroy-a", creates guest 3 (domu3, "[c] ",
+# 198.18.0.3) on "XLSYNC create-c" and destroys it on "XLSYNC destroy-c"
+# (guest-e2e.sh: a guest that comes late, and one that dies mid-stream),
+# checks that the destroyed domain
 # is released once guest 2 unmaps its pages, stops xenloopd when guest 2
 # says "XLSYNC disc-term" and checks what it leaves, and powers off. Its
 # own checks are XLTEST lines like the guests'.
@@ -111,9 +114,12 @@ xenstore-watch /local/domain/0/data/xenloop/peers |
 	while read -r l; do echo "[w $(up)] $l"; done &
 tails="$tails $!"
 
-for g in a b; do
+for g in a b c; do
 	n=1
+	mem=256
 	[ $g = b ] && n=2
+	# guest 3 only runs a daemon and a stream
+	[ $g = c ] && n=3 && mem=160
 	cat >/etc/xen/domu$n.cfg <<EOC
 name = "domu$n"
 type = "pv"
@@ -121,7 +127,7 @@ kernel = "/guest/vmlinuz"
 ramdisk = "/guest/domu.cpio.gz"
 extra = "console=hvc0 quiet xlrole=$g $xlopt $xle2e"
 vif = [ 'bridge=xenbr0,script=/etc/xen/vif-bridge-min' ]
-memory = 256
+memory = $mem
 vcpus = 1
 on_poweroff = "destroy"
 on_crash = "destroy"
@@ -167,17 +173,56 @@ done
 # it oxenstored: every xenstore request of the guests waited.
 mkfifo /run/cues
 exec 3<>/run/cues
-for g in a b; do
-	f=$log1
-	[ $g = b ] && f=$log2
-	tail -n +1 -f $f | while IFS= read -r l; do
-		echo "[$g] $l"
+# copy guest $1's console log $2 onto ours, and its cues to the main loop
+console_copy() {
+	tail -n +1 -f "$2" | while IFS= read -r l; do
+		echo "[$1] $l"
 		case $l in
-		*XLSYNC\ *|*XLGUEST\ *) echo "$g XL${l#*XL}" >&3 ;;
+		*XLSYNC\ *|*XLGUEST\ *) echo "$1 XL${l#*XL}" >&3 ;;
 		esac
 	done &
 	tails="$tails $!"
-done
+}
+console_copy a $log1
+console_copy b $log2
+
+# Guest 3, on guest 2's cue: created after every daemon started (it must
+# be discovered), and destroyed while it streams to guest 2 on a ring (its
+# connection there must end, not hang: a dead domain says nothing).
+d3=
+d3_gone=
+create_guest3() {
+	local out t i=0 log3=/var/log/xen/console/guest-domu3.log
+
+	[ -z "$d3" ] || return
+	d3=creating
+	t=$(up)
+	if ! out=$(xl create /etc/xen/domu3.cfg 2>&1); then
+		echo "XLTEST dom0_create_c FAIL xl create domu3: $(echo "$out" |
+			tail -n 3 | tr '\n' '|')"
+		return
+	fi
+	d3=$(xl domid domu3)
+	echo "XLTEST dom0_create_c PASS guest 3 is domain $d3 ($(since "$t") s)"
+	while [ ! -e $log3 ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	console_copy c $log3
+}
+
+destroy_guest3() {
+	local t rc res=PASS
+
+	[ -n "$d3" ] && [ -z "$d3_gone" ] || return
+	d3_gone=yes
+	t=$(up)
+	xl destroy domu3
+	rc=$?
+	[ $rc -eq 0 ] || res=FAIL
+	echo "XLTEST dom0_destroy_c $res xl destroy domu3 returned $rc after" \
+		"$(since "$t") s"
+}
 
 # Guest 2 is blocked on a channel with guest 1: destroy guest 1, telling
 # guest 2 through xenstore when "xl destroy" begins and returns.
@@ -264,6 +309,19 @@ term_discovery() {
 # Sets g and ev to the cue guest 2's log holds for the current state.
 lost_cue() {
 	local c
+	# guest 3's cues, in any state
+	if [ -z "$d3" ] && grep -q "XLSYNC create-c" $log2; then
+		g=b
+		ev="XLSYNC create-c"
+	elif [ -n "$d3" ] && [ -z "$d3_gone" ] &&
+		grep -q "XLSYNC destroy-c" $log2; then
+		g=b
+		ev="XLSYNC destroy-c"
+	fi
+	if [ -n "$g" ]; then
+		echo "XLINFO dom0: cue \"$ev\" taken from the log"
+		return
+	fi
 	for c in "XLSYNC destroy-a:destroy" "XLSYNC released:release" \
 		"XLSYNC disc-term:*" "XLGUEST b done:*"; do
 		case $state in
@@ -301,6 +359,12 @@ while :; do
 		lost_cue
 	fi
 	case "$g:$state:$ev" in
+	b:*:"XLSYNC create-c"*)
+		create_guest3
+		;;
+	b:*:"XLSYNC destroy-c"*)
+		destroy_guest3
+		;;
 	b:destroy:"XLSYNC destroy-a"*)
 		destroy_guest1
 		state=release

@@ -62,6 +62,9 @@ XFER_MIB=32
 XFER_PAUSE_S=1	# between socat's connect and its first byte
 PP_S=5
 MEET_S=150	# the other guest may boot, and start its daemon, later
+NEWG_S=90	# guest 3 boots, is discovered, links and connects
+NEWG_PORT=13001	# its stream to guest 2
+GONE_S=40	# guest 2's end of that stream, once guest 3 is destroyed
 MSG_S=90	# one run of the other guest, TCG-slow on a busy host
 DAEMON_S=20	# xenloopd --xen answers xenloopctl
 PEER_S=20	# ... and lists the other guest
@@ -80,10 +83,15 @@ a)
 b)
 	me=198.18.0.2 peer=198.18.0.1 in_port=$CTL_B out_port=$CTL_A
 	todo="e2e_daemon_b e2e_iperf3_ring_srv e2e_transfer_ring_srv
-		e2e_pingpong_ring_srv"
+		e2e_pingpong_ring_srv e2e_newguest_b e2e_destroy_b"
+	;;
+c)
+	# guest 3: only a daemon and one stream to guest 2 (see b_newguest)
+	me=198.18.0.3 peer=198.18.0.2 in_port= out_port=
+	todo=
 	;;
 *)
-	echo "usage: guest-e2e.sh a|b" >&2
+	echo "usage: guest-e2e.sh a|b|c" >&2
 	exit 2
 	;;
 esac
@@ -644,6 +652,99 @@ b_pingpong() {
 		"$was_running"
 }
 
+# ---- guest 3: a guest that comes late and dies mid-stream ----
+
+# Does guest 2's daemon have guest 3's stream on a ring?
+newguest_ring() {
+	ctl_flat | grep -q '"remote":"198\.18\.0\.3:[0-9]*","state":"ring"'
+}
+
+# Guest 2: a server under the shim with TCP keepalive (what a program that
+# wants to hear of a dead peer uses: without xenloop, the kernel would end
+# its connection once the peer stops answering), then guest 3 is created
+# (it must be discovered and linked, and its stream go onto a ring), then
+# destroyed while it streams: a destroyed domain runs no unmap-notify and
+# sends no FIN, so only this daemon's watch of xenstore ends the ring; the
+# connection must then end as it would without xenloop, not hang.
+b_newguest() {
+	local t0 t1 n linked=false ended=false gone
+	# shellcheck disable=SC2046 # the prefix is words
+	start_bg $(pre ring) timeout 300 socat -u \
+		"TCP-LISTEN:$NEWG_PORT,bind=$me,reuseaddr,keepalive,keepidle=1,keepintvl=1,keepcnt=3" \
+		OPEN:/dev/null >"$T.srv.newguest" 2>&1
+	spid=$last
+	wait_listen $NEWG_PORT || say "newguest: nothing listens on $NEWG_PORT"
+	t0=$(up)
+	echo "XLSYNC create-c"
+	n=$((NEWG_S * 2))
+	until newguest_ring; do
+		[ $n -gt 0 ] && running $spid || break
+		n=$((n - 1))
+		sleep 0.5
+	done
+	newguest_ring && linked=true
+	check e2e_newguest_b "$(pf $linked)" "guest 3, created after both" \
+		"daemons started: $($linked && echo "its stream on a ring" ||
+			echo "no stream of it on a ring") $(since "$t0") s after" \
+		"the cue; peers: $(ctl_flat | sed -n 's/.*"peers":\(\[[^]]*\]\).*/\1/p')"
+	if ! $linked; then
+		say "xenloopctl status: $(ctl_line)"
+		show xenloopd $T.xenloopd.log 10
+		echo "XLSYNC destroy-c"
+		reap $spid 1
+		check e2e_destroy_b FAIL "not run: guest 3's stream never" \
+			"reached a ring"
+		show "socat (newguest)" "$T.srv.newguest"
+		msg_send "result newguest not linked"
+		return
+	fi
+	sleep 2
+	t1=$(up)
+	echo "XLSYNC destroy-c"
+	reap $spid $GONE_S
+	[ "$was_running" = no ] && ended=true
+	gone=$(grep -o 'domain [0-9]* is gone.*' $T.xenloopd.log | head -n 1)
+	check e2e_destroy_b "$(pf $ended)" "the connection from guest 3" \
+		"$($ended && echo "ended $(since "$t1") s after the destroy cue" ||
+			echo "was still open $GONE_S s after the destroy cue")" \
+		"(socat exited $rc); xenloopd: ${gone:-nothing about it}"
+	$ended || show "socat (newguest)" "$T.srv.newguest"
+	msg_send "result newguest $ended"
+}
+
+# Guest 1 only waits: guest 2's run takes a guest's boot and death.
+a_newguest() {
+	msg_recv "result newguest" $((NEWG_S + GONE_S + 60))
+}
+
+# Guest 3: its daemon, then the stream to guest 2 until it is destroyed.
+c_stream() {
+	local n=$((NEWG_S * 2))
+	daemon_start
+	[ -n "$dpid" ] || return
+	until ctl_flat | grep -q '"link":"up"'; do
+		[ $n -gt 0 ] || break
+		n=$((n - 1))
+		sleep 0.5
+	done
+	say "xenloopctl status: $(ctl_line)"
+	# what this guest knows, on the console: it dies without a word
+	while sleep 5; do
+		say "xenloopctl status: $(ctl_line)"
+		show "shim" $T.shim.log 5
+	done &
+	while [ $n -gt 0 ]; do
+		# paced (64 KiB every 0.2 s): a stream at full speed would
+		# starve the other guests and dom0 of TCG's two CPUs
+		# shellcheck disable=SC2046 # the prefix is words
+		$(pre ring) socat -u SYSTEM:"while head -c 65536 /dev/zero; do
+			sleep 0.2; done" "TCP:$peer:$NEWG_PORT" 2>>$T.stream.log
+		show "socat (stream)" $T.stream.log 3
+		n=$((n - 1))
+		sleep 0.5
+	done
+}
+
 # ---- the step ----
 
 # Whatever is left of our processes, and the daemon: on the way out, and
@@ -659,6 +760,10 @@ cleanup() {
 trap 'say "stopped by a signal"; cleanup; exit 1' TERM INT
 
 t_step=$(up)
+if [ "$role" = c ]; then
+	c_stream
+	exit 0
+fi
 if [ "$role" = a ]; then
 	# the transfer's data, made while the other guest may still boot
 	dd if=/dev/urandom of=$T.in bs=1048576 count=$XFER_MIB 2>/dev/null
@@ -694,6 +799,7 @@ for run in iperf3:5201 transfer:7201 pingpong:11111; do
 	[ "$name" = transfer ] && [ "$role" = a ] &&
 		say "MemAvailable with $XFER_MIB MiB in /tmp: $(mem_avail)"
 done
+[ -z "$lost" ] && "${role}_newguest"
 
 show "shim log" $T.shim.log 20
 cleanup

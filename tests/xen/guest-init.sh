@@ -37,8 +37,9 @@ done
 case $role in
 a) me=198.18.0.1 ;;
 b) me=198.18.0.2 ;;
+c) me=198.18.0.3 ;;
 *)
-	echo "XLTEST guest_role FAIL no xlrole=a|b on the kernel command line"
+	echo "XLTEST guest_role FAIL no xlrole=a|b|c on the kernel command line"
 	poweroff -f
 	;;
 esac
@@ -55,6 +56,16 @@ ip addr add "$me/24" dev eth0
 echo "XLINFO guest $role is up after $(cut -d' ' -f1 /proc/uptime) s"
 
 mkdir -p /tmp
+# Guest 3 comes late and is destroyed while it streams (guest-e2e.sh):
+# nothing else to do
+if [ "$role" = c ]; then
+	/xl/guest-e2e.sh c
+	# dom0 destroys it: that is the point
+	echo "XLINFO guest c: waiting to be destroyed"
+	sleep 900
+	poweroff -f
+fi
+
 # Before the discovery probe: the daemon advertises as the probe does, and
 # the probe's checks need the advertisement to themselves. It takes about
 # a minute and bounds its own waits; this bound is for a bug in it, and
