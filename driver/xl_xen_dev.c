@@ -215,6 +215,33 @@ static int xl_dev_finish(struct xl_chan_desc *desc, int *keep, int ret)
 	return ret;
 }
 
+/*
+ * What both sides start with: desc for side, the data pages, the event
+ * channels (fresh unbound ports, or bound to rport), and the grant device
+ * dev opened. On failure everything is released (desc all -1).
+ */
+static int xl_dev_begin(uint32_t peer, uint32_t side, const uint32_t order[2],
+			const uint32_t *rport, const char *dev,
+			struct xl_chan_desc *desc, int *keep, uint32_t *npages)
+{
+	int ret;
+
+	*keep = -1;
+	xl_xen_dev_desc_init(desc, side, order);
+	ret = xl_xen_dev_pages(order, npages);
+	if (ret < 0)
+		return ret;
+	if (peer > XL_DEV_DOMID_MAX)
+		return -EINVAL;
+	ret = xl_dev_evtchns(peer, rport, desc);
+	if (ret < 0)
+		return xl_dev_finish(desc, keep, ret);
+	desc->u.xendev.mem = xl_dev_open(dev);
+	if (desc->u.xendev.mem < 0)
+		return xl_dev_finish(desc, keep, desc->u.xendev.mem);
+	return 0;
+}
+
 int xl_xen_dev_offer(uint32_t peer, const uint32_t order[2],
 		     struct xl_chan_desc *desc, uint32_t *refs,
 		     uint32_t *nrefs, int *keep)
@@ -222,19 +249,10 @@ int xl_xen_dev_offer(uint32_t peer, const uint32_t order[2],
 	uint32_t npages;
 	int ret;
 
-	*keep = -1;
-	xl_xen_dev_desc_init(desc, 0, order);
-	ret = xl_xen_dev_pages(order, &npages);
+	ret = xl_dev_begin(peer, 0, order, NULL, XL_DEV_GNTALLOC, desc, keep,
+			   &npages);
 	if (ret < 0)
 		return ret;
-	if (peer > XL_DEV_DOMID_MAX)
-		return -EINVAL;
-	ret = xl_dev_evtchns(peer, NULL, desc);
-	if (ret < 0)
-		return xl_dev_finish(desc, keep, ret);
-	desc->u.xendev.mem = xl_dev_open(XL_DEV_GNTALLOC);
-	if (desc->u.xendev.mem < 0)
-		return xl_dev_finish(desc, keep, desc->u.xendev.mem);
 	ret = xl_dev_alloc(peer, 1 + npages, desc, refs);
 	if (ret == 0)
 		ret = xl_dev_init_ctrl(desc);
@@ -261,14 +279,12 @@ int xl_xen_dev_map(uint32_t peer, const uint32_t order[2],
 	ret = xl_xen_dev_pages(order, &npages);
 	if (ret < 0)
 		return ret;
-	if (peer > XL_DEV_DOMID_MAX || nrefs != 1 + npages)
+	if (nrefs != 1 + npages)
 		return -EINVAL;
-	ret = xl_dev_evtchns(peer, rport, desc);
+	ret = xl_dev_begin(peer, 1, order, rport, XL_DEV_GNTDEV, desc, keep,
+			   &npages);
 	if (ret < 0)
-		return xl_dev_finish(desc, keep, ret);
-	desc->u.xendev.mem = xl_dev_open(XL_DEV_GNTDEV);
-	if (desc->u.xendev.mem < 0)
-		return xl_dev_finish(desc, keep, desc->u.xendev.mem);
+		return ret;
 	len = sizeof(*op) + (nrefs - 1) * sizeof(op->refs[0]);
 	op = calloc(1, len);
 	if (!op)
