@@ -205,10 +205,10 @@ void xl_client_accept(struct xl_daemon *d)
 
 /* The remote end of a connection: our own namespace, a peer, or
  * nothing we can help with. */
-static uint32_t xl_client_where(struct xl_daemon *d,
-				const struct xl_ctl_addr *remote,
+static uint32_t xl_client_where(struct xl_daemon *d, const struct xl_reg *reg,
 				struct xl_peer **peer, struct xl_xpeer **xp)
 {
+	const struct xl_ctl_addr *remote = &reg->remote;
 	uint32_t reason;
 
 	*peer = NULL;
@@ -216,7 +216,9 @@ static uint32_t xl_client_where(struct xl_daemon *d,
 	if (xl_addr_is_loopback(remote) || xl_daemon_own_addr(d, remote))
 		return XL_REASON_SAME_NS;
 	if (d->xen) {
-		*xp = xl_xlink_lookup(d, remote, &reason);
+		*xp = xl_xlink_lookup(d, remote,
+				      reg->role == XL_CTL_ROLE_SERVER,
+				      &reason);
 		return reason;
 	}
 	*peer = xl_peer_lookup(d, remote);
@@ -255,7 +257,7 @@ static void xl_client_decide(struct xl_daemon *d, struct xl_reg *reg)
 		xl_client_refuse(d, reg, XL_REASON_PROTOCOL);
 		return;
 	}
-	reason = xl_client_where(d, &reg->remote, &peer, &xp);
+	reason = xl_client_where(d, reg, &peer, &xp);
 	if (reason != XL_REASON_NONE) {
 		xl_client_refuse(d, reg, reason);
 		return;

@@ -44,6 +44,9 @@
 #define XL_XLINK_RBUF		XL_XFRAME_MAX_LEN
 #define XL_XLINK_NODE		"data/xenloop/link"
 #define XL_XLINK_VAL_MAX	(32 + 12 * 40)
+/* Ticks an offerer's link may be up (the peer mapped it) before the
+ * peer's answer node must be there. */
+#define XL_XLINK_ANSWER_TICKS	5
 
 enum xl_xlink_state {
 	XL_XLINK_DOWN = 0,
@@ -60,6 +63,8 @@ struct xl_xpeer {
 	struct xl_chan *ch;
 	uint64_t gen;			/* the link's generation */
 	uint64_t bad_gen;		/* attacher: a generation that failed */
+	unsigned int unanswered;	/* offerer, up: ticks without the
+					 * peer's answer node (0: it came) */
 	size_t rlen;
 	uint8_t rbuf[XL_XLINK_RBUF];
 };
@@ -264,6 +269,7 @@ static void xl_xlink_up(struct xl_daemon *d, struct xl_xpeer *xp)
 	}
 	xp->st = XL_XLINK_UP;
 	xp->id = xl_daemon_id(d);
+	xp->unanswered = 1;
 	log_info("link with domain %u up (generation %" PRIu64 ")",
 		 xp->domid, xp->gen);
 }
@@ -421,10 +427,15 @@ static void xl_xlink_check(struct xl_daemon *d, struct xl_xpeer *xp)
 			xl_xlink_up(d, xp);
 		break;
 	case XL_XLINK_UP:
-		if (!xl_chan_peer_live(xp->ch))
+		if (!xl_chan_peer_live(xp->ch)) {
 			xl_xlink_down(d, xp, "its daemon went away");
-		else if (!xl_xlink_peer_holds(x, xp))
+		} else if (xl_xlink_peer_holds(x, xp)) {
+			xp->unanswered = 0;
+		} else if (!xp->unanswered ||
+			   ++xp->unanswered > XL_XLINK_ANSWER_TICKS) {
+			/* an answer that went, or never came */
 			xl_xlink_down(d, xp, "its node went or changed");
+		}
 		break;
 	}
 }
@@ -597,13 +608,43 @@ void xl_xlink_start(struct xl_daemon *d)
 	log_info("Xen guest mode: domain %u", self);
 }
 
+/*
+ * Our domid changed: the guest was saved and restored, or migrated. Every
+ * grant and event channel of the old domain is void, on both sides: links
+ * and connections alike. The processes hear it (a reset of their rings,
+ * then the kernel's word on their connections), and we start over as the
+ * new domain that dom0 sees appear.
+ */
+static void xl_xlink_renumber(struct xl_daemon *d, uint32_t self)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	struct xl_xpeer *xp;
+
+	log_info("our domid changed from %u to %u (restored or migrated): "
+		 "ending every link and connection of the old one",
+		 x->g.self, self);
+	while ((xp = x->peers)) {
+		x->peers = xp->next;
+		xl_xlink_down(d, xp, "our domid changed");
+		free(xp);
+	}
+	while (x->nkeep)
+		xl_keep_drop(x, x->nkeep - 1, true);
+	xl_xen_guest_init(&x->g, &xl_xs_xen, x->xs, self);
+}
+
 void xl_xlink_tick(struct xl_daemon *d)
 {
 	struct xl_xen_gd *x = xl_x(d);
 	struct xl_xpeer *xp, **pp;
 	unsigned int i;
+	uint32_t self;
 	int ret;
 
+	/* "domid" is relative: it reads the domain we are now */
+	if (xl_xen_guest_self(&xl_xs_xen, x->xs, &self) == 0 &&
+	    self != x->g.self)
+		xl_xlink_renumber(d, self);
 	ret = xl_xen_guest_advertise(&x->g);
 	if (ret < 0)
 		log_warnx("cannot advertise in xenstore: %s", strerror(-ret));
@@ -637,6 +678,12 @@ int xl_xlink_pollfds(struct xl_daemon *d, struct pollfd *pfd, void **obj,
 	int n = 0, k;
 
 	for (xp = x->peers; xp; xp = xp->next) {
+		/* the offerer: only the peer's domain can have mapped our
+		 * pages, and it may already be sending on the link (its
+		 * answer node, which the tick checks, can wait) */
+		if (xp->st == XL_XLINK_WAIT && xp->ch &&
+		    xl_chan_tx_peer_attached(xp->ch))
+			xl_xlink_up(d, xp);
 		if (xp->st != XL_XLINK_UP)
 			continue;
 		xl_xlink_read(d, xp);
@@ -671,7 +718,7 @@ void xl_xlink_input(struct xl_daemon *d, void *obj, const struct pollfd *pfd)
 
 struct xl_xpeer *xl_xlink_lookup(struct xl_daemon *d,
 				 const struct xl_ctl_addr *remote,
-				 uint32_t *reason)
+				 bool any_link, uint32_t *reason)
 {
 	struct xl_xen_gd *x = xl_x(d);
 	struct xl_xpeer *xp;
@@ -683,7 +730,7 @@ struct xl_xpeer *xl_xlink_lookup(struct xl_daemon *d,
 	for (xp = x->peers; xp; xp = xp->next)
 		if (xp->domid == domid)
 			break;
-	if (!xp || xp->st != XL_XLINK_UP) {
+	if (!xp || (!any_link && xp->st != XL_XLINK_UP)) {
 		/* co-resident, but its daemon is not (yet) linked */
 		*reason = XL_REASON_PEER_DOWN;
 		return NULL;

@@ -54,10 +54,12 @@ void xl_xlink_input(struct xl_daemon *d, void *obj,
 		    const struct pollfd *pfd);
 
 /* The peer for a connection's remote address: NULL with the reason
- * to refuse with. */
+ * to refuse with. A client needs the link up now (its offer goes over
+ * it); a server only waits for an offer, which the link carries once it
+ * is up: for it, a co-resident peer is enough (any_link). */
 struct xl_xpeer *xl_xlink_lookup(struct xl_daemon *d,
 				 const struct xl_ctl_addr *remote,
-				 uint32_t *reason);
+				 bool any_link, uint32_t *reason);
 
 /* Offer a channel for a NEW client registration over xp's link.
  * XL_REASON_NONE (now waiting) or the reason to refuse it with. */
@@ -82,10 +84,11 @@ void xl_xlink_foreach(struct xl_daemon *d,
 
 static inline struct xl_xpeer *
 xl_xlink_lookup(struct xl_daemon *d, const struct xl_ctl_addr *remote,
-		uint32_t *reason)
+		bool any_link, uint32_t *reason)
 {
 	(void)d;
 	(void)remote;
+	(void)any_link;
 	*reason = XL_REASON_NOT_PEER;
 	return NULL;
 }
