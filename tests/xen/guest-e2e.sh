@@ -722,7 +722,8 @@ c_stream() {
 	local n=$((NEWG_S * 2))
 	daemon_start
 	[ -n "$dpid" ] || return
-	until ctl_flat | grep -q '"link":"up"'; do
+	# both other guests linked (guest 2 is the one that matters)
+	until [ "$(ctl_flat | grep -o '"link":"up"' | wc -l)" -ge 2 ]; do
 		[ $n -gt 0 ] || break
 		n=$((n - 1))
 		sleep 0.5
