@@ -22,6 +22,7 @@
 #include <sys/types.h>
 
 #include "xenloop/ctl.h"
+#include "xl_backend.h"
 #include "xl_conf.h"
 #include "xl_discovery.h"
 #include "xl_match.h"
@@ -147,6 +148,11 @@ uint32_t xl_peer_offer(struct xl_daemon *d, struct xl_peer *peer,
  * server, PEER_REPLY to the offering daemon, the offer freed. */
 void xl_peer_deliver(struct xl_daemon *d, struct xl_reg *reg,
 		     struct xl_offer *offer);
+/* A channel side's fds (and, xendev, offset and ports) out of desc, for
+ * the matching table to hold: desc keeps none of them. */
+void xl_peer_take_fds(struct xl_chan_desc *desc, struct xl_match_fds *f);
+/* Close what f holds (n becomes 0). */
+void xl_peer_fds_close(struct xl_match_fds *fds);
 /* An answer (PEER_REPLY, or a Xen link's REPLY) from peer to offer_id. */
 void xl_peer_answer(struct xl_daemon *d, uint32_t peer, uint64_t offer_id,
 		    int32_t status);

@@ -148,7 +148,7 @@ struct xl_peer *xl_peer_lookup(struct xl_daemon *d,
 
 /* ---- offering (the client's daemon) ---- */
 
-static void xl_fds_close(struct xl_match_fds *fds)
+void xl_peer_fds_close(struct xl_match_fds *fds)
 {
 	unsigned int i;
 
@@ -178,16 +178,19 @@ static int xl_peer_send_offer(struct xl_peer *p, struct xl_reg *reg,
 	return ret;
 }
 
-/* Side 0's fds from a descriptor, taken over by the table. */
-static void xl_peer_side0(struct xl_chan_desc *desc, struct xl_match_fds *f)
+void xl_peer_take_fds(struct xl_chan_desc *desc, struct xl_match_fds *f)
 {
-	struct xl_ctl_msg scratch;
+	struct xl_ctl_msg m = { 0 };
 
 	memset(f, 0, sizeof(*f));
-	xl_desc_to_msg(desc, &scratch, f->fd);
-	f->n = XL_DESC_LOCAL_NFDS;
-	f->kind = XL_BACKEND_LOCAL;
-	memset(&desc->u.local, 0xff, sizeof(desc->u.local));
+	xl_desc_to_msg(desc, &m, f->fd);
+	f->n = m.nfds;
+	f->kind = m.chan_kind;
+	f->offset = m.chan_offset;
+	f->port[0] = m.chan_port[0];
+	f->port[1] = m.chan_port[1];
+	/* every fd field -1: a release of desc closes nothing now */
+	memset(&desc->u, 0xff, sizeof(desc->u));
 }
 
 /* At most one warning a second: how often this fails (every registration
@@ -233,11 +236,11 @@ uint32_t xl_peer_offer(struct xl_daemon *d, struct xl_peer *peer,
 		log_debug("offer to %s failed: %s", peer->name, strerror(-ret));
 		return XL_REASON_PEER_DOWN;
 	}
-	xl_peer_side0(&desc[0], &side0);
+	xl_peer_take_fds(&desc[0], &side0);
 	ret = xl_match_client_wait(d->match, reg, peer->id, id, par.order,
 				   &side0, xl_now_ms());
 	if (ret < 0) {
-		xl_fds_close(&side0);
+		xl_peer_fds_close(&side0);
 		return XL_REASON_RESOURCES;
 	}
 	log_debug("cookie %llu of pid %u: offer %llu sent to %s",
@@ -386,7 +389,7 @@ int xl_peer_take_offer(struct xl_daemon *d, struct xl_offer *o)
 	int ret, err;
 
 	if (!xl_daemon_own_addr(d, &o->server)) {
-		xl_fds_close(&o->fds);
+		xl_peer_fds_close(&o->fds);
 		xl_peer_reply(d, o->from, o->id, XL_REASON_NOT_PEER);
 		return 0;
 	}
@@ -400,7 +403,7 @@ int xl_peer_take_offer(struct xl_daemon *d, struct xl_offer *o)
 	} else {
 		xl_peer_reply(d, o->from, o->id, xl_offer_refusal(ret));
 	}
-	xl_fds_close(&o->fds);	/* sent with CHAN, or refused */
+	xl_peer_fds_close(&o->fds);	/* sent with CHAN, or refused */
 	return ret == -EINVAL ? -EPROTO : 0;
 }
 

@@ -516,15 +516,7 @@ static void xl_xframe_on_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 		return;
 	}
 	xl_keep_add(xl_x(d), xp->domid, keep);
-	o.fds.kind = XL_BACKEND_XENDEV;
-	o.fds.offset = desc.u.xendev.offset;
-	o.fds.port[0] = desc.u.xendev.port[0];
-	o.fds.port[1] = desc.u.xendev.port[1];
-	o.fds.fd[0] = desc.u.xendev.mem;
-	o.fds.fd[1] = desc.u.xendev.evt[XL_WAIT_DATA];
-	o.fds.fd[2] = desc.u.xendev.evt[XL_WAIT_SPACE];
-	o.fds.fd[3] = desc.u.xendev.hup;
-	o.fds.n = 4;
+	xl_peer_take_fds(&desc, &o.fds);
 	xl_peer_take_offer(d, &o);
 }
 
@@ -745,7 +737,7 @@ uint32_t xl_xlink_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 	uint32_t order[2] = { d->conf.ring_order, d->conf.ring_order };
 	uint32_t refs[XL_XEN_DEV_MAX_REFS], nrefs;
 	struct xl_xframe f = { .type = XL_XFRAME_OFFER };
-	struct xl_match_fds side0 = { .kind = XL_BACKEND_XENDEV };
+	struct xl_match_fds side0;
 	struct xl_chan_desc desc;
 	int keep, ret;
 
@@ -773,18 +765,11 @@ uint32_t xl_xlink_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 		xl_xlink_down(d, xp, "cannot send");
 		return XL_REASON_PEER_DOWN;
 	}
-	side0.offset = desc.u.xendev.offset;
-	side0.port[0] = desc.u.xendev.port[0];
-	side0.port[1] = desc.u.xendev.port[1];
-	side0.fd[0] = desc.u.xendev.mem;
-	side0.fd[1] = desc.u.xendev.evt[XL_WAIT_DATA];
-	side0.fd[2] = desc.u.xendev.evt[XL_WAIT_SPACE];
-	side0.fd[3] = desc.u.xendev.hup;
-	side0.n = 4;
+	xl_peer_take_fds(&desc, &side0);
 	ret = xl_match_client_wait(d->match, reg, xp->id, f.id, order, &side0,
 				   xl_now_ms());
 	if (ret < 0) {
-		xl_backend_xendev.desc_release(&desc);
+		xl_peer_fds_close(&side0);
 		close(keep);
 		return XL_REASON_RESOURCES;
 	}
