@@ -83,7 +83,8 @@ a)
 b)
 	me=198.18.0.2 peer=198.18.0.1 in_port=$CTL_B out_port=$CTL_A
 	todo="e2e_daemon_b e2e_iperf3_ring_srv e2e_transfer_ring_srv
-		e2e_pingpong_ring_srv e2e_newguest_b e2e_destroy_b"
+		e2e_pingpong_ring_srv e2e_newguest_b e2e_privilege_b
+		e2e_destroy_b"
 	;;
 c)
 	# guest 3: only a daemon and one stream to guest 2 (see b_newguest)
@@ -692,12 +693,15 @@ b_newguest() {
 		show xenloopd $T.xenloopd.log 10
 		echo "XLSYNC destroy-c"
 		reap $spid 1
+		check e2e_privilege_b FAIL "not run: guest 3's stream never" \
+			"reached a ring"
 		check e2e_destroy_b FAIL "not run: guest 3's stream never" \
 			"reached a ring"
 		show "socat (newguest)" "$T.srv.newguest"
 		msg_send "result newguest not linked"
 		return
 	fi
+	b_privilege
 	sleep 2
 	t1=$(up)
 	echo "XLSYNC destroy-c"
@@ -710,6 +714,29 @@ b_newguest() {
 		"(socat exited $rc); xenloopd: ${gone:-nothing about it}"
 	$ended || show "socat (newguest)" "$T.srv.newguest"
 	msg_send "result newguest $ended"
+}
+
+# Invariant 4 in practice: the server under the shim, its connection on a
+# grant ring, maps that ring but holds no grant-device file (the daemon
+# opened it for this connection, and the library closed it after mmap),
+# only the event-channel files of its connection.
+b_privilege() {
+	local p found= gnt evt maps res=FAIL
+	for p in $(pidof socat); do
+		grep -q libxenloop "/proc/$p/maps" 2>/dev/null || continue
+		found=$p
+		gnt=$(ls -l "/proc/$p/fd" 2>/dev/null | grep -c '/dev/xen/gnt')
+		evt=$(ls -l "/proc/$p/fd" 2>/dev/null | grep -c '/dev/xen/evtchn')
+		maps=$(grep -c '/dev/xen/gntdev' "/proc/$p/maps")
+	done
+	if [ -z "$found" ]; then
+		check e2e_privilege_b FAIL "no socat under the shim here"
+		return
+	fi
+	[ "$gnt" -eq 0 ] && [ "$evt" -ge 2 ] && [ "$maps" -ge 1 ] && res=PASS
+	check e2e_privilege_b $res "the server under the shim (pid $found)" \
+		"holds $gnt grant-device files and $evt evtchn files, and" \
+		"maps its ring from gntdev ($maps mapping(s))"
 }
 
 # Guest 1 only waits: guest 2's run takes a guest's boot and death.

@@ -79,7 +79,7 @@ die() {
 e2e_tcp=(e2e_iperf3_tcp e2e_transfer_tcp e2e_pingpong_tcp)
 e2e_ring=(e2e_daemon_a e2e_daemon_b e2e_iperf3_ring e2e_iperf3_ring_srv
 	e2e_transfer_ring e2e_transfer_ring_srv e2e_pingpong_ring
-	e2e_pingpong_ring_srv e2e_newguest_b e2e_destroy_b)
+	e2e_pingpong_ring_srv e2e_newguest_b e2e_privilege_b e2e_destroy_b)
 # guest 3, which dom0 creates and destroys on guest 2's cues in that step
 e2e_dom0=(dom0_create_c dom0_destroy_c)
 case $e2e in
