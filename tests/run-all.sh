@@ -65,8 +65,9 @@ UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	check_in "$root/sanitize"
 count_in "$root/sanitize"
 
-# Xen 4.17, dom0 and two guests under QEMU (tests/xen/README.md): the Xen
-# transport and discovery for real. It installs its own packages and
+# Xen 4.17, dom0 and three guests under QEMU (tests/xen/README.md): the Xen
+# transport, discovery and unmodified programs through grant rings, for
+# real. It installs its own packages and
 # prints "N passed, M failed" for its checks.
 step "Xen under QEMU (make check-xen)"
 if out=$(cd "$root/default" && make check-xen 2>&1); then
