@@ -161,6 +161,15 @@ struct xl_fd_keeper {
 };
 extern const struct xl_fd_keeper *xl_fd_keeper;
 
+/* A transport's own copy of fd, where the keeper wants it (else a
+ * close-on-exec dup anywhere), or -errno. */
+int xl_keeper_dup(int fd);
+/* Tell the keeper, close *fd if open, leave -1. */
+void xl_keeper_close(int *fd);
+/* move_fd() for a transport whose fds are *slot[0..n): 1 if one of them
+ * was fd and now lives under another number, 0 if none was, or -errno. */
+int xl_keeper_move(int *const slot[], unsigned int n, int fd);
+
 extern const struct xl_backend_ops xl_backend_local;
 extern const struct xl_backend_ops xl_backend_xendev;
 #ifdef HAVE_XEN

@@ -60,14 +60,8 @@ static void xl_local_close_fds(int *fds, size_t n)
 {
 	size_t i;
 
-	for (i = 0; i < n; i++) {
-		if (fds[i] >= 0) {
-			if (xl_fd_keeper)
-				xl_fd_keeper->release(fds[i]);
-			close(fds[i]);
-		}
-		fds[i] = -1;
-	}
+	for (i = 0; i < n; i++)
+		xl_keeper_close(&fds[i]);
 }
 
 /* This process's mapping and fds. */
@@ -118,16 +112,6 @@ static int xl_local_memfd(size_t len)
 	return fd;
 }
 
-static int xl_local_dup(int fd)
-{
-	int nfd;
-
-	if (xl_fd_keeper)
-		return xl_fd_keeper->dup(fd);
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	return nfd < 0 ? -errno : nfd;
-}
-
 /* Write the control page through a temporary mapping. */
 static int xl_local_init_ctrl(int memfd, const struct xl_chan_params *p)
 {
@@ -167,12 +151,12 @@ static int xl_local_fill_pair(struct xl_chan_desc desc[2], int memfd,
 	memcpy(b->u.local.efd, efd, sizeof(b->u.local.efd));
 	b->u.local.hup = pair[1];
 	a->u.local.hup = pair[0];
-	a->u.local.memfd = xl_local_dup(memfd);
+	a->u.local.memfd = xl_keeper_dup(memfd);
 	if (a->u.local.memfd < 0)
 		return a->u.local.memfd;
 	for (s = 0; s < 2; s++) {
 		for (w = 0; w < 2; w++) {
-			a->u.local.efd[s][w] = xl_local_dup(efd[s][w]);
+			a->u.local.efd[s][w] = xl_keeper_dup(efd[s][w]);
 			if (a->u.local.efd[s][w] < 0)
 				return a->u.local.efd[s][w];
 		}
@@ -286,14 +270,14 @@ static int xl_local_take_fds(struct xl_local *lo,
 	unsigned int s = desc->side, w;
 
 	for (w = 0; w < 2; w++) {
-		lo->wait_efd[w] = xl_local_dup(desc->u.local.efd[s][w]);
+		lo->wait_efd[w] = xl_keeper_dup(desc->u.local.efd[s][w]);
 		if (lo->wait_efd[w] < 0)
 			return lo->wait_efd[w];
-		lo->kick_efd[w] = xl_local_dup(desc->u.local.efd[!s][w]);
+		lo->kick_efd[w] = xl_keeper_dup(desc->u.local.efd[!s][w]);
 		if (lo->kick_efd[w] < 0)
 			return lo->kick_efd[w];
 	}
-	lo->hup = xl_local_dup(desc->u.local.hup);
+	lo->hup = xl_keeper_dup(desc->u.local.hup);
 	return lo->hup < 0 ? lo->hup : 0;
 }
 
@@ -406,28 +390,14 @@ static void xl_local_desc_release(struct xl_chan_desc *desc)
 static int xl_local_move_fd(struct xl_chan *ch, int fd)
 {
 	struct xl_local *lo = ch->be;
-	int *slot[5], i, nfd;
 
 	if (!lo)
 		return 0;
-	slot[0] = &lo->wait_efd[0];
-	slot[1] = &lo->wait_efd[1];
-	slot[2] = &lo->kick_efd[0];
-	slot[3] = &lo->kick_efd[1];
-	slot[4] = &lo->hup;
-	for (i = 0; i < 5; i++) {
-		if (*slot[i] != fd)
-			continue;
-		nfd = xl_local_dup(fd);
-		if (nfd < 0)
-			return nfd;
-		if (xl_fd_keeper)
-			xl_fd_keeper->moved(fd, nfd);
-		xl_local_close_fds(slot[i], 1);
-		*slot[i] = nfd;
-		return 1;
-	}
-	return 0;
+	return xl_keeper_move((int *const[]){ &lo->wait_efd[0],
+					      &lo->wait_efd[1],
+					      &lo->kick_efd[0],
+					      &lo->kick_efd[1], &lo->hup },
+			      5, fd);
 }
 
 const struct xl_backend_ops xl_backend_local = {

@@ -58,35 +58,15 @@ struct xl_xendev {
 	pid_t mapper;			/* the process the mapping is in */
 };
 
-static void xl_xendev_close(int *fd)
-{
-	if (*fd >= 0) {
-		if (xl_fd_keeper)
-			xl_fd_keeper->release(*fd);
-		close(*fd);
-	}
-	*fd = -1;
-}
-
-static int xl_xendev_dup(int fd)
-{
-	int nfd;
-
-	if (xl_fd_keeper)
-		return xl_fd_keeper->dup(fd);
-	nfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	return nfd < 0 ? -errno : nfd;
-}
-
 static void xl_xendev_release(struct xl_xendev *xd, bool unmap)
 {
 	if (!xd)
 		return;
 	if (unmap && xd->mem != MAP_FAILED)
 		munmap(xd->mem, xd->len);
-	xl_xendev_close(&xd->evt[0]);
-	xl_xendev_close(&xd->evt[1]);
-	xl_xendev_close(&xd->hup);
+	xl_keeper_close(&xd->evt[0]);
+	xl_keeper_close(&xd->evt[1]);
+	xl_keeper_close(&xd->hup);
 	free(xd);
 }
 
@@ -128,14 +108,14 @@ static int xl_xendev_attach(struct xl_chan *ch, const struct xl_chan_desc *desc)
 	(void)madvise(xd->mem, xd->len, MADV_DONTFORK);
 	xd->mapper = getpid();
 	for (w = 0; w < 2; w++) {
-		xd->evt[w] = xl_xendev_dup(desc->u.xendev.evt[w]);
+		xd->evt[w] = xl_keeper_dup(desc->u.xendev.evt[w]);
 		if (xd->evt[w] < 0) {
 			ret = xd->evt[w];
 			goto out_free;
 		}
 		xd->port[w] = desc->u.xendev.port[w];
 	}
-	xd->hup = xl_xendev_dup(desc->u.xendev.hup);
+	xd->hup = xl_keeper_dup(desc->u.xendev.hup);
 	if (xd->hup < 0) {
 		ret = xd->hup;
 		goto out_free;
@@ -286,26 +266,11 @@ static void xl_xendev_desc_release(struct xl_chan_desc *desc)
 static int xl_xendev_move_fd(struct xl_chan *ch, int fd)
 {
 	struct xl_xendev *xd = ch->be;
-	int *slot[3], i, nfd;
 
 	if (!xd)
 		return 0;
-	slot[0] = &xd->evt[0];
-	slot[1] = &xd->evt[1];
-	slot[2] = &xd->hup;
-	for (i = 0; i < 3; i++) {
-		if (*slot[i] != fd)
-			continue;
-		nfd = xl_xendev_dup(fd);
-		if (nfd < 0)
-			return nfd;
-		if (xl_fd_keeper)
-			xl_fd_keeper->moved(fd, nfd);
-		xl_xendev_close(slot[i]);
-		*slot[i] = nfd;
-		return 1;
-	}
-	return 0;
+	return xl_keeper_move((int *const[]){ &xd->evt[0], &xd->evt[1],
+					      &xd->hup }, 3, fd);
 }
 
 const struct xl_backend_ops xl_backend_xendev = {
