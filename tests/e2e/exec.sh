@@ -61,21 +61,13 @@ if c.recv(1) != b"R":
     sys.exit("no banner")
 time.sleep(0.5)        # both ends have their channel: this goes on the ring
 c.sendall(first)
-
-def take(n):
-    data = b""
-    while len(data) < n:
-        b = c.recv(n - len(data))
-        if not b:
-            break
-        data += b
-    return data
-
-got = take(len(first))
+# a buffered reader's read(n) waits for n bytes or the end, as cat echoes
+r = c.makefile("rb")
+got = r.read(len(first))
 c.sendall(more)
-got += take(len(more))
+got += r.read(len(more))
 c.shutdown(socket.SHUT_WR)
-rest = c.recv(1)
+rest = r.read(1)
 open(out, "wb").write(got)
 print("echoed", len(got), "end" if rest == b"" else "no end", flush=True)
 EOF
