@@ -218,11 +218,14 @@ static int xl_dev_finish(struct xl_chan_desc *desc, int *keep, int ret)
 /*
  * What both sides start with: desc for side, the data pages, the event
  * channels (fresh unbound ports, or bound to rport), and the grant device
- * dev opened. On failure everything is released (desc all -1).
+ * dev opened. nrefs, the peer's reference count (side 1), is checked
+ * before anything is opened. On failure everything is released (desc all
+ * -1).
  */
 static int xl_dev_begin(uint32_t peer, uint32_t side, const uint32_t order[2],
-			const uint32_t *rport, const char *dev,
-			struct xl_chan_desc *desc, int *keep, uint32_t *npages)
+			uint32_t nrefs, const uint32_t *rport,
+			const char *dev, struct xl_chan_desc *desc, int *keep,
+			uint32_t *npages)
 {
 	int ret;
 
@@ -231,7 +234,7 @@ static int xl_dev_begin(uint32_t peer, uint32_t side, const uint32_t order[2],
 	ret = xl_xen_dev_pages(order, npages);
 	if (ret < 0)
 		return ret;
-	if (peer > XL_DEV_DOMID_MAX)
+	if (peer > XL_DEV_DOMID_MAX || (side == 1 && nrefs != 1 + *npages))
 		return -EINVAL;
 	ret = xl_dev_evtchns(peer, rport, desc);
 	if (ret < 0)
@@ -249,8 +252,8 @@ int xl_xen_dev_offer(uint32_t peer, const uint32_t order[2],
 	uint32_t npages;
 	int ret;
 
-	ret = xl_dev_begin(peer, 0, order, NULL, XL_DEV_GNTALLOC, desc, keep,
-			   &npages);
+	ret = xl_dev_begin(peer, 0, order, 0, NULL, XL_DEV_GNTALLOC, desc,
+			   keep, &npages);
 	if (ret < 0)
 		return ret;
 	ret = xl_dev_alloc(peer, 1 + npages, desc, refs);
@@ -274,15 +277,8 @@ int xl_xen_dev_map(uint32_t peer, const uint32_t order[2],
 	size_t len;
 	int ret;
 
-	*keep = -1;
-	xl_xen_dev_desc_init(desc, 1, order);
-	ret = xl_xen_dev_pages(order, &npages);
-	if (ret < 0)
-		return ret;
-	if (nrefs != 1 + npages)
-		return -EINVAL;
-	ret = xl_dev_begin(peer, 1, order, rport, XL_DEV_GNTDEV, desc, keep,
-			   &npages);
+	ret = xl_dev_begin(peer, 1, order, nrefs, rport, XL_DEV_GNTDEV, desc,
+			   keep, &npages);
 	if (ret < 0)
 		return ret;
 	len = sizeof(*op) + (nrefs - 1) * sizeof(op->refs[0]);
