@@ -943,6 +943,15 @@ static uint64_t watch_steady(struct dp *p)
 		tick(p);
 		now = mono_ns();
 		listed = peer_listed(p);
+		/* dom0 writes the cue before xl destroy begins: a drop read
+		 * once the cue is there is the destroy's (watch_destroy's),
+		 * not a flap of the steady state */
+		if (p->o.role == 'b' && was && !listed &&
+		    cue_seen(p, "destroy-begin")) {
+			begin = now;
+			listed = true;
+			break;
+		}
 		if (was && !listed) {
 			flaps++;
 			gap = now;
