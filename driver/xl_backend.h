@@ -127,6 +127,12 @@ struct xl_backend_ops {
 	 * after fork() goes on using. NULL: nothing may be released (the
 	 * process leaks it). */
 	void (*forget)(struct xl_chan *ch);
+	/* Our domain was saved and restored (or migrated): every grant and
+	 * event channel of ch belongs to a domain that is no more. Release
+	 * the pages so that no unmap-notify fires later into the new
+	 * domain's ports, and keep what the kernel cannot release safely.
+	 * NULL: destroy(). */
+	void (*abandon)(struct xl_chan *ch);
 	/* Release what a descriptor holds (fds, reference array). */
 	void (*desc_release)(struct xl_chan_desc *desc);
 	/* Broker: make a channel for two other processes and fill one

@@ -48,10 +48,14 @@
 
 /* Events one ack() takes from a handle at most (see xl_backend_xen.c). */
 #define XL_XENDEV_ACK_MAX	8
+/* What one last-level page table maps on x86-64 (see xl_xendev_map). */
+#define XL_XENDEV_PT_SPAN	((size_t)2 << 20)
 
 struct xl_xendev {
 	void *mem;
 	size_t len;
+	void *span;			/* the stretch kept for mem alone */
+	size_t span_len;
 	int evt[2];			/* by enum xl_wait */
 	uint32_t port[2];
 	int hup;
@@ -62,8 +66,8 @@ static void xl_xendev_release(struct xl_xendev *xd, bool unmap)
 {
 	if (!xd)
 		return;
-	if (unmap && xd->mem != MAP_FAILED)
-		munmap(xd->mem, xd->len);
+	if (unmap && xd->span)
+		munmap(xd->span, xd->span_len);
 	xl_keeper_close(&xd->evt[0]);
 	xl_keeper_close(&xd->evt[1]);
 	xl_keeper_close(&xd->hup);
@@ -77,6 +81,51 @@ static int xl_xendev_create(struct xl_chan *ch, const struct xl_chan_params *p,
 	(void)p;
 	(void)desc;
 	return -EOPNOTSUPP;	/* xenloopd offers the grants: xl_xen_dev.h */
+}
+
+/*
+ * Map the channel alone in whole 2 MiB stretches of address space, the
+ * rest of them reserved (PROT_NONE): after a PV guest is saved and
+ * restored, Linux has lost every page table that held a mapping of
+ * another domain's pages, and with it whatever else that table mapped (a
+ * process whose C library shared one died at its next instruction). Alone,
+ * a restore costs the ring only, which the daemon then never lets us
+ * touch again (docs/xen.md §4).
+ */
+static int xl_xendev_map(struct xl_xendev *xd, int fd, uint64_t offset)
+{
+	size_t span = (xd->len + XL_XENDEV_PT_SPAN - 1) &
+		      ~(XL_XENDEV_PT_SPAN - 1);
+	size_t total = span + XL_XENDEV_PT_SPAN;
+	uintptr_t r, start;
+	void *res, *mem;
+
+	res = mmap(NULL, total, PROT_NONE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return -errno;
+	r = (uintptr_t)res;
+	start = (r + XL_XENDEV_PT_SPAN - 1) & ~(uintptr_t)(XL_XENDEV_PT_SPAN - 1);
+	mem = mmap((void *)start, xd->len, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED, fd, (off_t)offset);
+	if (mem == MAP_FAILED) {
+		int err = errno;
+
+		munmap(res, total);
+		return -err;
+	}
+	/* what lies outside the aligned stretches goes back */
+	if (start > r)
+		munmap(res, start - r);
+	if (r + total > start + span)
+		munmap((void *)(start + span), r + total - (start + span));
+	xd->mem = mem;
+	xd->span = (void *)start;
+	xd->span_len = span;
+	/* a child's copy would keep the grant, and so our unmap-notify,
+	 * past our exit (gntdev refuses the copy anyway) */
+	(void)madvise(xd->span, xd->span_len, MADV_DONTFORK);
+	return 0;
 }
 
 static int xl_xendev_attach(struct xl_chan *ch, const struct xl_chan_desc *desc)
@@ -97,15 +146,9 @@ static int xl_xendev_attach(struct xl_chan *ch, const struct xl_chan_desc *desc)
 		return -ENOMEM;
 	xd->evt[0] = xd->evt[1] = xd->hup = -1;
 	xd->len = XL_WIRE_CTRL_SIZE + (size_t)npages * XL_WIRE_PAGE_SIZE;
-	xd->mem = mmap(NULL, xd->len, PROT_READ | PROT_WRITE, MAP_SHARED,
-		       desc->u.xendev.mem, (off_t)desc->u.xendev.offset);
-	if (xd->mem == MAP_FAILED) {
-		ret = -errno;
+	ret = xl_xendev_map(xd, desc->u.xendev.mem, desc->u.xendev.offset);
+	if (ret < 0)
 		goto out_free;
-	}
-	/* a child's copy would keep the grant, and so our unmap-notify,
-	 * past our exit (gntdev refuses the copy anyway) */
-	(void)madvise(xd->mem, xd->len, MADV_DONTFORK);
 	xd->mapper = getpid();
 	for (w = 0; w < 2; w++) {
 		xd->evt[w] = xl_keeper_dup(desc->u.xendev.evt[w]);
@@ -250,6 +293,28 @@ static void xl_xendev_forget(struct xl_chan *ch)
 	xl_xendev_release(ch->be, xl_xendev_mapped(ch));
 }
 
+/*
+ * Our domain was restored (xl_backend_ops.abandon): the pages are gone
+ * from our page tables, and touching or unmapping them is not safe, so
+ * the mapping stays as it is, and so do the event-channel fds (Linux
+ * BUG()s releasing a port bound before a restore). Whoever holds the
+ * grant fd takes the unmap-notify off first (xl_xen_dev_unnotify): else
+ * our exit would fire it.
+ */
+static void xl_xendev_abandon(struct xl_chan *ch)
+{
+	struct xl_xendev *xd = ch->be;
+
+	if (!xd)
+		return;
+	xl_keeper_close(&xd->hup);
+	/* xd->span and xd->evt[] deliberately stay */
+	free(xd);
+	ch->be = NULL;
+	ch->ctrl = NULL;
+	ch->data = NULL;
+}
+
 static void xl_xendev_desc_release(struct xl_chan_desc *desc)
 {
 	int *fd[4] = { &desc->u.xendev.mem, &desc->u.xendev.evt[0],
@@ -283,6 +348,7 @@ const struct xl_backend_ops xl_backend_xendev = {
 	.ack = xl_xendev_ack,
 	.destroy = xl_xendev_destroy,
 	.forget = xl_xendev_forget,
+	.abandon = xl_xendev_abandon,
 	.desc_release = xl_xendev_desc_release,
 	.create_pair = NULL,
 	.move_fd = xl_xendev_move_fd,

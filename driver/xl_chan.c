@@ -557,6 +557,17 @@ void xl_chan_forget(struct xl_chan *ch)
 	xl_chan_free(ch);
 }
 
+void xl_chan_abandon(struct xl_chan *ch)
+{
+	if (!ch)
+		return;
+	if (ch->ops->abandon)
+		ch->ops->abandon(ch);
+	else
+		ch->ops->destroy(ch);
+	xl_chan_free(ch);
+}
+
 ssize_t xl_chan_tx_unacked(struct xl_chan *ch, struct iovec iov[2])
 {
 	if (!ch->tx_opened)

@@ -183,6 +183,13 @@ void xl_chan_destroy(struct xl_chan *ch);
 void xl_chan_forget(struct xl_chan *ch);
 
 /*
+ * Let go of a channel of a domain that was saved and restored, or
+ * migrated (xl_backend_ops.abandon): its grants and event channels are
+ * void on both sides, and nothing may fire into the new domain's ports.
+ */
+void xl_chan_abandon(struct xl_chan *ch);
+
+/*
  * Our direction's bytes the peer has not consumed, in the ring (see
  * xl_ring_tx_unacked()): what must go again by another path when the
  * peer is gone but its stream lives on. -ENOTCONN before xl_chan_tx_open().
