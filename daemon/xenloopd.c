@@ -547,6 +547,11 @@ static void xl_dispatch(struct xl_daemon *d, struct xl_pollset *ps)
 {
 	nfds_t i;
 
+#ifdef HAVE_XEN
+	/* a resume wakes us: before any client's request can touch a link */
+	if (d->xen)
+		xl_xlink_guard(d);
+#endif
 	for (i = 0; i < ps->n; i++) {
 		if (!ps->pfd[i].revents)
 			continue;

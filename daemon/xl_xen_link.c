@@ -21,6 +21,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +48,7 @@
 /* Ticks an offerer's link may be up (the peer mapped it) before the
  * peer's answer node must be there. */
 #define XL_XLINK_ANSWER_TICKS	5
+#define XL_XLINK_SELF_TOKEN	"xl-self"
 
 enum xl_xlink_state {
 	XL_XLINK_DOWN = 0,
@@ -61,6 +63,11 @@ struct xl_xpeer {
 	bool in_table;
 	enum xl_xlink_state st;
 	struct xl_chan *ch;
+	/* the daemon half of ch (xl_xen_dev.c): our copy of its grant fd,
+	 * for a restore, and our end of its liveness pair */
+	int mem, keep;
+	uint32_t side;
+	uint64_t offset;
 	uint64_t gen;			/* the link's generation */
 	uint64_t bad_gen;		/* attacher: a generation that failed */
 	unsigned int unanswered;	/* offerer, up: ticks without the
@@ -69,10 +76,15 @@ struct xl_xpeer {
 	uint8_t rbuf[XL_XLINK_RBUF];
 };
 
-/* The daemon's end of one connection's liveness pair. */
+/* The daemon's hold on one connection's channel, which a process maps. */
 struct xl_xkeep {
-	int fd;
+	int fd;			/* our end of its liveness pair */
 	uint32_t domid;
+	/* copies of the grant-device and event-channel fds the process got,
+	 * for a restore (xl_keep_void); -1 where none could be made */
+	int mem, evt[2];
+	uint32_t side;
+	uint64_t offset;
 };
 
 struct xl_xen_gd {
@@ -82,6 +94,9 @@ struct xl_xen_gd {
 	struct xl_xkeep *keep;
 	size_t nkeep, capkeep;
 	uint64_t next_gen;
+	/* event-channel files of a domain we were before a restore: open
+	 * for as long as we live (xl_keep_void) */
+	size_t nstale;
 };
 
 /* ---- xenstore ---- */
@@ -139,7 +154,22 @@ static char *xl_xlink_read_peer(struct xl_xen_gd *x, uint32_t peer)
 
 /* ---- the liveness ends of connections ---- */
 
-static void xl_keep_add(struct xl_xen_gd *x, uint32_t domid, int fd)
+static int xl_keep_dup(int fd)
+{
+	return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
+}
+
+static void xl_keep_close(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+/* Hold the connection whose channel desc (kind XENDEV) is: fd, our end of
+ * its liveness pair, and copies of its device fds. */
+static void xl_keep_add(struct xl_xen_gd *x, uint32_t domid, int fd,
+			const struct xl_chan_desc *desc)
 {
 	struct xl_xkeep *k;
 	size_t cap;
@@ -156,17 +186,55 @@ static void xl_keep_add(struct xl_xen_gd *x, uint32_t domid, int fd)
 		x->keep = k;
 		x->capkeep = cap;
 	}
-	x->keep[x->nkeep++] = (struct xl_xkeep){ .fd = fd, .domid = domid };
+	k = &x->keep[x->nkeep++];
+	*k = (struct xl_xkeep){ .fd = fd, .domid = domid,
+				.side = desc->side,
+				.offset = desc->u.xendev.offset };
+	k->mem = xl_keep_dup(desc->u.xendev.mem);
+	k->evt[0] = xl_keep_dup(desc->u.xendev.evt[0]);
+	k->evt[1] = xl_keep_dup(desc->u.xendev.evt[1]);
+	if (k->mem < 0 || k->evt[0] < 0 || k->evt[1] < 0)
+		log_warnx("a connection with domain %u: cannot keep its fds "
+			  "(%s): a restore of this guest would harm it",
+			  domid, strerror(errno));
 }
 
 /* tell: the peer domain is gone (a byte the process reads as a reset);
  * else the end only closes, which the process takes as "unwatched" */
 static void xl_keep_drop(struct xl_xen_gd *x, size_t i, bool tell)
 {
+	struct xl_xkeep *k = &x->keep[i];
+
 	if (tell)
-		(void)!write(x->keep[i].fd, "x", 1);
-	close(x->keep[i].fd);
+		(void)!write(k->fd, "x", 1);
+	close(k->fd);
+	xl_keep_close(&k->mem);
+	xl_keep_close(&k->evt[0]);
+	xl_keep_close(&k->evt[1]);
 	x->keep[i] = x->keep[--x->nkeep];
+}
+
+/*
+ * Our domain was restored: a connection's channel is void on both sides.
+ * Its process's mapping must not fire its unmap-notify when it goes, and
+ * its event-channel files must never be released (xl_xen_dev_unnotify,
+ * docs/xen.md §4): we take the notify off through our copy of the grant
+ * fd, and keep our copies of the event-channel files for good, so that
+ * the process's close is never the last. Then it hears its peer is gone.
+ */
+static void xl_keep_void(struct xl_xen_gd *x, size_t i)
+{
+	struct xl_xkeep *k = &x->keep[i];
+	int ret = k->mem < 0 ? -EBADF :
+		  xl_xen_dev_unnotify(k->mem, k->side, k->offset);
+
+	if (ret < 0)
+		log_warnx("a connection with domain %u: cannot take its "
+			  "unmap-notify off (%s): its process's unmap may "
+			  "oops", k->domid, strerror(-ret));
+	x->nstale += (k->evt[0] >= 0) + (k->evt[1] >= 0);
+	k->evt[0] = k->evt[1] = -1;	/* never closed */
+	xl_keep_drop(x, i, true);
 }
 
 /* Is domain domid gone? Its own directory, which we may not read while
@@ -241,8 +309,59 @@ static struct xl_xen_gd *xl_x(struct xl_daemon *d)
 	return d->xen;
 }
 
-static void xl_xlink_down(struct xl_daemon *d, struct xl_xpeer *xp,
-			  const char *why)
+static void xl_xlink_fds_close(struct xl_xpeer *xp)
+{
+	if (xp->mem >= 0)
+		close(xp->mem);
+	if (xp->keep >= 0)
+		close(xp->keep);
+	xp->mem = xp->keep = -1;
+}
+
+/* Our domain was restored: the link's channel is void, and its pages
+ * (the peer's, on side 1) are gone from our page tables. Touch nothing of
+ * it: the notify comes off through our grant fd, and the mapping and its
+ * event-channel files stay (xl_chan_abandon, xl_keep_void). */
+static void xl_xlink_abandon(struct xl_xen_gd *x, struct xl_xpeer *xp)
+{
+	int ret = xp->mem < 0 ? -EBADF :
+		  xl_xen_dev_unnotify(xp->mem, xp->side, xp->offset);
+
+	if (ret < 0)
+		log_warnx("link with domain %u: cannot take its unmap-notify "
+			  "off (%s): our exit may oops", xp->domid,
+			  strerror(-ret));
+	xl_chan_abandon(xp->ch);
+	x->nstale += 2;
+}
+
+/* The link's channel from the daemon half's descriptor (kind XENDEV):
+ * we are its process too. Takes keep; desc keeps its fds. */
+static int xl_xlink_attach_chan(struct xl_xpeer *xp,
+				const struct xl_chan_desc *desc, int keep)
+{
+	int ret;
+
+	xp->keep = keep;
+	xp->side = desc->side;
+	xp->offset = desc->u.xendev.offset;
+	xp->mem = fcntl(desc->u.xendev.mem, F_DUPFD_CLOEXEC, 3);
+	if (xp->mem < 0) {
+		ret = -errno;
+		xl_xlink_fds_close(xp);
+		return ret;
+	}
+	ret = xl_chan_attach(&xp->ch, desc, 0);
+	if (ret < 0) {
+		xp->ch = NULL;
+		xl_xlink_fds_close(xp);
+	}
+	return ret;
+}
+
+/* restored: our domain was restored, and the link's channel with it */
+static void xl_xlink_end(struct xl_daemon *d, struct xl_xpeer *xp,
+			 const char *why, bool restored)
 {
 	struct xl_xen_gd *x = xl_x(d);
 
@@ -251,12 +370,23 @@ static void xl_xlink_down(struct xl_daemon *d, struct xl_xpeer *xp,
 	log_info("link with domain %u down (%s)", xp->domid, why);
 	xl_match_peer_gone(d->match, xp->id);
 	xl_match_offers_drop(d->match, xp->id);
-	xl_chan_destroy(xp->ch);
+	if (restored) {
+		xl_xlink_abandon(x, xp);
+	} else {
+		xl_chan_destroy(xp->ch);
+	}
+	xl_xlink_fds_close(xp);
 	xp->ch = NULL;
 	xp->st = XL_XLINK_DOWN;
 	xp->rlen = 0;
 	xp->id = 0;
 	xl_xlink_unpublish(x, xp->domid);
+}
+
+static void xl_xlink_down(struct xl_daemon *d, struct xl_xpeer *xp,
+			  const char *why)
+{
+	xl_xlink_end(d, xp, why, false);
 }
 
 static void xl_xlink_up(struct xl_daemon *d, struct xl_xpeer *xp)
@@ -278,16 +408,18 @@ static void xl_xlink_up(struct xl_daemon *d, struct xl_xpeer *xp)
 static void xl_xlink_offer_link(struct xl_daemon *d, struct xl_xpeer *xp)
 {
 	struct xl_xen_gd *x = xl_x(d);
-	struct xl_chan_params par = { .order = { XL_XLINK_ORDER,
-						 XL_XLINK_ORDER },
-				      .peer_domid = xp->domid };
+	const uint32_t order[2] = { XL_XLINK_ORDER, XL_XLINK_ORDER };
+	uint32_t refs[XL_XEN_DEV_MAX_REFS], nrefs, i;
 	struct xl_chan_desc desc;
 	char val[XL_XLINK_VAL_MAX + 1];
 	size_t off;
-	uint32_t i;
-	int ret;
+	int keep, ret;
 
-	ret = xl_chan_create(&xp->ch, &xl_backend_xen, &par, &desc, 0);
+	ret = xl_xen_dev_offer(xp->domid, order, &desc, refs, &nrefs, &keep);
+	if (ret == 0) {
+		ret = xl_xlink_attach_chan(xp, &desc, keep);
+		xl_backend_xendev.desc_release(&desc);
+	}
 	if (ret < 0) {
 		log_warnx("link with domain %u: cannot make its channel: %s",
 			  xp->domid, strerror(-ret));
@@ -295,12 +427,11 @@ static void xl_xlink_offer_link(struct xl_daemon *d, struct xl_xpeer *xp)
 	}
 	xp->gen = ++x->next_gen;
 	off = (size_t)snprintf(val, sizeof(val), "1 %" PRIu64 " %u %u %u",
-			       xp->gen, desc.u.xen.port[0],
-			       desc.u.xen.port[1], desc.u.xen.nrefs);
-	for (i = 0; i < desc.u.xen.nrefs && off < sizeof(val); i++)
+			       xp->gen, desc.u.xendev.port[0],
+			       desc.u.xendev.port[1], nrefs);
+	for (i = 0; i < nrefs && off < sizeof(val); i++)
 		off += (size_t)snprintf(val + off, sizeof(val) - off, " %u",
-					desc.u.xen.refs[i]);
-	xl_chan_desc_release(&desc);
+					refs[i]);
 	ret = off < sizeof(val) ? xl_xlink_publish(x, xp->domid, val) :
 				  -E2BIG;
 	if (ret < 0) {
@@ -308,6 +439,7 @@ static void xl_xlink_offer_link(struct xl_daemon *d, struct xl_xpeer *xp)
 			  xp->domid, strerror(-ret));
 		xl_chan_destroy(xp->ch);
 		xp->ch = NULL;
+		xl_xlink_fds_close(xp);
 		return;
 	}
 	xp->st = XL_XLINK_WAIT;
@@ -346,10 +478,10 @@ static int xl_xlink_parse_offer(const char *val, uint64_t *gen,
 static void xl_xlink_attach_link(struct xl_daemon *d, struct xl_xpeer *xp)
 {
 	struct xl_xen_gd *x = xl_x(d);
-	struct xl_chan_desc desc;
+	struct xl_chan_desc desc, dev;
 	char ans[48], *val;
 	uint64_t gen;
-	int ret;
+	int keep, ret;
 
 	val = xl_xlink_read_peer(x, xp->domid);
 	if (!val)
@@ -361,14 +493,17 @@ static void xl_xlink_attach_link(struct xl_daemon *d, struct xl_xpeer *xp)
 			log_debug("link from domain %u: malformed", xp->domid);
 		return;
 	}
-	desc.u.xen.domid = xp->domid;
-	ret = xl_chan_attach(&xp->ch, &desc, 0);
+	ret = xl_xen_dev_map(xp->domid, desc.order, desc.u.xen.refs,
+			     desc.u.xen.nrefs, desc.u.xen.port, &dev, &keep);
 	xl_chan_desc_release(&desc);
+	if (ret == 0) {
+		ret = xl_xlink_attach_chan(xp, &dev, keep);
+		xl_backend_xendev.desc_release(&dev);
+	}
 	if (ret < 0) {
 		log_warnx("link from domain %u: cannot attach: %s", xp->domid,
 			  strerror(-ret));
 		xp->bad_gen = gen;
-		xp->ch = NULL;
 		return;
 	}
 	xp->gen = gen;
@@ -379,6 +514,7 @@ static void xl_xlink_attach_link(struct xl_daemon *d, struct xl_xpeer *xp)
 			  strerror(-ret));
 		xl_chan_destroy(xp->ch);
 		xp->ch = NULL;
+		xl_xlink_fds_close(xp);
 		return;
 	}
 	xp->st = XL_XLINK_WAIT;
@@ -451,6 +587,7 @@ static struct xl_xpeer *xl_xpeer_get(struct xl_xen_gd *x, uint32_t domid)
 	if (!xp)
 		return NULL;
 	xp->domid = domid;
+	xp->mem = xp->keep = -1;
 	xp->next = x->peers;
 	x->peers = xp;
 	return xp;
@@ -515,7 +652,7 @@ static void xl_xframe_on_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 				XL_REASON_PROTOCOL : XL_REASON_RESOURCES);
 		return;
 	}
-	xl_keep_add(xl_x(d), xp->domid, keep);
+	xl_keep_add(xl_x(d), xp->domid, keep, &desc);
 	xl_peer_take_fds(&desc, &o.fds);
 	xl_peer_take_offer(d, &o);
 }
@@ -596,6 +733,10 @@ void xl_xlink_start(struct xl_daemon *d)
 	/* a generation nobody saw: from the clock, as a restarted daemon
 	 * must not reuse its predecessor's */
 	x->next_gen = (uint64_t)time(NULL) << 20;
+	/* relative: it fires once now, and once more at every resume */
+	if (!xs_watch(x->xs, "domid", XL_XLINK_SELF_TOKEN))
+		log_warnx("cannot watch our domid (%s): a restore is seen "
+			  "at the next tick only", strerror(errno));
 	d->xen = x;
 	log_info("Xen guest mode: domain %u", self);
 }
@@ -615,14 +756,46 @@ static void xl_xlink_renumber(struct xl_daemon *d, uint32_t self)
 	log_info("our domid changed from %u to %u (restored or migrated): "
 		 "ending every link and connection of the old one",
 		 x->g.self, self);
-	while ((xp = x->peers)) {
-		x->peers = xp->next;
-		xl_xlink_down(d, xp, "our domid changed");
-		free(xp);
-	}
+	/* all of it before anything binds a port of the new domain: a
+	 * notify of the old one would put that port */
 	while (x->nkeep)
-		xl_keep_drop(x, x->nkeep - 1, true);
+		xl_keep_void(x, x->nkeep - 1);
+	/* down, and out of the table: the next tick frees them (a caller
+	 * may still hold one) */
+	for (xp = x->peers; xp; xp = xp->next) {
+		xl_xlink_end(d, xp, "our domid changed", true);
+		xp->in_table = false;
+	}
+	if (x->nstale)
+		log_info("holding %zu event-channel files of the domains we "
+			 "were for good (Linux cannot release them after a "
+			 "restore)", x->nstale);
 	xl_xen_guest_init(&x->g, &xl_xs_xen, x->xs, self);
+}
+
+/* Has our domid changed? Then start over as the new domain. */
+static void xl_xlink_self_check(struct xl_daemon *d)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	uint32_t self;
+
+	if (xl_xen_guest_self(&xl_xs_xen, x->xs, &self) == 0 &&
+	    self != x->g.self)
+		xl_xlink_renumber(d, self);
+}
+
+void xl_xlink_guard(struct xl_daemon *d)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	bool fired = false;
+	char **ev;
+
+	while ((ev = xs_check_watch(x->xs)) != NULL) {
+		free(ev);
+		fired = true;
+	}
+	if (fired)
+		xl_xlink_self_check(d);
 }
 
 void xl_xlink_tick(struct xl_daemon *d)
@@ -630,13 +803,10 @@ void xl_xlink_tick(struct xl_daemon *d)
 	struct xl_xen_gd *x = xl_x(d);
 	struct xl_xpeer *xp, **pp;
 	unsigned int i;
-	uint32_t self;
 	int ret;
 
 	/* "domid" is relative: it reads the domain we are now */
-	if (xl_xen_guest_self(&xl_xs_xen, x->xs, &self) == 0 &&
-	    self != x->g.self)
-		xl_xlink_renumber(d, self);
+	xl_xlink_self_check(d);
 	ret = xl_xen_guest_advertise(&x->g);
 	if (ret < 0)
 		log_warnx("cannot advertise in xenstore: %s", strerror(-ret));
@@ -669,6 +839,13 @@ int xl_xlink_pollfds(struct xl_daemon *d, struct pollfd *pfd, void **obj,
 	struct xl_xpeer *xp;
 	int n = 0, k;
 
+	xl_xlink_guard(d);
+	/* first, so that dispatch sees the watch before any link */
+	if (max > 0) {
+		pfd[n] = (struct pollfd){ .fd = xs_fileno(x->xs),
+					  .events = POLLIN };
+		obj[n++] = NULL;
+	}
 	for (xp = x->peers; xp; xp = xp->next) {
 		/* the offerer: only the peer's domain can have mapped our
 		 * pages, and it may already be sending on the link (its
@@ -695,6 +872,9 @@ void xl_xlink_input(struct xl_daemon *d, void *obj, const struct pollfd *pfd)
 {
 	struct xl_xpeer *xp = obj, *p;
 
+	xl_xlink_guard(d);
+	if (!xp)
+		return;		/* the watch: xl_xlink_guard() read it */
 	/* only a link still in the list: one taken down meanwhile is
 	 * still there (freed at the next tick only) */
 	for (p = xl_x(d)->peers; p && p != xp; p = p->next)
@@ -765,15 +945,16 @@ uint32_t xl_xlink_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 		xl_xlink_down(d, xp, "cannot send");
 		return XL_REASON_PEER_DOWN;
 	}
+	/* first: the take leaves desc without fds */
+	xl_keep_add(xl_x(d), xp->domid, keep, &desc);
 	xl_peer_take_fds(&desc, &side0);
 	ret = xl_match_client_wait(d->match, reg, xp->id, f.id, order, &side0,
 				   xl_now_ms());
 	if (ret < 0) {
+		/* its liveness end hangs up: the sweep drops our hold */
 		xl_peer_fds_close(&side0);
-		close(keep);
 		return XL_REASON_RESOURCES;
 	}
-	xl_keep_add(xl_x(d), xp->domid, keep);
 	log_debug("cookie %llu of pid %u: offer %llu sent to domain %u",
 		  (unsigned long long)reg->cookie, reg->pid,
 		  (unsigned long long)f.id, xp->domid);

@@ -49,6 +49,16 @@ void xl_xlink_tick(struct xl_daemon *d);
 int xl_xlink_pollfds(struct xl_daemon *d, struct pollfd *pfd, void **obj,
 		     int max, bool *now);
 
+/*
+ * Before anything that may touch a link's pages: if xenstore says our
+ * domid may have changed (a watch on it fires at resume), look, and if it
+ * did, let go of every link and connection of the old domain without
+ * touching their pages. After a restore, a PV guest's mappings of other
+ * domains' pages are gone from its page tables: one access kills the
+ * process (docs/xen.md §4).
+ */
+void xl_xlink_guard(struct xl_daemon *d);
+
 /* poll() said link obj's fd is readable. */
 void xl_xlink_input(struct xl_daemon *d, void *obj,
 		    const struct pollfd *pfd);

@@ -204,6 +204,17 @@ static int xl_dev_notify(const struct xl_chan_desc *desc, unsigned long req)
 	return ioctl(desc->u.xendev.mem, req, &un) < 0 ? -errno : 0;
 }
 
+int xl_xen_dev_unnotify(int mem, uint32_t side, uint64_t offset)
+{
+	struct ioctl_gntdev_unmap_notify un = {
+		.index = offset + XL_DEV_LIVE_OFF(side), .action = 0 };
+
+	if (ioctl(mem, side ? IOCTL_GNTDEV_SET_UNMAP_NOTIFY :
+		  IOCTL_GNTALLOC_SET_UNMAP_NOTIFY, &un) < 0)
+		return -errno;
+	return 0;
+}
+
 static int xl_dev_finish(struct xl_chan_desc *desc, int *keep, int ret)
 {
 	if (ret < 0) {

@@ -57,6 +57,16 @@ int xl_xen_dev_map(uint32_t peer, const uint32_t order[2],
 		   const uint32_t rport[2], struct xl_chan_desc *desc,
 		   int *keep);
 
+/*
+ * After a restore (docs/xen.md §4): take the unmap-notify off side's
+ * mapping at offset (desc->u.xendev.offset) through mem, a copy of the
+ * grant-device fd the process got. Once the process unmaps, gntdev would
+ * otherwise clear a byte in a page the restored kernel no longer maps (an
+ * oops in Linux 6.1), and either device would put a port number that the
+ * new domain may have given to someone else.
+ */
+int xl_xen_dev_unnotify(int mem, uint32_t side, uint64_t offset);
+
 /* An empty descriptor of kind XENDEV for side (every fd -1). */
 void xl_xen_dev_desc_init(struct xl_chan_desc *desc, uint32_t side,
 			  const uint32_t order[2]);
