@@ -6,7 +6,9 @@
 # bridge (dom0 has 198.18.0.254 on it), copies their consoles onto its own
 # (and so onto the serial log, prefixed "[a] " and "[b] "), destroys guest
 # 1 when guest 2 says "XLSYNC destroy-a", creates guest 3 (domu3, "[c] ",
-# 198.18.0.3) on "XLSYNC create-c" and destroys it on "XLSYNC destroy-c"
+# 198.18.0.3) on "XLSYNC create-c" and destroys it on "XLSYNC destroy-c",
+# then does it again on "XLSYNC create-c2", saving and restoring it on
+# "XLSYNC save-c2" before "XLSYNC destroy-c2"
 # (guest-e2e.sh: a guest that comes late, and one that dies mid-stream),
 # checks that the destroyed domain
 # is released once guest 2 unmaps its pages, stops xenloopd when guest 2
@@ -186,29 +188,72 @@ console_copy() {
 console_copy a $log1
 console_copy b $log2
 
-# Guest 3, on guest 2's cue: created after every daemon started (it must
-# be discovered), and destroyed while it streams to guest 2 on a ring (its
-# connection there must end, not hang: a dead domain says nothing).
+# Guest 3, on guest 2's cues, lives twice ($1: "" then "2", in the names
+# of the cues and checks). First: created after every daemon started (it
+# must be discovered), and destroyed while it streams to guest 2 on a ring
+# (its connection there must end, not hang: a dead domain says nothing).
+# Second: created again, saved and restored (save_guest3), destroyed.
 d3=
 d3_gone=
+d3_life=
 create_guest3() {
 	local out t i=0 log3=/var/log/xen/console/guest-domu3.log
 
-	[ -z "$d3" ] || return
+	# one life at a time, each once
+	[ -z "$d3" ] || [ -n "$d3_gone" ] || return
+	[ "$1" != "$d3_life" ] || [ -z "$d3" ] || return
+	d3_life=$1
 	d3=creating
+	d3_gone=
+	d3_saved=
 	t=$(up)
 	if ! out=$(xl create /etc/xen/domu3.cfg 2>&1); then
-		echo "XLTEST dom0_create_c FAIL xl create domu3: $(echo "$out" |
+		echo "XLTEST dom0_create_c$1 FAIL xl create domu3: $(echo "$out" |
 			tail -n 3 | tr '\n' '|')"
 		return
 	fi
 	d3=$(xl domid domu3)
-	echo "XLTEST dom0_create_c PASS guest 3 is domain $d3 ($(since "$t") s)"
+	echo "XLTEST dom0_create_c$1 PASS guest 3 is domain $d3" \
+		"($(since "$t") s)"
 	while [ ! -e $log3 ] && [ $i -lt 100 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
-	console_copy c $log3
+	# its second life writes on in the same log
+	[ -n "$1" ] || console_copy c $log3
+}
+
+# Guest 3, on guest 2's cue, while it streams to guest 2 on a ring: saved
+# and restored (the events of a live migration: the guest's processes carry
+# on in a new domain). Its old connection must end, and the restored guest
+# be discovered and linked again (guest-e2e.sh b_saved, c_restored).
+d3_saved=
+save_guest3() {
+	local t rc out res=PASS old
+
+	[ -n "$d3" ] && [ -z "$d3_saved" ] && [ -z "$d3_gone" ] || return
+	d3_saved=yes
+	t=$(up)
+	out=$(xl save domu3 /run/domu3.save 2>&1)
+	rc=$?
+	[ $rc -eq 0 ] || res=FAIL
+	echo "XLTEST dom0_save_c$d3_life $res xl save of domain $d3 returned $rc" \
+		"after $(since "$t") s $([ $rc -eq 0 ] ||
+			echo "$out" | tail -n 3 | tr '\n' '|')"
+	[ $rc -eq 0 ] || return
+	t=$(up)
+	out=$(xl restore /run/domu3.save 2>&1)
+	rc=$?
+	rm -f /run/domu3.save
+	old=$d3
+	d3=$(xl domid domu3 2>/dev/null)
+	res=PASS
+	[ $rc -eq 0 ] && [ -n "$d3" ] && [ "$d3" != "$old" ] || res=FAIL
+	echo "XLTEST dom0_restore_c$d3_life $res xl restore returned $rc after" \
+		"$(since "$t") s: guest 3 was domain $old, is ${d3:-no domain}" \
+		"$([ $rc -eq 0 ] || echo "$out" | tail -n 3 | tr '\n' '|')"
+	# never created again by a cue taken from the log
+	d3=${d3:-lost}
 }
 
 destroy_guest3() {
@@ -220,7 +265,7 @@ destroy_guest3() {
 	xl destroy domu3
 	rc=$?
 	[ $rc -eq 0 ] || res=FAIL
-	echo "XLTEST dom0_destroy_c $res xl destroy domu3 returned $rc after" \
+	echo "XLTEST dom0_destroy_c$d3_life $res xl destroy domu3 returned $rc after" \
 		"$(since "$t") s"
 }
 
@@ -306,17 +351,26 @@ term_discovery() {
 	xld=
 }
 
+# Does guest 2's log hold cue "XLSYNC $1" (not $1 with a life number)?
+has_cue() { grep "XLSYNC $1" $log2 | grep -qv "XLSYNC $1[0-9]"; }
+
 # Sets g and ev to the cue guest 2's log holds for the current state.
 lost_cue() {
 	local c
 	# guest 3's cues, in any state
-	if [ -z "$d3" ] && grep -q "XLSYNC create-c" $log2; then
+	local l=$d3_life
+	if [ -z "$d3" ] && has_cue create-c; then
 		g=b
 		ev="XLSYNC create-c"
-	elif [ -n "$d3" ] && [ -z "$d3_gone" ] &&
-		grep -q "XLSYNC destroy-c" $log2; then
+	elif [ -n "$d3_gone" ] && [ -z "$l" ] && has_cue create-c2; then
 		g=b
-		ev="XLSYNC destroy-c"
+		ev="XLSYNC create-c2"
+	elif [ -n "$d3" ] && [ -z "$d3_gone" ] && has_cue "destroy-c$l"; then
+		g=b
+		ev="XLSYNC destroy-c$l"
+	elif [ -n "$d3" ] && [ -z "$d3_saved" ] && has_cue "save-c$l"; then
+		g=b
+		ev="XLSYNC save-c$l"
 	fi
 	if [ -n "$g" ]; then
 		echo "XLINFO dom0: cue \"$ev\" taken from the log"
@@ -359,8 +413,17 @@ while :; do
 		lost_cue
 	fi
 	case "$g:$state:$ev" in
+	b:*:"XLSYNC create-c2"*)
+		create_guest3 2
+		;;
 	b:*:"XLSYNC create-c"*)
 		create_guest3
+		;;
+	b:*:"XLSYNC save-c2"*)
+		save_guest3
+		;;
+	b:*:"XLSYNC destroy-c2"*)
+		destroy_guest3
 		;;
 	b:*:"XLSYNC destroy-c"*)
 		destroy_guest3

@@ -71,7 +71,7 @@ fi
 # a minute and bounds its own waits; this bound is for a bug in it, and
 # TERM lets it stop what it started.
 if [ "$e2e" != off ]; then
-	timeout -s TERM -k 30 300 /xl/guest-e2e.sh "$role"
+	timeout -s TERM -k 30 420 /xl/guest-e2e.sh "$role"
 fi
 
 ready=/tmp/xl-disc-ready

@@ -14,7 +14,7 @@
 #	XL_XEN_BUILDDIR	build tree holding tests/xen/xen_*_probe and
 #			daemon/xenloopd (.)
 #	XL_XEN_WORK	images and logs ($XL_XEN_BUILDDIR/tests/xen/work)
-#	XL_XEN_TIMEOUT	hard limit on the QEMU run, seconds (420)
+#	XL_XEN_TIMEOUT	hard limit on the QEMU run, seconds (600)
 #	XL_XEN_SMP	host CPUs QEMU emulates (2; the guests and dom0
 #			share them)
 #	XL_XEN_CPU	QEMU's CPU model (max)
@@ -34,7 +34,7 @@ XL_XEN_BUILDDIR=$(cd "${XL_XEN_BUILDDIR:-.}" && pwd)
 XL_XEN_WORK=${XL_XEN_WORK:-$XL_XEN_BUILDDIR/tests/xen/work}
 export XL_XEN_BUILDDIR XL_XEN_WORK
 work=$XL_XEN_WORK
-limit=${XL_XEN_TIMEOUT:-420}
+limit=${XL_XEN_TIMEOUT:-600}
 smp=${XL_XEN_SMP:-2}
 cpu=${XL_XEN_CPU:-max}
 # Xen's default on this (emulated AMD) CPU is lazy FPU switching, which
@@ -79,9 +79,12 @@ die() {
 e2e_tcp=(e2e_iperf3_tcp e2e_transfer_tcp e2e_pingpong_tcp)
 e2e_ring=(e2e_daemon_a e2e_daemon_b e2e_iperf3_ring e2e_iperf3_ring_srv
 	e2e_transfer_ring e2e_transfer_ring_srv e2e_pingpong_ring
-	e2e_pingpong_ring_srv e2e_newguest_b e2e_privilege_b e2e_destroy_b)
-# guest 3, which dom0 creates and destroys on guest 2's cues in that step
-e2e_dom0=(dom0_create_c dom0_destroy_c)
+	e2e_pingpong_ring_srv e2e_newguest_b e2e_privilege_b e2e_saved_b
+	e2e_restored_b e2e_restored_c e2e_destroy_b)
+# guest 3, which dom0 creates and destroys on guest 2's cues in that
+# step, then creates again, saves and restores, and destroys
+e2e_dom0=(dom0_create_c dom0_destroy_c dom0_create_c2 dom0_save_c2
+	dom0_restore_c2 dom0_destroy_c2)
 case $e2e in
 on | auto) expected+=("${e2e_tcp[@]}" "${e2e_ring[@]}" "${e2e_dom0[@]}") ;;
 off) ;;
