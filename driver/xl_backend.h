@@ -133,6 +133,11 @@ struct xl_backend_ops {
 	 * domain's ports, and keep what the kernel cannot release safely.
 	 * NULL: destroy(). */
 	void (*abandon)(struct xl_chan *ch);
+	/* Was the channel's memory replaced by zeroes of our own, because
+	 * our domain was restored (xendev)? Then nothing in it is the
+	 * peer's any more, and the stream cannot be kept whole. NULL:
+	 * never. */
+	bool (*voided)(struct xl_chan *ch);
 	/* Release what a descriptor holds (fds, reference array). */
 	void (*desc_release)(struct xl_chan_desc *desc);
 	/* Broker: make a channel for two other processes and fill one

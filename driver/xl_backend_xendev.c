@@ -60,6 +60,7 @@ struct xl_xendev {
 	uint32_t port[2];
 	int hup;
 	pid_t mapper;			/* the process the mapping is in */
+	bool voided;			/* the daemon said: restored */
 };
 
 static void xl_xendev_release(struct xl_xendev *xd, bool unmap)
@@ -213,6 +214,24 @@ static int xl_xendev_drain(struct xl_xendev *xd, enum xl_wait w)
 	return 0;
 }
 
+/*
+ * Our domain was restored: the pages are gone from our page tables, and
+ * the next access would kill us. Put zeroed memory of our own in their
+ * place (the kernel unmaps the grant on the way; the daemon took its
+ * unmap-notify off first): the channel then reads as both sides dead and
+ * nothing in flight, which ends it as a vanished peer would, and what we
+ * had sent and the peer had not read shows as dropped. Not in a child
+ * without the mapping, where the range may hold something else.
+ */
+static void xl_xendev_void(struct xl_xendev *xd)
+{
+	xd->voided = true;
+	if (!xd->span || xd->mapper != getpid())
+		return;
+	(void)mmap(xd->span, xd->span_len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+}
+
 /* The daemon went: an fd that never fires where the liveness end was. */
 static void xl_xendev_unwatch(struct xl_xendev *xd)
 {
@@ -240,12 +259,15 @@ static int xl_xendev_ack(struct xl_chan *ch, enum xl_wait w,
 			return ret;
 	}
 	if (hup) {
-		/* a byte: the peer domain is gone; end of stream: the
-		 * daemon is, which ends only this watch (then the fd is an
-		 * eventfd, which recv() calls ENOTSOCK) */
+		/* a byte: the peer domain is gone, or ours was restored;
+		 * end of stream: the daemon is, which ends only this watch
+		 * (then the fd is an eventfd, which recv() calls ENOTSOCK) */
 		got = recv(xd->hup, &byte, 1, MSG_DONTWAIT);
-		if (got > 0)
+		if (got > 0) {
+			if (byte == XL_XEN_DEV_RESTORED)
+				xl_xendev_void(xd);
 			return -ECONNRESET;
+		}
 		if (got == 0)
 			xl_xendev_unwatch(xd);
 		else if (errno != EAGAIN && errno != EINTR &&
@@ -277,6 +299,13 @@ static void xl_xendev_destroy(struct xl_chan *ch)
 	ch->data = NULL;
 }
 
+static bool xl_xendev_voided(struct xl_chan *ch)
+{
+	struct xl_xendev *xd = ch->be;
+
+	return xd && xd->voided;
+}
+
 static bool xl_xendev_mapped(struct xl_chan *ch)
 {
 	struct xl_xendev *xd = ch->be;
@@ -295,11 +324,11 @@ static void xl_xendev_forget(struct xl_chan *ch)
 
 /*
  * Our domain was restored (xl_backend_ops.abandon): the pages are gone
- * from our page tables, and touching or unmapping them is not safe, so
- * the mapping stays as it is, and so do the event-channel fds (Linux
- * BUG()s releasing a port bound before a restore). Whoever holds the
- * grant fd takes the unmap-notify off first (xl_xen_dev_unnotify): else
- * our exit would fire it.
+ * from our page tables, so nothing of them is touched, only unmapped
+ * (whoever holds the grant fd takes the unmap-notify off first,
+ * xl_xen_dev_unnotify: it would write into a page the kernel no longer
+ * maps). The event-channel fds stay open for good: Linux BUG()s releasing
+ * a port bound before a restore.
  */
 static void xl_xendev_abandon(struct xl_chan *ch)
 {
@@ -307,8 +336,10 @@ static void xl_xendev_abandon(struct xl_chan *ch)
 
 	if (!xd)
 		return;
+	if (xd->span && xd->mapper == getpid())
+		munmap(xd->span, xd->span_len);
 	xl_keeper_close(&xd->hup);
-	/* xd->span and xd->evt[] deliberately stay */
+	/* xd->evt[] deliberately stay */
 	free(xd);
 	ch->be = NULL;
 	ch->ctrl = NULL;
@@ -349,6 +380,7 @@ const struct xl_backend_ops xl_backend_xendev = {
 	.destroy = xl_xendev_destroy,
 	.forget = xl_xendev_forget,
 	.abandon = xl_xendev_abandon,
+	.voided = xl_xendev_voided,
 	.desc_release = xl_xendev_desc_release,
 	.create_pair = NULL,
 	.move_fd = xl_xendev_move_fd,

@@ -568,6 +568,11 @@ void xl_chan_abandon(struct xl_chan *ch)
 	xl_chan_free(ch);
 }
 
+bool xl_chan_voided(struct xl_chan *ch)
+{
+	return ch->ops->voided && ch->ops->voided(ch);
+}
+
 ssize_t xl_chan_tx_unacked(struct xl_chan *ch, struct iovec iov[2])
 {
 	if (!ch->tx_opened)

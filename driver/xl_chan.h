@@ -189,6 +189,10 @@ void xl_chan_forget(struct xl_chan *ch);
  */
 void xl_chan_abandon(struct xl_chan *ch);
 
+/* Is the channel's memory void (xl_backend_ops.voided)? Its stream is
+ * broken then: what the rings held is lost, in both directions. */
+bool xl_chan_voided(struct xl_chan *ch);
+
 /*
  * Our direction's bytes the peer has not consumed, in the ring (see
  * xl_ring_tx_unacked()): what must go again by another path when the

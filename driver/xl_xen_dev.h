@@ -67,6 +67,12 @@ int xl_xen_dev_map(uint32_t peer, const uint32_t order[2],
  */
 int xl_xen_dev_unnotify(int mem, uint32_t side, uint64_t offset);
 
+/* What xenloopd writes on a connection's liveness socket: the peer domain
+ * is gone (its pages, which we may still map, hold what it sent), or our
+ * own domain was restored (the mapping is void: not one access more). */
+#define XL_XEN_DEV_PEER_GONE	'x'
+#define XL_XEN_DEV_RESTORED	'r'
+
 /* An empty descriptor of kind XENDEV for side (every fd -1). */
 void xl_xen_dev_desc_init(struct xl_chan_desc *desc, uint32_t side,
 			  const uint32_t order[2]);

@@ -135,8 +135,8 @@ START_TEST(test_mapped_alone)
 }
 END_TEST
 
-/* After a restore the pages are not to be touched or unmapped, nor the
- * event-channel fds released: abandon() lets go of the liveness end only. */
+/* After a restore the event-channel fds are not to be released:
+ * abandon() unmaps and lets go of the liveness end only. */
 START_TEST(test_abandon_keeps)
 {
 	struct xl_chan *ch = NULL;
@@ -148,8 +148,34 @@ START_TEST(test_abandon_keeps)
 	fds = open_fds();
 	xl_chan_abandon(ch);
 	ck_assert_int_eq(open_fds(), fds - 1);
-	maps_in(lo, lo + PT_SPAN, &mine, &none, &other);
-	ck_assert_int_eq(mine, 1);
+	ck_assert_uint_eq(maps_in(lo, lo + PT_SPAN, &mine, &none, &other), 0);
+}
+END_TEST
+
+/* The daemon says our domain was restored: the ring's memory is replaced
+ * by zeroes of our own, in place, the channel reads as ended (both live
+ * bytes dead) without a fault, and says it is void (a reset, not an end
+ * of stream, for the socket on it). */
+START_TEST(test_restored_voids)
+{
+	struct xl_chan *ch = NULL;
+	uintptr_t lo;
+	int mine, none, other;
+	char b = XL_XEN_DEV_RESTORED;
+
+	ck_assert_int_eq(xl_chan_attach(&ch, &desc, 0), 0);
+	lo = (uintptr_t)ch->ctrl;
+	ck_assert(xl_chan_peer_live(ch) && !xl_chan_voided(ch));
+	ck_assert_int_eq(write(peer_hup, &b, 1), 1);
+	ck_assert_int_eq(xl_chan_ack(ch, XL_WAIT_DATA, NULL, 0), -ECONNRESET);
+	ck_assert_ptr_eq((void *)ch->ctrl, (void *)lo);
+	ck_assert_uint_eq(maps_in(lo, lo + PT_SPAN, &mine, &none, &other),
+			  PT_SPAN);
+	ck_assert_int_eq(mine, 0);
+	ck_assert(!xl_chan_peer_live(ch));
+	ck_assert(xl_chan_voided(ch));
+	xl_chan_destroy(ch);
+	ck_assert_uint_eq(maps_in(lo, lo + PT_SPAN, &mine, &none, &other), 0);
 }
 END_TEST
 
@@ -161,6 +187,7 @@ static Suite *backend_xendev_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_mapped_alone);
 	tcase_add_test(tc, test_abandon_keeps);
+	tcase_add_test(tc, test_restored_voids);
 	suite_add_tcase(s, tc);
 	return s;
 }
