@@ -158,6 +158,22 @@ static bool xl_peer_dropped(struct xl_sock *s, struct xl_chan *ch)
 		!xl_chan_peer_live(ch));
 }
 
+/*
+ * Our domain was restored under the channel (xl_chan_voided): what the
+ * rings held is lost both ways, and neither a resend nor an end of stream
+ * would be the truth. The connection is reset, as the kernel would report
+ * a peer that dropped it.
+ */
+static bool xl_voided(struct xl_sock *s, struct xl_chan *ch)
+{
+	if (!ch || !xl_chan_voided(ch))
+		return false;
+	if (!atomic_exchange(&s->conn->broken, true))
+		XL_WARN("cookie %llu: our domain was restored under the ring; "
+			"resetting", (unsigned long long)s->cookie);
+	return true;
+}
+
 /* After -EINTR from a wait with nothing done: restart or report it. */
 static int xl_on_eintr(void)
 {
@@ -241,7 +257,7 @@ static bool xl_tx_fall_back(struct xl_sock *s, struct xl_chan *ch, int fd)
 	int ret;
 
 	if (!ch || !atomic_load(&c->tx_ring) || c->tx_closed ||
-	    c->tx_gone_seen || xl_chan_peer_live(ch))
+	    c->tx_gone_seen || xl_chan_peer_live(ch) || xl_voided(s, ch))
 		return false;
 	c->tx_gone_seen = true;
 	if (XL_READ_ONCE(ch->tx.sh->c.state) != XL_WIRE_CONS_OPEN ||
@@ -452,6 +468,8 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	}
 	switch (n) {
 	case 0:
+		if (xl_voided(c->s, ch))
+			return xl_rx_end(c, -ECONNRESET);
 		/* the end of the stream, or a reset: reported once, then the
 		 * end, as the kernel does */
 		if (!c->done && !c->s->conn->rx_reset_told &&
@@ -469,6 +487,8 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 			return (ssize_t)c->done;
 		return xl_on_eintr() ? -EINTR : XL_GO_ON;
 	case -ECONNRESET:
+		if (xl_voided(c->s, ch))
+			return xl_rx_end(c, -ECONNRESET);
 		/* drained and the peer is gone: the kernel has the last word */
 		c->s->conn->rx_ring_dead = true;
 		if (c->s->conn->rx_kern_err) {
@@ -556,6 +576,11 @@ static ssize_t xl_rx_loop(struct xl_rx_call *c)
 		if (atomic_load(&c->s->conn->broken))
 			return xl_rx_end(c, -ECONNRESET);
 		ch = atomic_load_explicit(&c->s->chan, memory_order_acquire);
+		/* before anything reads the ring's state: void, it would say
+		 * the peer never started its ring, and the kernel's end of
+		 * stream would hide what the ring lost */
+		if (xl_voided(c->s, ch))
+			return xl_rx_end(c, -ECONNRESET);
 		/* an exec()ed peer waits for our bytes on TCP */
 		xl_tx_fall_back_try(c->s, ch, c->fd);
 		where = xl_rx_where(c->s, ch, &limit);
@@ -708,6 +733,8 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 		return xl_tx_end(c, -EBADF);
 	if (c->s->conn->tx_closed || atomic_load(&c->s->conn->shut_wr))
 		return xl_tx_end(c, -EPIPE);
+	if (xl_voided(c->s, ch))
+		return xl_tx_end(c, -ECONNRESET);
 	xl_lib_enter();
 	n = xl_chan_send(ch, c->v.iov, c->v.cnt,
 			 c->block ? 0 : XL_CHAN_NONBLOCK,
@@ -740,6 +767,8 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 		return xl_tx_end(c, -EPIPE);
 	case -EPIPE:
 	case -ECONNRESET:
+		if (xl_voided(c->s, ch))
+			return xl_tx_end(c, -ECONNRESET);
 		if (xl_tx_fall_back(c->s, ch, c->fd))
 			return XL_TX_LEFT;
 		return xl_tx_end(c, xl_tx_peer_gone(c->s, ch, c->fd));
