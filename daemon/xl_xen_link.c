@@ -206,7 +206,7 @@ static void xl_keep_drop(struct xl_xen_gd *x, size_t i, bool tell)
 	struct xl_xkeep *k = &x->keep[i];
 
 	if (tell)
-		(void)!write(k->fd, "x", 1);
+		(void)!write(k->fd, &(char){ XL_XEN_DEV_PEER_GONE }, 1);
 	close(k->fd);
 	xl_keep_close(&k->mem);
 	xl_keep_close(&k->evt[0]);
@@ -234,7 +234,9 @@ static void xl_keep_void(struct xl_xen_gd *x, size_t i)
 			  "oops", k->domid, strerror(-ret));
 	x->nstale += (k->evt[0] >= 0) + (k->evt[1] >= 0);
 	k->evt[0] = k->evt[1] = -1;	/* never closed */
-	xl_keep_drop(x, i, true);
+	/* the process puts memory of its own where the ring was */
+	(void)!write(k->fd, &(char){ XL_XEN_DEV_RESTORED }, 1);
+	xl_keep_drop(x, i, false);
 }
 
 /* Is domain domid gone? Its own directory, which we may not read while
