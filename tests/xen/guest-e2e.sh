@@ -68,6 +68,7 @@ PP_S=5
 MEET_S=150	# the other guest may boot, and start its daemon, later
 NEWG_S=90	# guest 3 boots, is discovered, links and connects
 NEWG_PORT=13001	# its stream to guest 2
+SERVE_C_PORT=13002	# guest 2's stream to guest 3's server
 GONE_S=40	# guest 2's end of that stream, once guest 3 is destroyed
 		# (or saved)
 RESTORE_S=60	# guest 3 is saved and restored, relinks and streams again
@@ -690,6 +691,11 @@ newguest_wait() {
 	newguest_ring && linked=true
 }
 
+# Does this daemon have our stream to guest 3's server on a ring?
+served_ring() {
+	ctl_flat | grep -q "\"remote\":\"198\\.18\\.0\\.3:$SERVE_C_PORT\",\"state\":\"ring\""
+}
+
 newguest_peers() {
 	ctl_flat | sed -n 's/.*"peers":\(\[[^]]*\]\).*/\1/p'
 }
@@ -760,7 +766,7 @@ newguest_abort() {
 # mappings of other domains' pages do not survive a restore, and its
 # daemon, which maps its links, dies; docs/xen.md §4, XL_XEN_XFAIL.)
 b_saved() {
-	local t1 ended=false
+	local t1 ended=false served=false cpid crc n
 	life=2
 	newguest_serve
 	echo "XLSYNC create-c2"
@@ -769,15 +775,34 @@ b_saved() {
 		newguest_abort "guest 3's second life never reached a ring"
 		return
 	fi
+	# and a stream the other way, to guest 3's server: there the ring
+	# is our pages, which guest 3 maps, and a restore takes away
+	# shellcheck disable=SC2046 # the prefix is words
+	start_bg $(pre ring) timeout 300 socat -u SYSTEM:"while head -c 65536 \
+		/dev/zero; do sleep 0.2; done" "TCP:198.18.0.3:$SERVE_C_PORT" \
+		>"$T.cli.c" 2>&1
+	cpid=$last
+	n=60
+	until served_ring; do
+		[ $n -gt 0 ] && running $cpid || break
+		n=$((n - 1))
+		sleep 0.5
+	done
+	served_ring && served=true
 	sleep 2
 	t1=$(up)
 	echo "XLSYNC save-c2"
 	reap $spid $GONE_S
 	[ "$was_running" = no ] && ended=true
-	check e2e_saved_b "$(pf $ended)" "the connection from guest 3" \
+	crc=$rc
+	reap $cpid $GONE_S
+	check e2e_saved_b "$(pf $ended $served)" "the connection from guest 3" \
 		"$($ended && echo "ended $(since "$t1") s after the save cue" ||
 			echo "was still open $GONE_S s after the save cue")" \
-		"(socat exited $rc); xenloopd:" \
+		"(socat exited $crc); ours to guest 3's server was" \
+		"$($served && echo "on" || echo "not on") a ring before it" \
+		"(socat exited" \
+		"$rc after); xenloopd:" \
 		"$(grep -o 'domain [0-9]* is gone.*' $T.xenloopd.log | tail -n 1)"
 	if ! $ended; then
 		newguest_abort "guest 3's stream did not end when it was saved"
@@ -838,19 +863,38 @@ c_linked() {
 # unbind of what was mapped or bound before: docs/xen.md §4) and linked
 # again as the new domain.
 c_restored() {
-	local t n links oops warns res=FAIL alive=false
+	local t n links oops warns srv reset res=FAIL alive=false
 	t=$(up)
 	# within guest 2's wait for the stream, so that this reports first
 	c_linked $((RESTORE_S - 20))
 	links=$(ctl_flat | grep -o '"link":"up"' | wc -l)
 	running "$dpid" && alive=true
+	# the server whose ring was guest 2's pages must end by itself, its
+	# connection reset, not be killed by a fault on them
+	n=60
+	while [ ! -s $T.serve.rc ] && [ $n -gt 0 ]; do
+		n=$((n - 1))
+		sleep 0.5
+	done
+	srv=$(cat $T.serve.rc 2>/dev/null)
 	oops=$(dmesg | grep -cE 'Oops|BUG:|general protection')
 	warns=$(dmesg | grep -c 'WARNING:')
-	$alive && [ "$links" -ge 2 ] && [ "$oops" -eq 0 ] && res=PASS
+	# a reset (what it had not read is lost), not a clean end of
+	# stream, and not a signal
+	reset=$(grep -c 'Connection reset by peer' $T.serve.log)
+	$alive && [ "$links" -ge 2 ] && [ "$oops" -eq 0 ] &&
+		[ -n "$srv" ] && [ "$srv" -lt 128 ] && [ "$reset" -ge 1 ] &&
+		res=PASS
 	check e2e_restored_c $res "restored as domain $2 (was $1):" \
 		"xenloopd (pid $dpid) $($alive && echo runs || echo is gone)," \
 		"$links links up $(since "$t") s after it saw the new domid;" \
+		"the server that mapped guest 2's ring" \
+		"$([ -n "$srv" ] && echo "exited with $srv" || echo "still runs")" \
+		"$([ "$reset" -ge 1 ] && echo "after a reset" ||
+			echo "without a reset");" \
 		"kernel log: $oops lines of oops/BUG, $warns warnings"
+	grep -E ' [EW] |accepting' $T.serve.log | tail -n 4 |
+		while IFS= read -r n; do say "server: $n"; done
 	grep -E 'domid changed|holding|cannot' $T.xenloopd.log | head -n 8 |
 		while IFS= read -r n; do say "xenloopd: $n"; done
 	dmesg | grep -E -A 6 'Oops|BUG|WARNING:|general protection' |
@@ -866,6 +910,14 @@ c_stream() {
 	[ -n "$dpid" ] || return
 	c_linked $NEWG_S
 	say "xenloopctl status: $(ctl_line)"
+	# a server, for guest 2's stream in our second life: our side of it
+	# maps guest 2's pages, which a restore takes away (c_restored)
+	# shellcheck disable=SC2046 # the prefix is words
+	# (-d -d: socat reports a reset as a warning, and exits 0)
+	start_bg sh -c "$(pre ring) socat -d -d -u \
+		TCP-LISTEN:$SERVE_C_PORT,bind=$me,reuseaddr OPEN:/dev/null \
+		2>>$T.serve.log; echo \$? >$T.serve.rc"
+	serve_pid=$last
 	# what this guest knows, on the console: it dies without a word
 	while sleep 5; do
 		say "xenloopctl status: $(ctl_line)"
