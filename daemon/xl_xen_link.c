@@ -35,6 +35,7 @@
 #include "xl_chan.h"
 #include "xl_daemon.h"
 #include "xl_xen_dev.h"
+#include "xl_xen_fault.h"
 #include "xl_xen_frame.h"
 #include "xl_xen_guest.h"
 #include "xl_xen_link.h"
@@ -68,6 +69,7 @@ struct xl_xpeer {
 	int mem, keep;
 	uint32_t side;
 	uint64_t offset;
+	int fault_slot;			/* xl_xen_fault_guard(), or -1 */
 	uint64_t gen;			/* the link's generation */
 	uint64_t bad_gen;		/* attacher: a generation that failed */
 	unsigned int unanswered;	/* offerer, up: ticks without the
@@ -220,7 +222,8 @@ static void xl_keep_drop(struct xl_xen_gd *x, size_t i, bool tell)
  * its event-channel files must never be released (xl_xen_dev_unnotify,
  * docs/xen.md §4): we take the notify off through our copy of the grant
  * fd, and keep our copies of the event-channel files for good, so that
- * the process's close is never the last. Then it hears its peer is gone.
+ * the process's close is never the last. Then we tell it RESTORED: it
+ * puts its own memory where the ring was before it touches it again.
  */
 static void xl_keep_void(struct xl_xen_gd *x, size_t i)
 {
@@ -313,6 +316,8 @@ static struct xl_xen_gd *xl_x(struct xl_daemon *d)
 
 static void xl_xlink_fds_close(struct xl_xpeer *xp)
 {
+	xl_xen_fault_forget(xp->fault_slot);
+	xp->fault_slot = -1;
 	if (xp->mem >= 0)
 		close(xp->mem);
 	if (xp->keep >= 0)
@@ -322,8 +327,8 @@ static void xl_xlink_fds_close(struct xl_xpeer *xp)
 
 /* Our domain was restored: the link's channel is void, and its pages
  * (the peer's, on side 1) are gone from our page tables. Touch nothing of
- * it: the notify comes off through our grant fd, and the mapping and its
- * event-channel files stay (xl_chan_abandon, xl_keep_void). */
+ * it: the notify comes off through our grant fd, then the mapping goes
+ * and its event-channel files stay (xl_chan_abandon, xl_keep_void). */
 static void xl_xlink_abandon(struct xl_xen_gd *x, struct xl_xpeer *xp)
 {
 	int ret = xp->mem < 0 ? -EBADF :
@@ -357,8 +362,32 @@ static int xl_xlink_attach_chan(struct xl_xpeer *xp,
 	if (ret < 0) {
 		xp->ch = NULL;
 		xl_xlink_fds_close(xp);
+		return ret;
 	}
-	return ret;
+	/* the peer's pages, which a restore takes away */
+	if (desc->side == 1 &&
+	    (xp->fault_slot = xl_xen_fault_guard(xp->ch->ctrl,
+			XL_WIRE_CTRL_SIZE + ((size_t)1 << desc->order[0]) +
+			((size_t)1 << desc->order[1]), xp->mem, desc->side,
+			xp->offset)) < 0)
+		log_warnx("link with domain %u: its ring is unguarded (%s)",
+			  xp->domid, strerror(-xp->fault_slot));
+	return 0;
+}
+
+/* Unguard, then destroy or abandon (restored) the link's channel, then
+ * close our fds of it. */
+static void xl_xlink_chan_end(struct xl_xen_gd *x, struct xl_xpeer *xp,
+			      bool restored)
+{
+	xl_xen_fault_forget(xp->fault_slot);
+	xp->fault_slot = -1;
+	if (restored)
+		xl_xlink_abandon(x, xp);
+	else
+		xl_chan_destroy(xp->ch);
+	xp->ch = NULL;
+	xl_xlink_fds_close(xp);
 }
 
 /* restored: our domain was restored, and the link's channel with it */
@@ -372,13 +401,7 @@ static void xl_xlink_end(struct xl_daemon *d, struct xl_xpeer *xp,
 	log_info("link with domain %u down (%s)", xp->domid, why);
 	xl_match_peer_gone(d->match, xp->id);
 	xl_match_offers_drop(d->match, xp->id);
-	if (restored) {
-		xl_xlink_abandon(x, xp);
-	} else {
-		xl_chan_destroy(xp->ch);
-	}
-	xl_xlink_fds_close(xp);
-	xp->ch = NULL;
+	xl_xlink_chan_end(x, xp, restored);
 	xp->st = XL_XLINK_DOWN;
 	xp->rlen = 0;
 	xp->id = 0;
@@ -388,6 +411,9 @@ static void xl_xlink_end(struct xl_daemon *d, struct xl_xpeer *xp,
 static void xl_xlink_down(struct xl_daemon *d, struct xl_xpeer *xp,
 			  const char *why)
 {
+	/* a link that goes down may be the first sign of a restore (a ring
+	 * of zeroes: xl_xen_fault.h): then it must be abandoned */
+	xl_xlink_guard(d);
 	xl_xlink_end(d, xp, why, false);
 }
 
@@ -439,9 +465,7 @@ static void xl_xlink_offer_link(struct xl_daemon *d, struct xl_xpeer *xp)
 	if (ret < 0) {
 		log_warnx("link with domain %u: cannot publish it: %s",
 			  xp->domid, strerror(-ret));
-		xl_chan_destroy(xp->ch);
-		xp->ch = NULL;
-		xl_xlink_fds_close(xp);
+		xl_xlink_chan_end(x, xp, false);
 		return;
 	}
 	xp->st = XL_XLINK_WAIT;
@@ -514,9 +538,7 @@ static void xl_xlink_attach_link(struct xl_daemon *d, struct xl_xpeer *xp)
 	if (ret < 0) {
 		log_warnx("link from domain %u: cannot answer: %s", xp->domid,
 			  strerror(-ret));
-		xl_chan_destroy(xp->ch);
-		xp->ch = NULL;
-		xl_xlink_fds_close(xp);
+		xl_xlink_chan_end(x, xp, false);
 		return;
 	}
 	xp->st = XL_XLINK_WAIT;
@@ -589,7 +611,7 @@ static struct xl_xpeer *xl_xpeer_get(struct xl_xen_gd *x, uint32_t domid)
 	if (!xp)
 		return NULL;
 	xp->domid = domid;
-	xp->mem = xp->keep = -1;
+	xp->mem = xp->keep = xp->fault_slot = -1;
 	xp->next = x->peers;
 	x->peers = xp;
 	return xp;
@@ -735,6 +757,9 @@ void xl_xlink_start(struct xl_daemon *d)
 	/* a generation nobody saw: from the clock, as a restarted daemon
 	 * must not reuse its predecessor's */
 	x->next_gen = (uint64_t)time(NULL) << 20;
+	ret = xl_xen_fault_install();
+	if (ret < 0)
+		fatalx("--xen: cannot handle faults: %s", strerror(-ret));
 	/* relative: it fires once now, and once more at every resume */
 	if (!xs_watch(x->xs, "domid", XL_XLINK_SELF_TOKEN))
 		log_warnx("cannot watch our domid (%s): a restore is seen "
@@ -750,14 +775,11 @@ void xl_xlink_start(struct xl_daemon *d)
  * then the kernel's word on their connections), and we start over as the
  * new domain that dom0 sees appear.
  */
-static void xl_xlink_renumber(struct xl_daemon *d, uint32_t self)
+static void xl_xlink_void_all(struct xl_daemon *d)
 {
 	struct xl_xen_gd *x = xl_x(d);
 	struct xl_xpeer *xp;
 
-	log_info("our domid changed from %u to %u (restored or migrated): "
-		 "ending every link and connection of the old one",
-		 x->g.self, self);
 	/* all of it before anything binds a port of the new domain: a
 	 * notify of the old one would put that port */
 	while (x->nkeep)
@@ -772,6 +794,16 @@ static void xl_xlink_renumber(struct xl_daemon *d, uint32_t self)
 		log_info("holding %zu event-channel files of the domains we "
 			 "were for good (Linux cannot release them after a "
 			 "restore)", x->nstale);
+}
+
+static void xl_xlink_renumber(struct xl_daemon *d, uint32_t self)
+{
+	struct xl_xen_gd *x = xl_x(d);
+
+	log_info("our domid changed from %u to %u (restored or migrated): "
+		 "ending every link and connection of the old one",
+		 x->g.self, self);
+	xl_xlink_void_all(d);
 	xl_xen_guest_init(&x->g, &xl_xs_xen, x->xs, self);
 }
 
@@ -789,15 +821,24 @@ static void xl_xlink_self_check(struct xl_daemon *d)
 void xl_xlink_guard(struct xl_daemon *d)
 {
 	struct xl_xen_gd *x = xl_x(d);
-	bool fired = false;
+	bool fired = false, fault = xl_xen_fault_seen();
+	uint32_t self = x->g.self;
 	char **ev;
 
 	while ((ev = xs_check_watch(x->xs)) != NULL) {
 		free(ev);
 		fired = true;
 	}
-	if (fired)
-		xl_xlink_self_check(d);
+	if (!fired && !fault)
+		return;
+	xl_xlink_self_check(d);
+	if (fault && x->g.self == self) {
+		/* only a restore takes our mapping away; xenstore may not
+		 * say so yet (the tick renumbers when it does) */
+		log_info("a link ring faulted: our domain was restored; "
+			 "ending every link and connection of the old one");
+		xl_xlink_void_all(d);
+	}
 }
 
 void xl_xlink_tick(struct xl_daemon *d)
@@ -808,6 +849,7 @@ void xl_xlink_tick(struct xl_daemon *d)
 	int ret;
 
 	/* "domid" is relative: it reads the domain we are now */
+	xl_xlink_guard(d);
 	xl_xlink_self_check(d);
 	ret = xl_xen_guest_advertise(&x->g);
 	if (ret < 0)
