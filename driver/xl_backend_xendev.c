@@ -90,8 +90,8 @@ static int xl_xendev_create(struct xl_chan *ch, const struct xl_chan_params *p,
  * restored, Linux has lost every page table that held a mapping of
  * another domain's pages, and with it whatever else that table mapped (a
  * process whose C library shared one died at its next instruction). Alone,
- * a restore costs the ring only, which the daemon then never lets us
- * touch again (docs/xen.md §4).
+ * a restore costs the ring only, which the daemon's word then has us
+ * replace before we touch it again (xl_xendev_void, docs/xen.md §4).
  */
 static int xl_xendev_map(struct xl_xendev *xd, int fd, uint64_t offset)
 {
@@ -232,6 +232,24 @@ static void xl_xendev_void(struct xl_xendev *xd)
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
 }
 
+/* How long a process that finds its ring gone waits for the daemon's word
+ * (RESTORED) before it gives up on the channel without it. */
+#define XL_XENDEV_WORD_MS	2000
+
+/*
+ * Is the ring still in our page tables? After a restore a peer's pages
+ * are not, and the next access would fault; mincore() asks without
+ * touching them. Only for the process the mapping is in.
+ */
+static bool xl_xendev_gone(struct xl_xendev *xd)
+{
+	unsigned char v = 1;
+
+	if (xd->voided || !xd->span || xd->mapper != getpid())
+		return false;
+	return mincore(xd->mem, XL_WIRE_PAGE_SIZE, &v) == 0 && !(v & 1);
+}
+
 /* The daemon went: an fd that never fires where the liveness end was. */
 static void xl_xendev_unwatch(struct xl_xendev *xd)
 {
@@ -253,10 +271,26 @@ static int xl_xendev_ack(struct xl_chan *ch, enum xl_wait w,
 	char byte;
 	int ret;
 
+	if (xd->voided)
+		return -ECONNRESET;	/* nothing of the ring is the peer's */
 	if (kicked) {
 		ret = xl_xendev_drain(xd, w);
 		if (ret < 0)
 			return ret;
+	}
+	if (xl_xendev_gone(xd)) {
+		/* our domain was restored and we woke before the daemon's
+		 * word: the ring must not be touched before the daemon took
+		 * its unmap-notify off, which it says next */
+		struct pollfd p = { .fd = xd->hup, .events = POLLIN };
+
+		if (poll(&p, 1, XL_XENDEV_WORD_MS) == 1 &&
+		    recv(xd->hup, &byte, 1, MSG_DONTWAIT) == 1 &&
+		    byte == XL_XEN_DEV_RESTORED)
+			xl_xendev_void(xd);
+		else
+			xd->voided = true;	/* untouched, and reset */
+		return -ECONNRESET;
 	}
 	if (hup) {
 		/* a byte: the peer domain is gone, or ours was restored;

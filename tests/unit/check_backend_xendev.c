@@ -179,6 +179,38 @@ START_TEST(test_restored_voids)
 }
 END_TEST
 
+/* The ring vanished from our page tables (a restore; here the memfd is
+ * truncated under the mapping, so that the next access would fault) and
+ * we woke first: ack() touches nothing, waits for the daemon's word, then
+ * puts our own zeroes there; without a word it gives up, untouched. */
+START_TEST(test_gone_waits_for_word)
+{
+	struct xl_chan *ch = NULL;
+	char b = XL_XEN_DEV_RESTORED;
+
+	ck_assert_int_eq(xl_chan_attach(&ch, &desc, 0), 0);
+	ck_assert_int_eq(ftruncate(desc.u.xendev.mem, 0), 0);
+	ck_assert_int_eq(write(peer_hup, &b, 1), 1);
+	ck_assert_int_eq(xl_chan_ack(ch, XL_WAIT_DATA, NULL, 0), -ECONNRESET);
+	ck_assert(xl_chan_voided(ch));
+	ck_assert(!xl_chan_peer_live(ch));	/* zeroes: no fault */
+	xl_chan_destroy(ch);
+}
+END_TEST
+
+START_TEST(test_gone_without_word)
+{
+	struct xl_chan *ch = NULL;
+
+	ck_assert_int_eq(xl_chan_attach(&ch, &desc, 0), 0);
+	ck_assert_int_eq(ftruncate(desc.u.xendev.mem, 0), 0);
+	ck_assert_int_eq(xl_chan_ack(ch, XL_WAIT_DATA, NULL, 0), -ECONNRESET);
+	ck_assert(xl_chan_voided(ch));
+	ck_assert_int_eq(xl_chan_ack(ch, XL_WAIT_DATA, NULL, 0), -ECONNRESET);
+	xl_chan_abandon(ch);
+}
+END_TEST
+
 static Suite *backend_xendev_suite(void)
 {
 	Suite *s = suite_create("backend_xendev");
@@ -188,6 +220,8 @@ static Suite *backend_xendev_suite(void)
 	tcase_add_test(tc, test_mapped_alone);
 	tcase_add_test(tc, test_abandon_keeps);
 	tcase_add_test(tc, test_restored_voids);
+	tcase_add_test(tc, test_gone_waits_for_word);
+	tcase_add_test(tc, test_gone_without_word);
 	suite_add_tcase(s, tc);
 	return s;
 }
