@@ -358,7 +358,7 @@ has_cue() { grep "XLSYNC $1" $log2 | grep -qv "XLSYNC $1[0-9]"; }
 lost_cue() {
 	local c
 	# guest 3's cues, in any state
-	local l=$d3_life
+	local l="$d3_life"
 	if [ -z "$d3" ] && has_cue create-c; then
 		g=b
 		ev="XLSYNC create-c"

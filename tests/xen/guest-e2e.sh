@@ -679,15 +679,20 @@ newguest_serve() {
 	wait_listen $NEWG_PORT || say "newguest: nothing listens on $NEWG_PORT"
 }
 
-# Wait up to $1 s for guest 3's stream on a ring here; linked=true if so.
-newguest_wait() {
-	local n=$(($1 * 2))
-	linked=false
-	until newguest_ring; do
-		[ $n -gt 0 ] && running $spid || break
+# Wait until test $1 holds, up to $3 s and while process $2 runs.
+wait_while() {
+	local n=$(($3 * 2))
+	until $1; do
+		[ $n -gt 0 ] && running "$2" || return 1
 		n=$((n - 1))
 		sleep 0.5
 	done
+}
+
+# Wait up to $1 s for guest 3's stream on a ring here; linked=true if so.
+newguest_wait() {
+	linked=false
+	wait_while newguest_ring "$spid" "$1"
 	newguest_ring && linked=true
 }
 
@@ -746,11 +751,11 @@ newguest_abort() {
 	say "xenloopctl status: $(ctl_line)"
 	show xenloopd $T.xenloopd.log 10
 	echo "XLSYNC destroy-c$life"
-	reap $spid 1
+	reap "$spid" 1
 	for n in $todo; do
 		case $n in
 		e2e_privilege_b | e2e_saved_b | e2e_restored_b | e2e_destroy_b)
-			check $n FAIL "not run: $*" ;;
+			check "$n" FAIL "not run: $*" ;;
 		esac
 	done
 	show "socat (newguest)" "$T.srv.newguest"
@@ -766,7 +771,7 @@ newguest_abort() {
 # mappings of other domains' pages do not survive a restore, and its
 # daemon, which maps its links, dies; docs/xen.md §4, XL_XEN_XFAIL.)
 b_saved() {
-	local t1 ended=false served=false cpid crc n
+	local t1 ended=false served=false cpid crc
 	life=2
 	newguest_serve
 	echo "XLSYNC create-c2"
@@ -775,27 +780,25 @@ b_saved() {
 		newguest_abort "guest 3's second life never reached a ring"
 		return
 	fi
-	# and a stream the other way, to guest 3's server: there the ring
-	# is our pages, which guest 3 maps, and a restore takes away
+	# and a connection the other way, to guest 3's server: there the
+	# ring is our pages, which guest 3 maps, and a restore takes away.
+	# 256 KiB once its channel is surely there, then silence: the server
+	# sleeps when the save comes, as most do (one that is on its ring
+	# at that moment may die of it: docs/xen.md §4)
 	# shellcheck disable=SC2046 # the prefix is words
-	start_bg $(pre ring) timeout 300 socat -u SYSTEM:"while head -c 65536 \
-		/dev/zero; do sleep 0.2; done" "TCP:198.18.0.3:$SERVE_C_PORT" \
+	start_bg $(pre ring) timeout 300 socat -u SYSTEM:"sleep 3; head -c \
+		262144 /dev/zero; sleep 600" "TCP:198.18.0.3:$SERVE_C_PORT" \
 		>"$T.cli.c" 2>&1
 	cpid=$last
-	n=60
-	until served_ring; do
-		[ $n -gt 0 ] && running $cpid || break
-		n=$((n - 1))
-		sleep 0.5
-	done
+	wait_while served_ring "$cpid" 30
 	served_ring && served=true
-	sleep 2
+	sleep 5
 	t1=$(up)
 	echo "XLSYNC save-c2"
 	reap $spid $GONE_S
 	[ "$was_running" = no ] && ended=true
 	crc=$rc
-	reap $cpid $GONE_S
+	reap $cpid 5
 	check e2e_saved_b "$(pf $ended $served)" "the connection from guest 3" \
 		"$($ended && echo "ended $(since "$t1") s after the save cue" ||
 			echo "was still open $GONE_S s after the save cue")" \
@@ -912,12 +915,10 @@ c_stream() {
 	say "xenloopctl status: $(ctl_line)"
 	# a server, for guest 2's stream in our second life: our side of it
 	# maps guest 2's pages, which a restore takes away (c_restored)
-	# shellcheck disable=SC2046 # the prefix is words
 	# (-d -d: socat reports a reset as a warning, and exits 0)
 	start_bg sh -c "$(pre ring) socat -d -d -u \
 		TCP-LISTEN:$SERVE_C_PORT,bind=$me,reuseaddr OPEN:/dev/null \
 		2>>$T.serve.log; echo \$? >$T.serve.rc"
-	serve_pid=$last
 	# what this guest knows, on the console: it dies without a word
 	while sleep 5; do
 		say "xenloopctl status: $(ctl_line)"
