@@ -236,18 +236,34 @@ static void xl_xendev_void(struct xl_xendev *xd)
  * (RESTORED) before it gives up on the channel without it. */
 #define XL_XENDEV_WORD_MS	2000
 
+/* Bits of a /proc/self/pagemap entry (Documentation/admin-guide/mm). */
+#define XL_PM_PRESENT	(1ull << 63)
+#define XL_PM_SWAPPED	(1ull << 62)
+
 /*
  * Is the ring still in our page tables? After a restore a peer's pages
- * are not, and the next access would fault; mincore() asks without
- * touching them. Only for the process the mapping is in.
+ * are not, and the next access would fault; the page map says so without
+ * touching them (mincore() would too, but only to a process that may open
+ * the device for writing: to others it calls every page resident). Only
+ * for the process the mapping is in; when the page map cannot be read we
+ * cannot tell, and say no.
  */
 static bool xl_xendev_gone(struct xl_xendev *xd)
 {
-	unsigned char v = 1;
+	uint64_t e = XL_PM_PRESENT;
+	ssize_t n;
+	int fd;
 
 	if (xd->voided || !xd->span || xd->mapper != getpid())
 		return false;
-	return mincore(xd->mem, XL_WIRE_PAGE_SIZE, &v) == 0 && !(v & 1);
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = pread(fd, &e, sizeof(e),
+		  (off_t)((uintptr_t)xd->mem / XL_WIRE_PAGE_SIZE * sizeof(e)));
+	close(fd);
+	return n == (ssize_t)sizeof(e) &&
+	       !(e & (XL_PM_PRESENT | XL_PM_SWAPPED));
 }
 
 /* The daemon went: an fd that never fires where the liveness end was. */
