@@ -21,7 +21,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +50,14 @@
 #define XL_XLINK_ANSWER_TICKS	5
 #define XL_XLINK_SELF_TOKEN	"xl-self"
 
+/* Our copy of the grant fd a channel's process mapped, and where the
+ * channel's unmap-notify is: what a restore needs (xl_xgrant_unnotify). */
+struct xl_xgrant {
+	int mem;			/* -1: none */
+	uint32_t side;
+	uint64_t offset;
+};
+
 enum xl_xlink_state {
 	XL_XLINK_DOWN = 0,
 	XL_XLINK_WAIT,		/* offered, the peer has not answered */
@@ -64,11 +71,10 @@ struct xl_xpeer {
 	bool in_table;
 	enum xl_xlink_state st;
 	struct xl_chan *ch;
-	/* the daemon half of ch (xl_xen_dev.c): our copy of its grant fd,
-	 * for a restore, and our end of its liveness pair */
-	int mem, keep;
-	uint32_t side;
-	uint64_t offset;
+	/* the daemon half of ch (xl_xen_dev.c): its grant, and our end of
+	 * its liveness pair */
+	struct xl_xgrant grant;
+	int keep;
 	int fault_slot;			/* xl_xen_fault_guard(), or -1 */
 	uint64_t gen;			/* the link's generation */
 	uint64_t bad_gen;		/* attacher: a generation that failed */
@@ -83,10 +89,9 @@ struct xl_xkeep {
 	int fd;			/* our end of its liveness pair */
 	uint32_t domid;
 	/* copies of the grant-device and event-channel fds the process got,
-	 * for a restore (xl_keep_void); -1 where none could be made */
-	int mem, evt[2];
-	uint32_t side;
-	uint64_t offset;
+	 * for a restore (xl_keep_void); negative where none could be made */
+	struct xl_xgrant grant;
+	int evt[2];
 };
 
 struct xl_xen_gd {
@@ -154,19 +159,37 @@ static char *xl_xlink_read_peer(struct xl_xen_gd *x, uint32_t peer)
 	return val;
 }
 
+/* ---- the grants of channels, for a restore ---- */
+
+/* Hold a copy of the grant fd of desc (kind XENDEV). */
+static int xl_xgrant_hold(struct xl_xgrant *g, const struct xl_chan_desc *desc)
+{
+	int fd = xl_keeper_dup(desc->u.xendev.mem);
+
+	g->mem = fd < 0 ? -1 : fd;
+	g->side = desc->side;
+	g->offset = desc->u.xendev.offset;
+	return fd < 0 ? fd : 0;
+}
+
+/*
+ * Our domain was restored: take the channel's unmap-notify off through
+ * our copy (xl_xen_dev_unnotify, docs/xen.md §4). what and domid name the
+ * channel in the warning, should that fail.
+ */
+static void xl_xgrant_unnotify(const struct xl_xgrant *g, const char *what,
+			       uint32_t domid)
+{
+	int ret = g->mem < 0 ? -EBADF :
+		  xl_xen_dev_unnotify(g->mem, g->side, g->offset);
+
+	if (ret < 0)
+		log_warnx("%s with domain %u: cannot take its unmap-notify "
+			  "off (%s): its unmap may oops", what, domid,
+			  strerror(-ret));
+}
+
 /* ---- the liveness ends of connections ---- */
-
-static int xl_keep_dup(int fd)
-{
-	return fd < 0 ? -1 : fcntl(fd, F_DUPFD_CLOEXEC, 3);
-}
-
-static void xl_keep_close(int *fd)
-{
-	if (*fd >= 0)
-		close(*fd);
-	*fd = -1;
-}
 
 /* Hold the connection whose channel desc (kind XENDEV) is: fd, our end of
  * its liveness pair, and copies of its device fds. */
@@ -175,6 +198,7 @@ static void xl_keep_add(struct xl_xen_gd *x, uint32_t domid, int fd,
 {
 	struct xl_xkeep *k;
 	size_t cap;
+	int ret;
 
 	if (x->nkeep == x->capkeep) {
 		cap = x->capkeep ? 2 * x->capkeep : 64;
@@ -189,13 +213,11 @@ static void xl_keep_add(struct xl_xen_gd *x, uint32_t domid, int fd,
 		x->capkeep = cap;
 	}
 	k = &x->keep[x->nkeep++];
-	*k = (struct xl_xkeep){ .fd = fd, .domid = domid,
-				.side = desc->side,
-				.offset = desc->u.xendev.offset };
-	k->mem = xl_keep_dup(desc->u.xendev.mem);
-	k->evt[0] = xl_keep_dup(desc->u.xendev.evt[0]);
-	k->evt[1] = xl_keep_dup(desc->u.xendev.evt[1]);
-	if (k->mem < 0 || k->evt[0] < 0 || k->evt[1] < 0)
+	*k = (struct xl_xkeep){ .fd = fd, .domid = domid };
+	ret = xl_xgrant_hold(&k->grant, desc);
+	k->evt[0] = xl_keeper_dup(desc->u.xendev.evt[0]);
+	k->evt[1] = xl_keeper_dup(desc->u.xendev.evt[1]);
+	if (ret < 0 || k->evt[0] < 0 || k->evt[1] < 0)
 		log_warnx("a connection with domain %u: cannot keep its fds "
 			  "(%s): a restore of this guest would harm it",
 			  domid, strerror(errno));
@@ -210,9 +232,9 @@ static void xl_keep_drop(struct xl_xen_gd *x, size_t i, bool tell)
 	if (tell)
 		(void)!write(k->fd, &(char){ XL_XEN_DEV_PEER_GONE }, 1);
 	close(k->fd);
-	xl_keep_close(&k->mem);
-	xl_keep_close(&k->evt[0]);
-	xl_keep_close(&k->evt[1]);
+	xl_keeper_close(&k->grant.mem);
+	xl_keeper_close(&k->evt[0]);
+	xl_keeper_close(&k->evt[1]);
 	x->keep[i] = x->keep[--x->nkeep];
 }
 
@@ -228,13 +250,8 @@ static void xl_keep_drop(struct xl_xen_gd *x, size_t i, bool tell)
 static void xl_keep_void(struct xl_xen_gd *x, size_t i)
 {
 	struct xl_xkeep *k = &x->keep[i];
-	int ret = k->mem < 0 ? -EBADF :
-		  xl_xen_dev_unnotify(k->mem, k->side, k->offset);
 
-	if (ret < 0)
-		log_warnx("a connection with domain %u: cannot take its "
-			  "unmap-notify off (%s): its process's unmap may "
-			  "oops", k->domid, strerror(-ret));
+	xl_xgrant_unnotify(&k->grant, "a connection", k->domid);
 	x->nstale += (k->evt[0] >= 0) + (k->evt[1] >= 0);
 	k->evt[0] = k->evt[1] = -1;	/* never closed */
 	/* the process puts memory of its own where the ring was */
@@ -316,13 +333,8 @@ static struct xl_xen_gd *xl_x(struct xl_daemon *d)
 
 static void xl_xlink_fds_close(struct xl_xpeer *xp)
 {
-	xl_xen_fault_forget(xp->fault_slot);
-	xp->fault_slot = -1;
-	if (xp->mem >= 0)
-		close(xp->mem);
-	if (xp->keep >= 0)
-		close(xp->keep);
-	xp->mem = xp->keep = -1;
+	xl_keeper_close(&xp->grant.mem);
+	xl_keeper_close(&xp->keep);
 }
 
 /* Our domain was restored: the link's channel is void, and its pages
@@ -331,13 +343,7 @@ static void xl_xlink_fds_close(struct xl_xpeer *xp)
  * and its event-channel files stay (xl_chan_abandon, xl_keep_void). */
 static void xl_xlink_abandon(struct xl_xen_gd *x, struct xl_xpeer *xp)
 {
-	int ret = xp->mem < 0 ? -EBADF :
-		  xl_xen_dev_unnotify(xp->mem, xp->side, xp->offset);
-
-	if (ret < 0)
-		log_warnx("link with domain %u: cannot take its unmap-notify "
-			  "off (%s): our exit may oops", xp->domid,
-			  strerror(-ret));
+	xl_xgrant_unnotify(&xp->grant, "the link", xp->domid);
 	xl_chan_abandon(xp->ch);
 	x->nstale += 2;
 }
@@ -350,11 +356,8 @@ static int xl_xlink_attach_chan(struct xl_xpeer *xp,
 	int ret;
 
 	xp->keep = keep;
-	xp->side = desc->side;
-	xp->offset = desc->u.xendev.offset;
-	xp->mem = fcntl(desc->u.xendev.mem, F_DUPFD_CLOEXEC, 3);
-	if (xp->mem < 0) {
-		ret = -errno;
+	ret = xl_xgrant_hold(&xp->grant, desc);
+	if (ret < 0) {
 		xl_xlink_fds_close(xp);
 		return ret;
 	}
@@ -368,8 +371,8 @@ static int xl_xlink_attach_chan(struct xl_xpeer *xp,
 	if (desc->side == 1 &&
 	    (xp->fault_slot = xl_xen_fault_guard(xp->ch->ctrl,
 			XL_WIRE_CTRL_SIZE + ((size_t)1 << desc->order[0]) +
-			((size_t)1 << desc->order[1]), xp->mem, desc->side,
-			xp->offset)) < 0)
+			((size_t)1 << desc->order[1]), xp->grant.mem,
+			desc->side, xp->grant.offset)) < 0)
 		log_warnx("link with domain %u: its ring is unguarded (%s)",
 			  xp->domid, strerror(-xp->fault_slot));
 	return 0;
@@ -611,7 +614,7 @@ static struct xl_xpeer *xl_xpeer_get(struct xl_xen_gd *x, uint32_t domid)
 	if (!xp)
 		return NULL;
 	xp->domid = domid;
-	xp->mem = xp->keep = xp->fault_slot = -1;
+	xp->grant.mem = xp->keep = xp->fault_slot = -1;
 	xp->next = x->peers;
 	x->peers = xp;
 	return xp;
