@@ -386,7 +386,7 @@ static void xl_xendev_abandon(struct xl_chan *ch)
 
 	if (!xd)
 		return;
-	if (xd->span && xd->mapper == getpid())
+	if (xd->span && xl_xendev_mapped(ch))
 		munmap(xd->span, xd->span_len);
 	xl_keeper_close(&xd->hup);
 	/* xd->evt[] deliberately stay */

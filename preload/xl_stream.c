@@ -256,8 +256,9 @@ static bool xl_tx_fall_back(struct xl_sock *s, struct xl_chan *ch, int fd)
 	ssize_t n;
 	int ret;
 
+	/* void first: the ring may not be there to read */
 	if (!ch || !atomic_load(&c->tx_ring) || c->tx_closed ||
-	    c->tx_gone_seen || xl_chan_peer_live(ch) || xl_voided(s, ch))
+	    c->tx_gone_seen || xl_voided(s, ch) || xl_chan_peer_live(ch))
 		return false;
 	c->tx_gone_seen = true;
 	if (XL_READ_ONCE(ch->tx.sh->c.state) != XL_WIRE_CONS_OPEN ||
