@@ -850,16 +850,14 @@ a_newguest() {
 	msg_recv "result newguest" $((2 * NEWG_S + 2 * GONE_S + RESTORE_S + 30))
 }
 
-# Wait up to $1 s until both other guests are linked (guest 2 is the one
-# that matters).
-c_linked() {
-	local n=$(($1 * 2))
-	until [ "$(ctl_flat | grep -o '"link":"up"' | wc -l)" -ge 2 ]; do
-		[ $n -gt 0 ] && running "$dpid" || return 1
-		n=$((n - 1))
-		sleep 0.5
-	done
-}
+# How many of this daemon's links are up.
+links_up() { ctl_flat | grep -o '"link":"up"' | wc -l; }
+
+# Are both other guests linked (guest 2 is the one that matters)?
+c_both_linked() { [ "$(links_up)" -ge 2 ]; }
+
+# Wait up to $1 s, while our daemon runs, until both are.
+c_linked() { wait_while c_both_linked "$dpid" "$1"; }
 
 # Guest 3 finds itself restored as domain $2 (it was $1): its daemon must
 # have lived through it (Linux oopses or BUG()s on a careless unmap or
@@ -870,7 +868,7 @@ c_restored() {
 	t=$(up)
 	# within guest 2's wait for the stream, so that this reports first
 	c_linked $((RESTORE_S - 20))
-	links=$(ctl_flat | grep -o '"link":"up"' | wc -l)
+	links=$(links_up)
 	running "$dpid" && alive=true
 	# the server whose ring was guest 2's pages must end by itself, its
 	# connection reset, not be killed by a fault on them
