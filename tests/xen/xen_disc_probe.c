@@ -15,10 +15,13 @@
  * The two probes meet over TCP (port 5001) once each sees a peer in its
  * table, tell each other their domid and the MAC of their vif as the
  * toolstack wrote it (dom0's backend node, which the guest may read but
- * not write), and then go through their checks in step:
+ * not write), with what dom0 should list of them from their vifs' backend
+ * nodes (vif_tokens()), and then go through their checks in step:
  *
  *	disc_table	the table lists exactly the other guest, its domid
- *			and its toolstack MAC, soon after both advertise
+ *			and its toolstack MACs (and with -R, dom0 running
+ *			"xenloopd --discovery --routed", its routed vif's
+ *			addresses), soon after both advertise
  *	disc_lookup	after a ping, the other guest's IP maps to its
  *			domid; dom0's bridge address and an unused one do not
  *	disc_perms	the other's table cannot be read, no table and no
@@ -96,11 +99,16 @@ enum msg_type {
 	M_BACK,		/* a advertises again (ms: since) */
 };
 
+/* a guest's tokens in a table line, as dom0 should list them */
+#define TOKS_MAX	(XL_XEN_MAX_VIFS * 18 + 1)
+
 struct msg {
 	uint32_t type;
 	uint32_t domid;
 	uint64_t ms;
 	char mac[24];
+	char macs[TOKS_MAX];	/* M_HELLO: vif_tokens() */
+	char ips[TOKS_MAX];
 };
 
 struct opts {
@@ -112,6 +120,7 @@ struct opts {
 	const char *ready;	/* created when the checks in step are done */
 	const char *chan_done;	/* guest-init.sh: xen_chan_probe ended */
 	unsigned int life_s;	/* bound on the whole run */
+	bool routed;		/* dom0 runs xenloopd --discovery --routed */
 };
 
 struct dp {
@@ -121,6 +130,9 @@ struct dp {
 	struct xl_xen_guest_state g;
 	uint32_t self, peer;
 	char self_mac[24], peer_mac[24];
+	/* vif_tokens(): ours, and the other's from its hello */
+	char self_macs[TOKS_MAX], self_ips[TOKS_MAX];
+	char peer_macs[TOKS_MAX], peer_ips[TOKS_MAX];
 	char tab_path[96], peer_tab_path[96], cue[96];
 	int lfd, cfd;
 	uint64_t start;
@@ -295,15 +307,64 @@ static void nap(struct dp *p, int fd)
 	poll(&pfd, fd >= 0 ? 1 : 0, ms);
 }
 
+/* Split s (copied into buf) at blanks into at most max words, sorted. */
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static unsigned int words(const char *s, char *buf, size_t size, char **w,
+			  unsigned int max)
+{
+	unsigned int n = 0;
+	char *save = NULL, *t;
+
+	snprintf(buf, size, "%s", s);
+	for (t = strtok_r(buf, " \n", &save); t && n < max;
+	     t = strtok_r(NULL, " \n", &save))
+		w[n++] = t;
+	qsort(w, n, sizeof(*w), cmp_str);
+	return n;
+}
+
+/* Do a and b hold the same words, in any order? */
+static bool same_words(const char *a, const char *b)
+{
+	char ba[XL_DOM0_TABLE_MAX], bb[XL_DOM0_TABLE_MAX];
+	char *wa[2 * XL_XEN_MAX_VIFS + 2], *wb[2 * XL_XEN_MAX_VIFS + 2];
+	unsigned int na, nb, i;
+
+	na = words(a, ba, sizeof(ba), wa, 2 * XL_XEN_MAX_VIFS + 2);
+	nb = words(b, bb, sizeof(bb), wb, 2 * XL_XEN_MAX_VIFS + 2);
+	if (na != nb)
+		return false;
+	for (i = 0; i < na; i++)
+		if (strcmp(wa[i], wb[i]))
+			return false;
+	return true;
+}
+
+/* Is our parsed table the other guest alone, with each of its MACs? */
 static bool peer_listed(const struct dp *p)
 {
+	char buf[TOKS_MAX], *w[XL_XEN_MAX_VIFS];
+	const struct xl_xen_peer *e = &p->g.peers[0];
+	unsigned int n, i, j;
 	uint8_t mac[6];
 
-	if (xl_mac_parse(p->peer_mac, mac) < 0)
+	n = words(p->peer_macs, buf, sizeof(buf), w, XL_XEN_MAX_VIFS);
+	if (p->refresh_ret != 1 || p->g.npeers != 1 || e->domid != p->peer ||
+	    e->nmac != n)
 		return false;
-	return p->refresh_ret == 1 && p->g.npeers == 1 &&
-	       p->g.peers[0].domid == p->peer && p->g.peers[0].nmac == 1 &&
-	       !memcmp(p->g.peers[0].mac[0], mac, 6);
+	for (i = 0; i < n; i++) {
+		if (xl_mac_parse(w[i], mac) < 0)
+			return false;
+		for (j = 0; j < e->nmac && memcmp(e->mac[j], mac, 6); j++)
+			;
+		if (j == e->nmac)
+			return false;
+	}
+	return true;
 }
 
 static bool any_peer(const struct dp *p)
@@ -327,18 +388,28 @@ static bool has_table(const struct dp *p)
 	return p->tab_err == 0;
 }
 
-/* The exact text of a table that lists only the other guest. */
+/*
+ * The text of a table that lists only the other guest: its MACs, and its
+ * routed vif's addresses when dom0 pairs routed vifs (-R) and both of us
+ * have one (dom0's order of the words is its own).
+ */
 static void expected_table(const struct dp *p, char *buf, size_t size)
 {
-	snprintf(buf, size, "%u %s\n", p->peer, p->peer_mac);
+	bool ips = p->o.routed && p->self_ips[0] && p->peer_ips[0];
+
+	snprintf(buf, size, "%u %s%s%s\n", p->peer, p->peer_macs,
+		 ips ? " " : "", ips ? p->peer_ips : "");
 }
 
+/* One line, the other guest's, with exactly the expected words. */
 static bool table_is_pair(const struct dp *p)
 {
-	char want[64];
+	char want[XL_DOM0_TABLE_MAX];
+	const char *nl = strchr(p->tab, '\n');
 
 	expected_table(p, want, sizeof(want));
-	return p->tab_err == 0 && !strcmp(p->tab, want) && peer_listed(p);
+	return p->tab_err == 0 && nl && !nl[1] && same_words(p->tab, want) &&
+	       peer_listed(p);
 }
 
 /*
@@ -367,7 +438,9 @@ static int send_msg(struct dp *p, uint32_t type, uint64_t ms)
 	struct msg m = { .type = type, .domid = p->self, .ms = ms };
 
 	memcpy(m.mac, p->self_mac, sizeof(m.mac));
-	/* 40 bytes into an idle connection: never blocks for long */
+	memcpy(m.macs, p->self_macs, sizeof(m.macs));
+	memcpy(m.ips, p->self_ips, sizeof(m.ips));
+	/* 336 bytes into an idle connection: never blocks for long */
 	if (send(p->cfd, &m, sizeof(m), MSG_NOSIGNAL) != (ssize_t)sizeof(m))
 		return errno ? -errno : -EIO;
 	return 0;
@@ -396,6 +469,8 @@ static int recv_msg(struct dp *p, uint32_t type, struct msg *m)
 	p->in_len = 0;
 	*m = p->in;
 	m->mac[sizeof(m->mac) - 1] = '\0';
+	m->macs[sizeof(m->macs) - 1] = '\0';
+	m->ips[sizeof(m->ips) - 1] = '\0';
 	if (m->type != type) {
 		xli("guest %c: got message %u, wanted %u", p->o.role, m->type,
 		    type);
@@ -507,7 +582,7 @@ static int phase_table(struct dp *p)
 {
 	uint64_t seen, hello;
 	int64_t both, other_first;
-	char want[64];
+	char want[XL_DOM0_TABLE_MAX];
 	struct msg m;
 	int ret;
 
@@ -525,6 +600,8 @@ static int phase_table(struct dp *p)
 		return -EPROTO;
 	p->peer = m.domid;
 	memcpy(p->peer_mac, m.mac, sizeof(p->peer_mac));
+	memcpy(p->peer_macs, m.macs, sizeof(p->peer_macs));
+	memcpy(p->peer_ips, m.ips, sizeof(p->peer_ips));
 	snprintf(p->peer_tab_path, sizeof(p->peer_tab_path),
 		 XL_XS_TABLES "/%u", p->peer);
 	/* the other began advertising ms before its hello reached us */
@@ -537,9 +614,10 @@ static int phase_table(struct dp *p)
 	expected_table(p, want, sizeof(want));
 	xlt(p, "disc_table", seen && table_is_pair(p) &&
 	    (int64_t)seen <= both + (int64_t)ms_ns(TABLE_MS),
-	    "table \"%s\" (want \"%s\": domain %u, its toolstack MAC): "
+	    "table \"%s\" (want \"%s\": domain %u, its toolstack MACs%s): "
 	    "first peer seen %+.1f s after both advertised, %.1f s after "
 	    "our own first advert", tstr(p->tab), tstr(want), p->peer,
+	    p->o.routed ? " and its routed vif's addresses" : "",
 	    seen ? ((double)seen - (double)both) / 1e9 : -1.0,
 	    seen ? secs(seen - p->adv_first) : -1.0);
 	return sync_step(p, 1);
@@ -1031,6 +1109,76 @@ static void watch_term(struct dp *p)
 
 /* ---- main ---- */
 
+/* Append word w to the words in buf. */
+static void add_word(char *buf, size_t size, const char *w)
+{
+	size_t used = strlen(buf);
+
+	snprintf(buf + used, size - used, "%s%s", used ? " " : "", w);
+}
+
+/* Backend node "<vif dir>/<node>" of ours into buf, "" if there is none. */
+static void vif_node(struct dp *p, const char *dir, const char *node,
+		     char *buf, size_t size)
+{
+	char path[160], *val;
+	unsigned int len;
+
+	buf[0] = '\0';
+	snprintf(path, sizeof(path), "%s/%s", dir, node);
+	if (p->ops->read(p->xs, path, &val, &len) == 0) {
+		snprintf(buf, size, "%s", val);
+		free(val);
+	}
+}
+
+/*
+ * What dom0's discovery should list of us, from the toolstack's backend
+ * nodes of our vifs (each vif's ours to read, not to write; their parent,
+ * which lists them, is not even readable: we try the devids xl gives, 0
+ * up, as far as dom0 looks at vifs): the MAC of every online
+ * vif that has a bridge node (xl writes one for every vif, "xenbr0" by
+ * default: the rig's vifs all share it), but with -R a routed vif's (its
+ * script's base name begins with "vif-route") addresses instead, "ip=A"
+ * for each A in its ip node.
+ */
+static void vif_tokens(struct dp *p)
+{
+	char vdir[96], mac[24], bridge[32], online[8], script[128];
+	char ip[128], tok[64], *save = NULL, *a, *base;
+	unsigned int i;
+	bool routed;
+
+	for (i = 0; i < XL_XEN_MAX_VIFS; i++) {
+		snprintf(vdir, sizeof(vdir), XL_XS_VIFS "/%u/%u", p->self, i);
+		vif_node(p, vdir, "mac", mac, sizeof(mac));
+		if (!mac[0])
+			continue;
+		vif_node(p, vdir, "bridge", bridge, sizeof(bridge));
+		vif_node(p, vdir, "online", online, sizeof(online));
+		vif_node(p, vdir, "script", script, sizeof(script));
+		vif_node(p, vdir, "ip", ip, sizeof(ip));
+		base = strrchr(script, '/');
+		base = base ? base + 1 : script;
+		routed = !strncmp(base, "vif-route", 9);
+		xli("guest %c: vif %u: mac %s, bridge \"%s\", online \"%s\", "
+		    "script \"%s\", ip \"%s\"%s", p->o.role, i, mac, bridge,
+		    online, script, ip, routed ? " (routed)" : "");
+		if (strcmp(online, "1"))
+			continue;
+		if (p->o.routed && routed) {
+			for (a = strtok_r(ip, " ", &save); a;
+			     a = strtok_r(NULL, " ", &save)) {
+				snprintf(tok, sizeof(tok), "ip=%s", a);
+				add_word(p->self_ips, sizeof(p->self_ips),
+					 tok);
+			}
+		} else if (bridge[0]) {
+			add_word(p->self_macs, sizeof(p->self_macs), mac);
+		}
+	}
+}
+
 static int setup(struct dp *p)
 {
 	char path[96], eth[24] = "", *val;
@@ -1061,6 +1209,9 @@ static int setup(struct dp *p)
 	}
 	xli("guest %c is domain %u, toolstack MAC %s, eth0 %s", p->o.role,
 	    p->self, p->self_mac, eth);
+	vif_tokens(p);
+	xli("guest %c: dom0 should list us as \"%s%s%s\"", p->o.role,
+	    p->self_macs, p->self_ips[0] ? " " : "", p->self_ips);
 	snprintf(p->tab_path, sizeof(p->tab_path), XL_XS_TABLES "/%u",
 		 p->self);
 	snprintf(p->cue, sizeof(p->cue), "/local/domain/%u/data/xlprobe",
@@ -1077,8 +1228,9 @@ static void usage(void)
 		"usage: xen_disc_probe a|b [-s SELF_IP] [-P PEER_IP] "
 		"[-D DOM0_IP] [-N UNUSED_IP]\n"
 		"                      [-p PORT] [-r READY_FILE] "
-		"[-c CHAN_DONE_FILE] [-T LIFE_S]\n"
-		"  a: guest 1, listens on SELF_IP; b: guest 2, connects\n");
+		"[-c CHAN_DONE_FILE] [-T LIFE_S] [-R]\n"
+		"  a: guest 1, listens on SELF_IP; b: guest 2, connects\n"
+		"  -R: dom0 runs xenloopd --discovery --routed\n");
 	exit(2);
 }
 
@@ -1100,8 +1252,11 @@ static void opts_parse(struct opts *o, int argc, char **argv)
 		o->peer_ip = "198.18.0.1";
 	}
 	optind = 2;
-	while ((c = getopt(argc, argv, "s:P:D:N:p:r:c:T:")) != -1) {
+	while ((c = getopt(argc, argv, "s:P:D:N:p:r:c:T:R")) != -1) {
 		switch (c) {
+		case 'R':
+			o->routed = true;
+			break;
 		case 's':
 			o->self_ip = optarg;
 			break;
