@@ -5,7 +5,8 @@
 # packages, into $XL_XEN_WORK (default: $XL_XEN_BUILDDIR/tests/xen/work).
 # The guest image carries xen_chan_probe and xen_disc_probe, and for
 # guest-e2e.sh xenloopd, xenloopctl, libxenloop.so and unmodified iperf3,
-# socat and sockperf; the dom0 image xenloopd; all from the build tree
+# socat and sockperf; the dom0 image xenloopd and two minimal vif hotplug
+# scripts (bridged and routed); all from the build tree
 # $XL_XEN_BUILDDIR (default: the current directory) or Debian, with their
 # shared libraries. Installs the packages it needs (as root) when they
 # are missing; does nothing more when the images are newer than every
@@ -166,6 +167,27 @@ esac
 exit 0
 EOV
 	chmod 755 "$r/etc/xen/vif-bridge-min"
+	# the least a routed vif needs (as Xen's vif-route, for xenloopd
+	# --discovery --routed): dom0's routed address on it, proxy ARP, a
+	# host route to each address the toolstack gave the guest (xl's
+	# "ip=", the backend's ip node), up, and say so; dom0 forwards
+	cat >"$r/etc/xen/vif-route" <<'EOV'
+#!/bin/sh
+# $1: online|offline|add|remove; environment: vif, XENBUS_PATH
+case "$1" in
+online|add)
+	ip link set "$vif" up
+	ip addr add 198.19.1.254/32 dev "$vif"
+	echo 1 >"/proc/sys/net/ipv4/conf/$vif/proxy_arp"
+	for a in $(xenstore-read "$XENBUS_PATH/ip"); do
+		ip route add "$a/32" dev "$vif" src 198.19.1.254
+	done
+	xenstore-write "$XENBUS_PATH/hotplug-status" connected
+	;;
+esac
+exit 0
+EOV
+	chmod 755 "$r/etc/xen/vif-route"
 	install -m 755 "$here/dom0-init.sh" "$r/init"
 	cpio_pack "$r" "$work/dom0.cpio.gz"
 }

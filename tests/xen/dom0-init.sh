@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: MIT
 # /init of dom0 for tests/xen: starts the toolstack (oxenstored,
 # xenconsoled) and this build's "xenloopd --discovery" (its log prefixed
-# "[d <dom0 uptime>] "), creates guest 1 (domu1) and guest 2 (domu2) on a
-# bridge (dom0 has 198.18.0.254 on it), copies their consoles onto its own
+# "[d <dom0 uptime>] "; with --routed when it has that mode), creates
+# guest 1 (domu1) and guest 2 (domu2) on a bridge (dom0 has 198.18.0.254
+# on it), each with a second, routed vif (198.19.1.1 and .2; dom0 routes,
+# 198.19.1.254 on each routed vif: /etc/xen/vif-route of
+# build-images.sh), copies their consoles onto its own
 # (and so onto the serial log, prefixed "[a] " and "[b] "), destroys guest
 # 1 when guest 2 says "XLSYNC destroy-a", creates guest 3 (domu3, "[c] ",
 # 198.18.0.3) on "XLSYNC create-c" and destroys it on "XLSYNC destroy-c",
@@ -86,6 +89,8 @@ ip link add xenbr0 type bridge
 ip link set xenbr0 up
 # a neighbour of the guests that is no guest (xen_disc_probe's lookups)
 ip addr add 198.18.0.254/24 dev xenbr0
+# the guests' routed vifs: dom0 routes between them (vif-route)
+echo 1 >/proc/sys/net/ipv4/ip_forward
 echo "XLINFO dom0 is up after $(up) s"
 oxenstored --no-fork >/var/log/xen/oxenstored.log 2>&1 &
 i=0
@@ -109,7 +114,16 @@ xenstore-write $leftover "78 00:16:3e:00:00:4e
 mkfifo /run/xenloopd.log
 while read -r l; do echo "[d $(up)] $l"; done </run/xenloopd.log &
 tails=$!
-/xl/xenloopd --discovery -d >/run/xenloopd.log 2>&1 &
+# routed mode (pairs guests by the toolstack's ip node of their routed
+# vifs) when this build's xenloopd has it: the rig runs with the daemon
+# before and after
+routed=
+if /xl/xenloopd --help 2>&1 | grep -qE -- '--routed([^a-z-]|$)'; then
+	routed=yes
+else
+	echo "XLINFO dom0: xenloopd has no --routed mode: discovery without it"
+fi
+/xl/xenloopd --discovery ${routed:+--routed} -d >/run/xenloopd.log 2>&1 &
 xld=$!
 # every change to the tables, on dom0's clock
 xenstore-watch /local/domain/0/data/xenloop/peers |
@@ -120,15 +134,18 @@ for g in a b c; do
 	n=1
 	mem=256
 	[ $g = b ] && n=2
+	# guests 1 and 2: a second vif, routed, with the address the
+	# toolstack gives it (its backend's ip node)
+	vif2=", 'ip=198.19.1.$n,script=/etc/xen/vif-route'"
 	# guest 3 only runs a daemon and a stream
-	[ $g = c ] && n=3 && mem=160
+	[ $g = c ] && n=3 && mem=160 && vif2=
 	cat >/etc/xen/domu$n.cfg <<EOC
 name = "domu$n"
 type = "pv"
 kernel = "/guest/vmlinuz"
 ramdisk = "/guest/domu.cpio.gz"
 extra = "console=hvc0 quiet xlrole=$g $xlopt $xle2e"
-vif = [ 'bridge=xenbr0,script=/etc/xen/vif-bridge-min' ]
+vif = [ 'bridge=xenbr0,script=/etc/xen/vif-bridge-min'$vif2 ]
 memory = $mem
 vcpus = 1
 on_poweroff = "destroy"
@@ -151,6 +168,10 @@ d1=$(xl domid domu1)
 d2=$(xl domid domu2)
 echo "XLTEST dom0_create PASS guests 1 and 2 are domains $d1 and $d2" \
 	"($(since "$t0") s)"
+# what the toolstack writes for a routed vif (is there a bridge node?)
+echo "XLINFO dom0: guest 1's routed vif, backend/vif/$d1/1:" \
+	"$(xenstore-ls /local/domain/0/backend/vif/"$d1"/1 2>&1 |
+		tr -s ' \n' ' |')"
 if [ -d "/proc/$xld" ] && ! grep -q '^[0-9]* (.*) Z' "/proc/$xld/stat"
 then
 	echo "XLTEST dom0_disc_start PASS xenloopd --discovery (pid $xld)" \

@@ -4,7 +4,8 @@
 # dom0-init.sh) says which guest this is: "xlrole=a" (guest 1, offers the
 # channels, 198.18.0.1) or "xlrole=b" (guest 2, attaches, 198.18.0.2),
 # "xlopt=-n:BYTES:..." carries options for xen_chan_probe, and
-# "xle2e=off" leaves out the e2e step.
+# "xle2e=off" leaves out the e2e step. Guests 1 and 2 have a second vif,
+# routed by dom0 (eth1: 198.19.1.1 / .2, via dom0's 198.19.1.254).
 #
 # The e2e step (guest-e2e.sh: unmodified programs over the guests' own
 # xenloopd --xen) goes first, in step with the other guest, and leaves no
@@ -44,15 +45,29 @@ c) me=198.18.0.3 ;;
 	;;
 esac
 
-# netfront finds its device asynchronously
-i=0
-while [ ! -e /sys/class/net/eth0 ] && [ $i -lt 100 ]; do
-	sleep 0.1
-	i=$((i + 1))
-done
+# netfront finds its devices asynchronously
+wait_dev() {
+	i=0
+	while [ ! -e "/sys/class/net/$1" ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+}
+wait_dev eth0
 ip link set lo up
 ip link set eth0 up
 ip addr add "$me/24" dev eth0
+# the routed vif (not guest 3's): its own /32, and the rest of 198.19.1/24
+# through dom0's end of it, which routes (and answers ARP for its address)
+if [ "$role" != c ]; then
+	rme=198.19.1.$([ "$role" = a ] && echo 1 || echo 2)
+	wait_dev eth1
+	ip link set eth1 up
+	ip addr add "$rme/32" dev eth1
+	ip route add 198.19.1.254/32 dev eth1 src "$rme"
+	ip route add 198.19.1.0/24 via 198.19.1.254 dev eth1 src "$rme" ||
+		echo "XLINFO guest $role: no route to 198.19.1.0/24 on eth1"
+fi
 echo "XLINFO guest $role is up after $(cut -d' ' -f1 /proc/uptime) s"
 
 mkdir -p /tmp
