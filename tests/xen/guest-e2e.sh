@@ -13,6 +13,9 @@
 #	e2e_iperf3_tcp/_ring	iperf3 -c, IPERF_S seconds; Gbit/s
 #	e2e_transfer_tcp/_ring	XFER_MIB MiB of random data by socat -u,
 #				byte-exact (md5 and size at both ends); Mbit/s
+#	e2e_routed_tcp/_ring	the same, ROUTED_MIB MiB of it, to guest 2's
+#				routed address (198.19.1.2, eth1: dom0
+#				routes it), and over dom0's --routed tables
 #	e2e_pingpong_tcp/_ring	sockperf ping-pong, PP_S seconds; latency
 #	e2e_*_ring_srv		guest 2's own view of each ring run
 #	e2e_newguest_b ...	guest 3 ("c", 198.18.0.3), which dom0
@@ -64,6 +67,7 @@ IPERF_S=5	# as tests/e2e/iperf3.sh: bytes before the channel comes go by
 		# TCP, and must stay under 1%
 XFER_MIB=32
 XFER_PAUSE_S=1	# between socat's connect and its first byte
+ROUTED_MIB=4	# the routed transfer: the head of the same data
 PP_S=5
 MEET_S=150	# the other guest may boot, and start its daemon, later
 NEWG_S=90	# guest 3 boots, is discovered, links and connects
@@ -84,14 +88,18 @@ role=$1
 case $role in
 a)
 	me=198.18.0.1 peer=198.18.0.2 in_port=$CTL_A out_port=$CTL_B
+	# the routed vifs' (eth1) addresses
+	me_routed=198.19.1.1 peer_routed=198.19.1.2
 	todo="e2e_daemon_a e2e_iperf3_tcp e2e_iperf3_ring e2e_transfer_tcp
-		e2e_transfer_ring e2e_pingpong_tcp e2e_pingpong_ring"
+		e2e_transfer_ring e2e_routed_tcp e2e_routed_ring
+		e2e_pingpong_tcp e2e_pingpong_ring"
 	;;
 b)
 	me=198.18.0.2 peer=198.18.0.1 in_port=$CTL_B out_port=$CTL_A
+	me_routed=198.19.1.2 peer_routed=198.19.1.1
 	todo="e2e_daemon_b e2e_iperf3_ring_srv e2e_transfer_ring_srv
-		e2e_pingpong_ring_srv e2e_newguest_b e2e_privilege_b
-		e2e_saved_b e2e_restored_b e2e_destroy_b"
+		e2e_routed_ring_srv e2e_pingpong_ring_srv e2e_newguest_b
+		e2e_privilege_b e2e_saved_b e2e_restored_b e2e_destroy_b"
 	;;
 c)
 	# guest 3: only a daemon and one stream to guest 2 (see b_newguest)
@@ -499,12 +507,17 @@ a_iperf3() {
 		"$rc; server: $msg)"
 }
 
-# a_transfer tcp|ring PORT
+# a_transfer tcp|ring PORT [RUN ADDR FILE BYTES MD5 HOW COND]: $T.in to
+# guest 2's $peer, or for RUN FILE (BYTES, md5 MD5) to ADDR; HOW the way
+# there, for the detail, and COND (true/false) whether it may pass at all
 a_transfer() {
-	local mode="$1" port="$2" before t0 took rc n="e2e_transfer_$1" ok=false
-	local mbit osum obytes
+	local mode="$1" port="$2" run="${3:-transfer}" addr="${4:-$peer}"
+	local file="${5:-$T.in}" bytes="${6:-$in_bytes}" sum="${7:-$in_sum}"
+	local how="${8:-over netfront}" cond="${9:-true}"
+	local n="e2e_${run}_$mode" before t0 took rc mbit osum obytes
+	local ok=false
 	before=$(totals)
-	msg_recv "ready transfer_$mode" || return 1
+	msg_recv "ready ${run}_$mode" || return 1
 	# socat connects, then its data source pauses: bytes written before
 	# the channel comes go by TCP (docs/protocol.md §4), and a sender that
 	# writes at once puts a whole socket buffer there (1 MiB of 32 in
@@ -512,35 +525,52 @@ a_transfer() {
 	t0=$(up)
 	# shellcheck disable=SC2046 # the prefix is words
 	$(pre "$mode") timeout 60 socat -u -b 65536 \
-		"SYSTEM:sleep $XFER_PAUSE_S; exec cat $T.in" \
-		"TCP:$peer:$port" >"$T.xfer.$mode" 2>&1
+		"SYSTEM:sleep $XFER_PAUSE_S; exec cat $file" \
+		"TCP:$addr:$port" >"$T.xfer.$mode" 2>&1
 	rc=$?
 	took=$(awk -v t="$(since "$t0")" -v p=$XFER_PAUSE_S \
 		'BEGIN { printf "%.1f", t - p }')
-	msg_send "done transfer_$mode $in_sum $in_bytes" || return 1
-	msg_recv "result transfer_$mode" || return 1
+	msg_send "done ${run}_$mode $sum $bytes" || return 1
+	msg_recv "result ${run}_$mode" || return 1
 	# the server's "status md5 bytes"
 	# shellcheck disable=SC2086 # words on purpose
 	set -- $msg
 	osum=$2
 	obytes=$3
-	mbit=$(awk -v b="$in_bytes" -v s="$took" \
+	mbit=$(awk -v b="$bytes" -v s="$took" \
 		'BEGIN { if (s > 0) printf "%.0f", b * 8 / s / 1e6 }')
-	[ $rc -eq 0 ] && [ "$osum" = "$in_sum" ] &&
-		[ "$obytes" = "$in_bytes" ] && ok=true
+	[ $rc -eq 0 ] && [ "$osum" = "$sum" ] &&
+		[ "$obytes" = "$bytes" ] && ok=true
 	$ok || show "socat $mode" "$T.xfer.$mode"
 	if [ "$mode" = tcp ]; then
-		check "$n" "$(pf "$ok")" "$in_bytes B in $took s after the" \
-			"pause (${mbit:-?} Mbit/s) over netfront, md5" \
-			"$in_sum; server got $obytes B, md5 $osum (socat" \
+		check "$n" "$(pf "$ok" "$cond")" "$bytes B in $took s after" \
+			"the pause (${mbit:-?} Mbit/s) $how, md5" \
+			"$sum; server got $obytes B, md5 $osum (socat" \
 			"exited $rc, server's $1)"
 		return 0
 	fi
 	ring_check 1 "$before"
-	check "$n" "$(pf "$ok" "$ring_ok")" "$in_bytes B in $took s after" \
-		"the pause (${mbit:-?} Mbit/s) through the shim, md5" \
-		"$in_sum; server got $obytes B, md5 $osum; $ring_txt (socat" \
+	check "$n" "$(pf "$ok" "$ring_ok" "$cond")" "$bytes B in $took s" \
+		"after the pause (${mbit:-?} Mbit/s) through the shim${8:+, $8}," \
+		"md5 $sum; server got $obytes B, md5 $osum; $ring_txt (socat" \
 		"exited $rc, server's $1)"
+}
+
+# Is the way to $1 through dom0's routed vif (eth1, via 198.19.1.254)?
+routed_via_dom0() {
+	ip route get "$1" 2>/dev/null | grep -q 'via 198\.19\.1\.254 dev eth1'
+}
+
+# a_routed tcp|ring PORT: the head of the transfer's data to guest 2's
+# routed address, which only a way through dom0 may take
+a_routed() {
+	local via=false route
+	routed_via_dom0 "$peer_routed" && via=true
+	route=$(ip route get "$peer_routed" 2>&1 | head -n 1 | tr -s ' ' |
+		sed 's/ $//')
+	a_transfer "$1" "$2" routed "$peer_routed" $T.rin "$routed_bytes" \
+		"$routed_sum" "to $peer_routed, routed $($via ||
+			echo "NOT ")through dom0 ($route)" "$via"
 }
 
 # a_pingpong tcp|ring PORT
@@ -616,11 +646,14 @@ b_iperf3() {
 	msg_send "result iperf3_$mode iperf3 -s exited $rc"
 }
 
+# b_transfer tcp|ring PORT [RUN ADDR]: the transfer's server on $me, or
+# RUN's on ADDR
 b_transfer() {
-	local mode="$1" port="$2" ok=false sum bytes
+	local mode="$1" port="$2" run="${3:-transfer}" addr="${4:-$me}"
+	local ok=false sum bytes
 	rm -f $T.out
-	b_serve transfer "$mode" "$port" socat -u \
-		"TCP-LISTEN:$port,bind=$me,reuseaddr" "CREATE:$T.out" ||
+	b_serve "$run" "$mode" "$port" socat -u \
+		"TCP-LISTEN:$port,bind=$addr,reuseaddr" "CREATE:$T.out" ||
 		return 1
 	# guest 1's "md5 bytes"; socat ends with the stream
 	# shellcheck disable=SC2086 # words on purpose
@@ -630,15 +663,18 @@ b_transfer() {
 	bytes=$(wc -c <$T.out 2>/dev/null)
 	rm -f $T.out
 	[ $rc -eq 0 ] && [ "$sum" = "$1" ] && [ "$bytes" = "$2" ] && ok=true
-	$ok || show "socat server $mode" "$T.srv.transfer.$mode"
+	$ok || show "socat server $mode" "$T.srv.$run.$mode"
 	if [ "$mode" = ring ]; then
 		ring_check 1 "$before"
-		check e2e_transfer_ring_srv "$(pf "$ok" "$ring_ok")" \
-			"got $bytes B, md5 $sum (sent: $2 B, $1); $ring_txt" \
-			"(socat exited $rc)"
+		check "e2e_${run}_ring_srv" "$(pf "$ok" "$ring_ok")" \
+			"got $bytes B on $addr, md5 $sum (sent: $2 B, $1);" \
+			"$ring_txt (socat exited $rc)"
 	fi
-	msg_send "result transfer_$mode exit-$rc ${sum:-none} ${bytes:-0}"
+	msg_send "result ${run}_$mode exit-$rc ${sum:-none} ${bytes:-0}"
 }
+
+# b_routed tcp|ring PORT: the routed transfer's server, on our routed vif
+b_routed() { b_transfer "$1" "$2" routed "$me_routed"; }
 
 b_pingpong() {
 	local mode="$1" port="$2" ok=false
@@ -951,7 +987,7 @@ cleanup() {
 		running "$p" && kill -KILL "$p" 2>/dev/null
 	done
 	daemon_stop
-	rm -f $T.in $T.out
+	rm -f $T.in $T.rin $T.out
 }
 trap 'say "stopped by a signal"; cleanup; exit 1' TERM INT
 
@@ -966,6 +1002,11 @@ if [ "$role" = a ]; then
 	dd if=/dev/urandom of=$T.in bs=1048576 count=$XFER_MIB 2>/dev/null
 	in_sum=$(md5sum <$T.in | cut -d' ' -f1)
 	in_bytes=$(wc -c <$T.in)
+	# the routed transfer's, its head (busybox cat sends a file with
+	# sendfile(), head -c 4 KiB at a time: too slow a source under TCG)
+	head -c $((ROUTED_MIB * 1048576)) $T.in >$T.rin
+	routed_sum=$(md5sum <$T.rin | cut -d' ' -f1)
+	routed_bytes=$(wc -c <$T.rin)
 fi
 self_domid=$(xenstore-read domid 2>/dev/null)
 daemon_start
@@ -988,11 +1029,13 @@ daemon_report
 
 # tcp then ring, for each program; ports of their own (no TIME_WAIT
 # between two runs)
-for run in iperf3:5201 transfer:7201 pingpong:11111; do
+for run in iperf3:5201 transfer:7201 routed:7301 pingpong:11111; do
 	[ -z "$lost" ] || break
 	name=${run%:*}
 	port=${run#*:}
+	t_run=$(up)
 	"${role}_$name" tcp "$port" && "${role}_$name" ring $((port + 1))
+	say "$name runs took $(since "$t_run") s"
 	[ "$name" = transfer ] && [ "$role" = a ] &&
 		say "MemAvailable with $XFER_MIB MiB in /tmp: $(mem_avail)"
 done
