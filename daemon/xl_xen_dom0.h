@@ -44,15 +44,20 @@ struct xl_dom0 {
 	const struct xl_xs_ops *ops;
 	void *h;
 	uint32_t stale_ms;		/* default 3000 */
+	bool routed;			/* pair routed vifs (by IP) too */
 	bool swept;			/* earlier instances' tables adopted */
 	unsigned int nguest;
 	struct xl_dom0_guest guest[XL_DOM0_MAX_GUESTS];
 	struct xl_xen_guest scratch[XL_DOM0_MAX_GUESTS];	/* one pass */
 };
 
-/* A discovery state over store ops/h. */
+/*
+ * A discovery state over store ops/h. routed: dom0 routes freely between
+ * the guests whose vifs are routed, so they may be paired by address
+ * (xenloopd --routed, docs/xen.md §1); otherwise they never are.
+ */
 void xl_dom0_init(struct xl_dom0 *d, const struct xl_xs_ops *ops, void *h,
-		  uint32_t stale_ms);
+		  uint32_t stale_ms, bool routed);
 
 /*
  * One pass at time now_ms (monotonic). Returns the number of willing

@@ -86,14 +86,15 @@ int xl_xen_guest_lookup(const struct xl_xen_guest_state *g,
 			const struct xl_ctl_addr *remote, uint32_t *domid)
 {
 	uint8_t mac[6];
-	int ret;
 
 	if (!g->npeers)
 		return -ENOENT;
-	ret = xl_neigh_lookup(remote, mac);
-	if (ret < 0)
-		return ret == -ENOENT ? ret : -ENOENT;
-	return xl_xen_table_lookup(g->peers, g->npeers, mac, domid);
+	/* bridged: the MAC the handshake reached; routed (its MAC is
+	 * dom0's): the address dom0 routes to that guest */
+	if (xl_neigh_lookup(remote, mac) == 0 &&
+	    xl_xen_table_lookup(g->peers, g->npeers, mac, domid) == 0)
+		return 0;
+	return xl_xen_table_lookup_ip(g->peers, g->npeers, remote, domid);
 }
 
 void xl_xen_guest_withdraw(struct xl_xen_guest_state *g)

@@ -41,7 +41,8 @@ int xl_xen_guest_refresh(struct xl_xen_guest_state *g);
 
 /*
  * The peer domid behind remote (normalised), by the neighbour table's
- * MAC and our peer table. -ENOENT: not a co-resident peer.
+ * MAC and our peer table, or else by remote's address among the routed
+ * ones of the table. -ENOENT: not a co-resident peer.
  */
 int xl_xen_guest_lookup(const struct xl_xen_guest_state *g,
 			const struct xl_ctl_addr *remote, uint32_t *domid);
