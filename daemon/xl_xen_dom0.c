@@ -298,7 +298,9 @@ int xl_dom0_pass(struct xl_dom0 *d, uint64_t now_ms)
 		willing++;
 		ret = xl_xen_table_format(&g->info, all, n, d->routed, table,
 					  sizeof(table));
-		if (ret >= 0)
+		/* more peers than one node holds: the whole lines that fit,
+		 * rather than a table that still lists the departed */
+		if (ret >= 0 || ret == -ENOSPC)
 			xl_dom0_publish(d, g, table);
 	}
 	xl_dom0_reap(d);

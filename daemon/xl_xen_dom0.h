@@ -66,7 +66,9 @@ void xl_dom0_init(struct xl_dom0 *d, const struct xl_xs_ops *ops, void *h,
  * crashed): the ones of guests still willing are rewritten with their
  * permissions set again, the others removed, since domids come round.
  * A guest whose nodes are unreadable or malformed is treated as not
- * willing; a table that cannot be written is retried at the next pass.
+ * willing; a table that cannot be written is retried at the next pass;
+ * one with more peers than XL_DOM0_TABLE_MAX holds lists the lowest
+ * domids that fit.
  */
 int xl_dom0_pass(struct xl_dom0 *d, uint64_t now_ms);
 

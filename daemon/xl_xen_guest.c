@@ -76,6 +76,10 @@ int xl_xen_guest_refresh(struct xl_xen_guest_state *g)
 		return n;
 	n = xl_xen_table_parse(val, len, g->self, g->peers, XL_XEN_MAX_PEERS);
 	free(val);
+	/* a host with more co-resident guests than we keep: the first ones,
+	 * every line of which was checked (the rest costs speed only) */
+	if (n == -ENOSPC)
+		n = XL_XEN_MAX_PEERS;
 	if (n < 0)
 		return n;
 	g->npeers = (unsigned int)n;

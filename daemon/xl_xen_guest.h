@@ -35,7 +35,9 @@ int xl_xen_guest_advertise(struct xl_xen_guest_state *g);
 
 /*
  * Re-read our table. No table yet, or an unreadable or malformed one,
- * means no peers (and -ENOENT / -EINVAL): never a guess.
+ * means no peers (and -ENOENT / -EINVAL): never a guess. Of a table with
+ * more than XL_XEN_MAX_PEERS peers, the first ones are kept. Returns the
+ * number of peers.
  */
 int xl_xen_guest_refresh(struct xl_xen_guest_state *g);
 

@@ -318,6 +318,33 @@ START_TEST(test_routed)
 }
 END_TEST
 
+/* More guests on one bridge than a table node holds: each table lists
+ * the lowest domids that fit, in whole lines, and follows departures. */
+START_TEST(test_table_full)
+{
+	char mac[18];
+	const char *t;
+	uint32_t id;
+
+	for (id = 100; id < 300; id++) {
+		dom(id);
+		advertise(id, "1", "1");
+		snprintf(mac, sizeof(mac), "00:16:3e:00:%02x:%02x", id >> 8,
+			 id & 0xff);
+		vif(id, 0, mac, "xenbr0");
+	}
+	ck_assert_int_eq(xl_dom0_pass(d, 1000), 202);
+	t = table(1);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_gt(strlen(t), XL_DOM0_TABLE_MAX - 24);
+	ck_assert_int_eq(t[strlen(t) - 1], '\n');
+	ck_assert(!strncmp(t, "2 00:16:3e:00:00:21\n100 ", 24));
+	destroy(2);
+	xl_dom0_pass(d, 1500);
+	ck_assert(!strncmp(table(1), "100 00:16:3e:00:00:64\n", 22));
+}
+END_TEST
+
 static Suite *dom0_suite(void)
 {
 	Suite *s = suite_create("xen_dom0");
@@ -336,6 +363,7 @@ static Suite *dom0_suite(void)
 	tcase_add_test(tc, test_no_store);
 	tcase_add_test(tc, test_leftover_tables);
 	tcase_add_test(tc, test_routed);
+	tcase_add_test(tc, test_table_full);
 	suite_add_tcase(s, tc);
 	return s;
 }

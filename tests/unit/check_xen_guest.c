@@ -114,6 +114,22 @@ START_TEST(test_bad_table_means_no_peers)
 }
 END_TEST
 
+/* More peers than a guest keeps: the first ones, not none. */
+START_TEST(test_many_peers)
+{
+	char table[XL_DOM0_TABLE_MAX], *at = table;
+	uint32_t id;
+
+	for (id = 10; id < 10 + XL_XEN_MAX_PEERS + 5; id++)
+		at += sprintf(at, "%u 00:16:3e:00:00:%02x\n", id, id);
+	fs_put(XL_XS_TABLES "/5", table);
+	ck_assert_int_eq(xl_xen_guest_refresh(&g1), XL_XEN_MAX_PEERS);
+	ck_assert_uint_eq(g1.npeers, XL_XEN_MAX_PEERS);
+	ck_assert_uint_eq(g1.peers[XL_XEN_MAX_PEERS - 1].domid,
+			  10 + XL_XEN_MAX_PEERS - 1);
+}
+END_TEST
+
 START_TEST(test_lookup_needs_a_neighbour)
 {
 	struct xl_ctl_addr a = { .family = AF_INET };
@@ -178,6 +194,7 @@ static Suite *guest_suite(void)
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_bad_table_means_no_peers);
 	tcase_add_test(tc, test_lookup_needs_a_neighbour);
+	tcase_add_test(tc, test_many_peers);
 	tcase_add_test(tc, test_lookup_routed);
 	tcase_add_test(tc, test_withdraw);
 	suite_add_tcase(s, tc);
