@@ -67,6 +67,7 @@ struct xl_opts {
 	const char *rundir;
 	const char *name;
 	bool discovery;			/* --discovery: dom0's role on Xen */
+	bool routed;			/* --routed: pair routed guests too */
 	bool xen;			/* --xen: a Xen guest's daemon */
 };
 
@@ -159,7 +160,8 @@ static void xl_usage(FILE *f)
 		"usage: xenloopd [-d] [-f CONFIG] [-r RUNDIR] [-n NAME] [-v]...\n"
 		"       xenloopd --xen [-d] [-f CONFIG] [-r RUNDIR] [-v]...   "
 		"(Xen guest)\n"
-		"       xenloopd --discovery [-d] [-v]...   (Xen dom0)\n"
+		"       xenloopd --discovery [--routed] [-d] [-v]...   "
+		"(Xen dom0)\n"
 		"       xenloopd --help | --version\n"
 		"  -d         stay in the foreground, log to stderr\n"
 		"  -f CONFIG  configuration file (default %s)\n"
@@ -170,7 +172,10 @@ static void xl_usage(FILE *f)
 		"             link with the co-resident guests' daemons, and give\n"
 		"             connections grant-shared rings (Xen builds only)\n"
 		"  --discovery  run dom0's discovery of willing Xen guests\n"
-		"             instead (built with Xen support only)\n",
+		"             instead (built with Xen support only)\n"
+		"  --routed   with --discovery: dom0 routes freely between its\n"
+		"             guests on routed vifs (vif-route), so pair them by\n"
+		"             the addresses of their vifs' \"ip\" nodes\n",
 		XL_CONF_PATH);
 }
 
@@ -181,6 +186,7 @@ static void xl_parse_opts(int argc, char **argv, struct xl_opts *o)
 		{ "version", no_argument, NULL, 'V' },
 		{ "discovery", no_argument, NULL, 'D' },
 		{ "xen", no_argument, NULL, 'X' },
+		{ "routed", no_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 }
 	};
 	int ch;
@@ -215,6 +221,9 @@ static void xl_parse_opts(int argc, char **argv, struct xl_opts *o)
 		case 'X':
 			o->xen = true;
 			break;
+		case 'R':
+			o->routed = true;
+			break;
 		default:
 			xl_usage(stderr);
 			exit(1);
@@ -224,6 +233,8 @@ static void xl_parse_opts(int argc, char **argv, struct xl_opts *o)
 		xl_usage(stderr);
 		exit(1);
 	}
+	if (o->routed && !o->discovery)
+		fatalx("--routed is an option of --discovery (dom0's role)");
 }
 
 /* File, then command line over it. Exits 1 on anything wrong. */
@@ -685,7 +696,7 @@ static int xl_discovery(const struct xl_opts *o)
 		if (daemon(0, 0) < 0)
 			fatal("daemon");
 	}
-	return xl_xen_discovery_main(0);
+	return xl_xen_discovery_main(0, o->routed);
 #else
 	(void)o;
 	fatalx("--discovery: this xenloopd was built without Xen support "

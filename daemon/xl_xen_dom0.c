@@ -16,12 +16,13 @@
 #include "xl_xen_dom0.h"
 
 void xl_dom0_init(struct xl_dom0 *d, const struct xl_xs_ops *ops, void *h,
-		  uint32_t stale_ms)
+		  uint32_t stale_ms, bool routed)
 {
 	memset(d, 0, sizeof(*d));
 	d->ops = ops;
 	d->h = h;
 	d->stale_ms = stale_ms ? stale_ms : 3000;
+	d->routed = routed;
 }
 
 /* A directory entry that is a domid we may list (not dom0, in range). */
@@ -98,13 +99,25 @@ static void xl_dom0_check_advert(struct xl_dom0 *d, struct xl_dom0_guest *g,
 	g->willing = now - g->alive_ms <= d->stale_ms;
 }
 
+/* Read node of vif dir/dev into buf; NULL if missing or unreadable. */
+static const char *xl_dom0_vif_node(struct xl_dom0 *d, const char *dir,
+				    const char *dev, const char *node,
+				    char *buf, size_t size)
+{
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/%s/%s", dir, dev, node);
+	return xl_dom0_read(d, path, buf, size) < 0 ? NULL : buf;
+}
+
 /* The guest's vifs from the toolstack's backend nodes. */
 static void xl_dom0_read_vifs(struct xl_dom0 *d, struct xl_dom0_guest *g)
 {
-	char path[128], mac[24], bridge[XL_XEN_BRIDGE_MAX + 1], online[4];
-	char dir[64], **devs = NULL;
-	unsigned int i, n = 0;
+	char mac[24], bridge[XL_XEN_BRIDGE_MAX + 1], online[4], script[256];
+	char ip[256], dir[64], **devs = NULL;
 	struct xl_xen_guest *info = &g->info;
+	struct xl_xen_vif_nodes nodes;
+	unsigned int i, n = 0;
 
 	memset(info, 0, sizeof(*info));
 	info->domid = g->domid;
@@ -115,17 +128,19 @@ static void xl_dom0_read_vifs(struct xl_dom0 *d, struct xl_dom0_guest *g)
 	for (i = 0; i < n && info->nvif < XL_XEN_MAX_VIFS; i++) {
 		if (strspn(devs[i], "0123456789") != strlen(devs[i]))
 			continue;
-#define XL_VIF_NODE(node, buf)						\
-		(snprintf(path, sizeof(path), "%s/%s/" node, dir, devs[i]), \
-		 xl_dom0_read(d, path, buf, sizeof(buf)))
-		if (XL_VIF_NODE("mac", mac) < 0 ||
-		    XL_VIF_NODE("bridge", bridge) < 0)
-			continue;
-		if (XL_VIF_NODE("online", online) < 0)
-			online[0] = '\0';
-#undef XL_VIF_NODE
-		if (xl_xen_vif_from_nodes(&info->vif[info->nvif], mac, bridge,
-					  online) == 0)
+		nodes = (struct xl_xen_vif_nodes){
+			.mac = xl_dom0_vif_node(d, dir, devs[i], "mac", mac,
+						sizeof(mac)),
+			.bridge = xl_dom0_vif_node(d, dir, devs[i], "bridge",
+						   bridge, sizeof(bridge)),
+			.online = xl_dom0_vif_node(d, dir, devs[i], "online",
+						   online, sizeof(online)),
+			.script = xl_dom0_vif_node(d, dir, devs[i], "script",
+						   script, sizeof(script)),
+			.ip = xl_dom0_vif_node(d, dir, devs[i], "ip", ip,
+					       sizeof(ip)),
+		};
+		if (xl_xen_vif_from_nodes(&info->vif[info->nvif], &nodes) == 0)
 			info->nvif++;
 	}
 	free(devs);
@@ -281,9 +296,11 @@ int xl_dom0_pass(struct xl_dom0 *d, uint64_t now_ms)
 			continue;
 		}
 		willing++;
-		ret = xl_xen_table_format(&g->info, all, n, table,
+		ret = xl_xen_table_format(&g->info, all, n, d->routed, table,
 					  sizeof(table));
-		if (ret >= 0)
+		/* more peers than one node holds: the whole lines that fit,
+		 * rather than a table that still lists the departed */
+		if (ret >= 0 || ret == -ENOSPC)
 			xl_dom0_publish(d, g, table);
 	}
 	xl_dom0_reap(d);

@@ -44,15 +44,20 @@ struct xl_dom0 {
 	const struct xl_xs_ops *ops;
 	void *h;
 	uint32_t stale_ms;		/* default 3000 */
+	bool routed;			/* pair routed vifs (by IP) too */
 	bool swept;			/* earlier instances' tables adopted */
 	unsigned int nguest;
 	struct xl_dom0_guest guest[XL_DOM0_MAX_GUESTS];
 	struct xl_xen_guest scratch[XL_DOM0_MAX_GUESTS];	/* one pass */
 };
 
-/* A discovery state over store ops/h. */
+/*
+ * A discovery state over store ops/h. routed: dom0 routes freely between
+ * the guests whose vifs are routed, so they may be paired by address
+ * (xenloopd --routed, docs/xen.md §1); otherwise they never are.
+ */
 void xl_dom0_init(struct xl_dom0 *d, const struct xl_xs_ops *ops, void *h,
-		  uint32_t stale_ms);
+		  uint32_t stale_ms, bool routed);
 
 /*
  * One pass at time now_ms (monotonic). Returns the number of willing
@@ -61,7 +66,9 @@ void xl_dom0_init(struct xl_dom0 *d, const struct xl_xs_ops *ops, void *h,
  * crashed): the ones of guests still willing are rewritten with their
  * permissions set again, the others removed, since domids come round.
  * A guest whose nodes are unreadable or malformed is treated as not
- * willing; a table that cannot be written is retried at the next pass.
+ * willing; a table that cannot be written is retried at the next pass;
+ * one with more peers than XL_DOM0_TABLE_MAX holds lists the lowest
+ * domids that fit.
  */
 int xl_dom0_pass(struct xl_dom0 *d, uint64_t now_ms);
 

@@ -76,6 +76,10 @@ int xl_xen_guest_refresh(struct xl_xen_guest_state *g)
 		return n;
 	n = xl_xen_table_parse(val, len, g->self, g->peers, XL_XEN_MAX_PEERS);
 	free(val);
+	/* a host with more co-resident guests than we keep: the first ones,
+	 * every line of which was checked (the rest costs speed only) */
+	if (n == -ENOSPC)
+		n = XL_XEN_MAX_PEERS;
 	if (n < 0)
 		return n;
 	g->npeers = (unsigned int)n;
@@ -86,14 +90,15 @@ int xl_xen_guest_lookup(const struct xl_xen_guest_state *g,
 			const struct xl_ctl_addr *remote, uint32_t *domid)
 {
 	uint8_t mac[6];
-	int ret;
 
 	if (!g->npeers)
 		return -ENOENT;
-	ret = xl_neigh_lookup(remote, mac);
-	if (ret < 0)
-		return ret == -ENOENT ? ret : -ENOENT;
-	return xl_xen_table_lookup(g->peers, g->npeers, mac, domid);
+	/* bridged: the MAC the handshake reached; routed (its MAC is
+	 * dom0's): the address dom0 routes to that guest */
+	if (xl_neigh_lookup(remote, mac) == 0 &&
+	    xl_xen_table_lookup(g->peers, g->npeers, mac, domid) == 0)
+		return 0;
+	return xl_xen_table_lookup_ip(g->peers, g->npeers, remote, domid);
 }
 
 void xl_xen_guest_withdraw(struct xl_xen_guest_state *g)

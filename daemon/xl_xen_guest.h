@@ -35,13 +35,16 @@ int xl_xen_guest_advertise(struct xl_xen_guest_state *g);
 
 /*
  * Re-read our table. No table yet, or an unreadable or malformed one,
- * means no peers (and -ENOENT / -EINVAL): never a guess.
+ * means no peers (and -ENOENT / -EINVAL): never a guess. Of a table with
+ * more than XL_XEN_MAX_PEERS peers, the first ones are kept. Returns the
+ * number of peers.
  */
 int xl_xen_guest_refresh(struct xl_xen_guest_state *g);
 
 /*
  * The peer domid behind remote (normalised), by the neighbour table's
- * MAC and our peer table. -ENOENT: not a co-resident peer.
+ * MAC and our peer table, or else by remote's address among the routed
+ * ones of the table. -ENOENT: not a co-resident peer.
  */
 int xl_xen_guest_lookup(const struct xl_xen_guest_state *g,
 			const struct xl_ctl_addr *remote, uint32_t *domid);

@@ -89,7 +89,7 @@ static void xl_discovery_pass(struct xl_dom0 *d, int *last)
 	*last = n;
 }
 
-int xl_xen_discovery_main(uint32_t stale_ms)
+int xl_xen_discovery_main(uint32_t stale_ms, bool routed)
 {
 	struct pollfd pfd[2];
 	struct xl_dom0 *d;
@@ -109,8 +109,10 @@ int xl_xen_discovery_main(uint32_t stale_ms)
 	sig = xl_discovery_signals();
 	if (sig < 0)
 		fatalx("discovery: signals: %s", strerror(-sig));
-	xl_dom0_init(d, &xl_xs_xen, xs, stale_ms);
-	log_info("discovery: serving dom0's tables under %s", XL_XS_TABLES);
+	xl_dom0_init(d, &xl_xs_xen, xs, stale_ms, routed);
+	log_info("discovery: serving dom0's tables under %s (routed guests: "
+		 "%s)", XL_XS_TABLES, routed ? "paired by address" :
+		 "never paired");
 	next = 0;
 	for (;;) {
 		uint64_t now = xl_mono_ms();

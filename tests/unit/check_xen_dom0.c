@@ -48,6 +48,19 @@ static void vif(uint32_t domid, int dev, const char *mac, const char *bridge)
 	fs_put(p, "1");
 }
 
+/* a routed vif as xl writes it: its default bridge node, whatever the
+ * script, and the addresses of ip= */
+static void rvif(uint32_t domid, int dev, const char *mac, const char *ip)
+{
+	char p[96];
+
+	vif(domid, dev, mac, "xenbr0");
+	snprintf(p, sizeof(p), XL_XS_VIFS "/%u/%d/script", domid, dev);
+	fs_put(p, "/etc/xen/scripts/vif-route");
+	snprintf(p, sizeof(p), XL_XS_VIFS "/%u/%d/ip", domid, dev);
+	fs_put(p, ip);
+}
+
 static void destroy(uint32_t domid)
 {
 	char p[96];
@@ -79,7 +92,7 @@ static void setup(void)
 	memset(&fs, 0, sizeof(fs));
 	d = malloc(sizeof(*d));
 	ck_assert_ptr_nonnull(d);
-	xl_dom0_init(d, &fs_ops, NULL, 3000);
+	xl_dom0_init(d, &fs_ops, NULL, 3000, false);
 	fs_put("/local/domain/0/name", "Domain-0");
 	dom(1);
 	advertise(1, "1", "1");
@@ -265,9 +278,70 @@ START_TEST(test_leftover_tables)
 	ck_assert_int_eq(d->nguest, 3);
 	/* the same table the earlier instance wrote is still set again */
 	leftover(2, "1 00:16:3e:00:00:11\n");
-	xl_dom0_init(d, &fs_ops, NULL, 3000);
+	xl_dom0_init(d, &fs_ops, NULL, 3000, false);
 	ck_assert_int_eq(xl_dom0_pass(d, 1000), 2);
 	ck_assert_str_eq(table(2), "1 00:16:3e:00:00:11\n");
+}
+END_TEST
+
+/* Guests 3 and 4 are routed (dom0 routes between them, no bridge); 4 is
+ * bridged too. Only dom0's --routed pairs them, by address, and what a
+ * guest writes about its address counts for nothing. */
+START_TEST(test_routed)
+{
+	dom(3);
+	advertise(3, "1", "1");
+	rvif(3, 0, "00:16:3e:00:00:30", "198.19.1.3");
+	fs_put("/local/domain/3/data/xenloop/ip", "198.19.1.4");
+	dom(4);
+	advertise(4, "1", "1");
+	rvif(4, 0, "00:16:3e:00:00:40", "198.19.1.4/32");
+	vif(4, 1, "00:16:3e:00:00:41", "xenbr0");
+	ck_assert_int_eq(xl_dom0_pass(d, 1000), 4);
+	/* not routed by xenbr0, whatever libxl's bridge node says */
+	ck_assert_str_eq(table(3), "");
+	ck_assert_str_eq(table(1), "2 00:16:3e:00:00:21\n"
+				   "4 00:16:3e:00:00:41\n");
+	d->routed = true;
+	xl_dom0_pass(d, 1500);
+	ck_assert_str_eq(table(3), "4 ip=198.19.1.4\n");
+	ck_assert_str_eq(table(4), "1 00:16:3e:00:00:11\n"
+				   "2 00:16:3e:00:00:21\n3 ip=198.19.1.3\n");
+	ck_assert_str_eq(table(1), "2 00:16:3e:00:00:21\n"
+				   "4 00:16:3e:00:00:41\n");
+	/* the toolstack gives 3 the address 4 has: neither keeps it */
+	fs_put(XL_XS_VIFS "/3/0/ip", "198.19.1.3 198.19.1.4");
+	xl_dom0_pass(d, 2000);
+	ck_assert_str_eq(table(4), "1 00:16:3e:00:00:11\n"
+				   "2 00:16:3e:00:00:21\n3 ip=198.19.1.3\n");
+	ck_assert_str_eq(table(3), "");
+}
+END_TEST
+
+/* More guests on one bridge than a table node holds: each table lists
+ * the lowest domids that fit, in whole lines, and follows departures. */
+START_TEST(test_table_full)
+{
+	char mac[18];
+	const char *t;
+	uint32_t id;
+
+	for (id = 100; id < 300; id++) {
+		dom(id);
+		advertise(id, "1", "1");
+		snprintf(mac, sizeof(mac), "00:16:3e:00:%02x:%02x", id >> 8,
+			 id & 0xff);
+		vif(id, 0, mac, "xenbr0");
+	}
+	ck_assert_int_eq(xl_dom0_pass(d, 1000), 202);
+	t = table(1);
+	ck_assert_ptr_nonnull(t);
+	ck_assert_uint_gt(strlen(t), XL_DOM0_TABLE_MAX - 24);
+	ck_assert_int_eq(t[strlen(t) - 1], '\n');
+	ck_assert(!strncmp(t, "2 00:16:3e:00:00:21\n100 ", 24));
+	destroy(2);
+	xl_dom0_pass(d, 1500);
+	ck_assert(!strncmp(table(1), "100 00:16:3e:00:00:64\n", 22));
 }
 END_TEST
 
@@ -288,6 +362,8 @@ static Suite *dom0_suite(void)
 	tcase_add_test(tc, test_withdraw);
 	tcase_add_test(tc, test_no_store);
 	tcase_add_test(tc, test_leftover_tables);
+	tcase_add_test(tc, test_routed);
+	tcase_add_test(tc, test_table_full);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fake_xs.h"
+#include "xl_addr.h"
 #include "xl_xen_dom0.h"
 #include "xl_xen_guest.h"
 
@@ -37,7 +38,7 @@ static void setup(void)
 	memset(&fs, 0, sizeof(fs));
 	d = malloc(sizeof(*d));
 	ck_assert_ptr_nonnull(d);
-	xl_dom0_init(d, &fs_ops, NULL, 3000);
+	xl_dom0_init(d, &fs_ops, NULL, 3000, false);
 	fs_put("/local/domain/0/name", "Domain-0");
 	fs_put("/local/domain/5/name", "g1");
 	fs_put("/local/domain/6/name", "g2");
@@ -113,6 +114,22 @@ START_TEST(test_bad_table_means_no_peers)
 }
 END_TEST
 
+/* More peers than a guest keeps: the first ones, not none. */
+START_TEST(test_many_peers)
+{
+	char table[XL_DOM0_TABLE_MAX], *at = table;
+	uint32_t id;
+
+	for (id = 10; id < 10 + XL_XEN_MAX_PEERS + 5; id++)
+		at += sprintf(at, "%u 00:16:3e:00:00:%02x\n", id, id);
+	fs_put(XL_XS_TABLES "/5", table);
+	ck_assert_int_eq(xl_xen_guest_refresh(&g1), XL_XEN_MAX_PEERS);
+	ck_assert_uint_eq(g1.npeers, XL_XEN_MAX_PEERS);
+	ck_assert_uint_eq(g1.peers[XL_XEN_MAX_PEERS - 1].domid,
+			  10 + XL_XEN_MAX_PEERS - 1);
+}
+END_TEST
+
 START_TEST(test_lookup_needs_a_neighbour)
 {
 	struct xl_ctl_addr a = { .family = AF_INET };
@@ -124,6 +141,34 @@ START_TEST(test_lookup_needs_a_neighbour)
 	xl_xen_guest_refresh(&g1);
 	/* TEST-NET-1: nobody's neighbour here, whatever the table says */
 	inet_pton(AF_INET, "192.0.2.77", a.addr);
+	ck_assert_int_eq(xl_xen_guest_lookup(&g1, &a, &domid), -ENOENT);
+	ck_assert_uint_eq(domid, 0);
+}
+END_TEST
+
+/* Routed: the peer's MAC is nowhere (its packets come from dom0), so
+ * its address in the table is what says who it is. */
+START_TEST(test_lookup_routed)
+{
+	struct xl_ctl_addr a;
+	uint32_t domid = 0;
+
+	fs_put(XL_XS_VIFS "/5/0/script", "/etc/xen/scripts/vif-route");
+	fs_put(XL_XS_VIFS "/5/0/ip", "198.19.1.5");
+	fs_put(XL_XS_VIFS "/6/0/script", "/etc/xen/scripts/vif-route");
+	fs_put(XL_XS_VIFS "/6/0/ip", "198.19.1.6");
+	xl_xen_guest_advertise(&g1);
+	xl_xen_guest_advertise(&g2);
+	xl_dom0_pass(d, 1000);
+	ck_assert_int_eq(xl_xen_guest_refresh(&g1), 0);	/* no --routed */
+	d->routed = true;
+	xl_dom0_pass(d, 1500);
+	ck_assert_int_eq(xl_xen_guest_refresh(&g1), 1);
+	xl_addr_parse("198.19.1.6", &a);
+	ck_assert_int_eq(xl_xen_guest_lookup(&g1, &a, &domid), 0);
+	ck_assert_uint_eq(domid, 6);
+	domid = 0;
+	xl_addr_parse("198.19.1.7", &a);
 	ck_assert_int_eq(xl_xen_guest_lookup(&g1, &a, &domid), -ENOENT);
 	ck_assert_uint_eq(domid, 0);
 }
@@ -149,6 +194,8 @@ static Suite *guest_suite(void)
 	tcase_add_test(tc, test_round_trip);
 	tcase_add_test(tc, test_bad_table_means_no_peers);
 	tcase_add_test(tc, test_lookup_needs_a_neighbour);
+	tcase_add_test(tc, test_many_peers);
+	tcase_add_test(tc, test_lookup_routed);
 	tcase_add_test(tc, test_withdraw);
 	suite_add_tcase(s, tc);
 	return s;

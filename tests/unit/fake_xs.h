@@ -13,7 +13,7 @@
 #include "xl_xen_dom0.h"
 #include "xl_xs.h"
 
-#define FS_MAX		256
+#define FS_MAX		2048
 #define NO_READER	UINT32_MAX
 
 struct fs_node {
