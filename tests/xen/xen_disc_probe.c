@@ -344,12 +344,23 @@ static bool same_words(const char *a, const char *b)
 	return true;
 }
 
-/* Is our parsed table the other guest alone, with each of its MACs? */
+/* Does dom0 list the other guest's routed addresses for us (-R)? */
+static bool routed_pair(const struct dp *p)
+{
+	return p->o.routed && p->self_ips[0] && p->peer_ips[0];
+}
+
+/*
+ * Is our parsed table the other guest alone, with each of its MACs and
+ * (routed_pair()) each of its routed addresses, and nothing else?
+ */
 static bool peer_listed(const struct dp *p)
 {
 	char buf[TOKS_MAX], *w[XL_XEN_MAX_VIFS];
 	const struct xl_xen_peer *e = &p->g.peers[0];
-	unsigned int n, i, j;
+	unsigned int n, nip = 0, i, j;
+	struct xl_ctl_addr ip;
+	uint32_t domid;
 	uint8_t mac[6];
 
 	n = words(p->peer_macs, buf, sizeof(buf), w, XL_XEN_MAX_VIFS);
@@ -364,6 +375,15 @@ static bool peer_listed(const struct dp *p)
 		if (j == e->nmac)
 			return false;
 	}
+	if (routed_pair(p))
+		nip = words(p->peer_ips, buf, sizeof(buf), w, XL_XEN_MAX_VIFS);
+	if (e->nip != nip)
+		return false;
+	for (i = 0; i < nip; i++)
+		if (strncmp(w[i], "ip=", 3) ||
+		    xl_addr_parse(w[i] + 3, &ip) < 0 ||
+		    xl_xen_table_lookup_ip(e, 1, &ip, &domid) < 0)
+			return false;
 	return true;
 }
 
@@ -395,7 +415,7 @@ static bool has_table(const struct dp *p)
  */
 static void expected_table(const struct dp *p, char *buf, size_t size)
 {
-	bool ips = p->o.routed && p->self_ips[0] && p->peer_ips[0];
+	bool ips = routed_pair(p);
 
 	snprintf(buf, size, "%u %s%s%s\n", p->peer, p->peer_macs,
 		 ips ? " " : "", ips ? p->peer_ips : "");
@@ -1136,11 +1156,13 @@ static void vif_node(struct dp *p, const char *dir, const char *node,
  * What dom0's discovery should list of us, from the toolstack's backend
  * nodes of our vifs (each vif's ours to read, not to write; their parent,
  * which lists them, is not even readable: we try the devids xl gives, 0
- * up, as far as dom0 looks at vifs): the MAC of every online
- * vif that has a bridge node (xl writes one for every vif, "xenbr0" by
- * default: the rig's vifs all share it), but with -R a routed vif's (its
- * script's base name begins with "vif-route") addresses instead, "ip=A"
- * for each A in its ip node.
+ * up, as far as dom0 looks at vifs): the MAC of every online vif that has
+ * a bridge node (xl writes one for every vif, "xenbr0" by default: the
+ * rig's vifs all share it), but with -R a routed vif's (its script's base
+ * name begins with "vif-route") addresses instead, "ip=A" for each A in
+ * its ip node. Without -R, dom0's xenloopd is one from before --routed,
+ * which knew no routed vif: it counted one on its bridge node, MAC and
+ * all. (Today's lists a routed vif only with --routed, by address.)
  */
 static void vif_tokens(struct dp *p)
 {
