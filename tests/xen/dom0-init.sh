@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 # /init of dom0 for tests/xen: starts the toolstack (oxenstored,
 # xenconsoled) and this build's "xenloopd --discovery" (its log prefixed
-# "[d <dom0 uptime>] "; with --routed when it has that mode), creates
+# "[d <dom0 uptime>] "; with --routed), creates
 # guest 1 (domu1) and guest 2 (domu2) on a bridge (dom0 has 198.18.0.254
 # on it), each with a second, routed vif (198.19.1.1 and .2; dom0 routes,
 # 198.19.1.254 on each routed vif: /etc/xen/vif-route of
@@ -114,16 +114,8 @@ xenstore-write $leftover "78 00:16:3e:00:00:4e
 mkfifo /run/xenloopd.log
 while read -r l; do echo "[d $(up)] $l"; done </run/xenloopd.log &
 tails=$!
-# routed mode (pairs guests by the toolstack's ip node of their routed
-# vifs) when this build's xenloopd has it: the rig runs with the daemon
-# before and after
-routed=
-if /xl/xenloopd --help 2>&1 | grep -qE -- '--routed([^a-z-]|$)'; then
-	routed=yes
-else
-	echo "XLINFO dom0: xenloopd has no --routed mode: discovery without it"
-fi
-/xl/xenloopd --discovery ${routed:+--routed} -d >/run/xenloopd.log 2>&1 &
+# routed mode too: dom0 routes freely between the guests' routed vifs
+/xl/xenloopd --discovery --routed -d >/run/xenloopd.log 2>&1 &
 xld=$!
 # every change to the tables, on dom0's clock
 xenstore-watch /local/domain/0/data/xenloop/peers |

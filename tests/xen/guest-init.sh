@@ -91,13 +91,10 @@ fi
 
 ready=/tmp/xl-disc-ready
 chan_done=/tmp/xl-chan-done
-# dom0 runs xenloopd --discovery --routed when this build has it: the
-# tables then carry the routed vifs' addresses (xen_disc_probe -R)
-routed=
-/xl/xenloopd --help 2>&1 | grep -qE -- '--routed([^a-z-]|$)' && routed=-R
 # the subshell marks "ready" however the probe ends
 (
-	/xl/xen_disc_probe "$role" -r $ready -c $chan_done $routed
+	# -R: dom0 runs xenloopd --discovery --routed (dom0-init.sh)
+	/xl/xen_disc_probe "$role" -r $ready -c $chan_done -R
 	echo "XLINFO guest $role: xen_disc_probe exited with $?"
 	touch $ready
 ) &

@@ -26,9 +26,7 @@
 #			judges it like every other check, "off" leaves it out;
 #			"auto" is "on", except that while this build's
 #			xenloopd has no --xen mode the checks that need it
-#			are expected to fail (so none can pass by mistake),
-#			and while it has no --routed mode (dom0's discovery
-#			then runs without it) the routed ring checks
+#			are expected to fail (so none can pass by mistake)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -79,11 +77,9 @@ die() {
 # guest-e2e.sh's checks: those over plain TCP, and those that need the
 # guests' xenloopd --xen
 e2e_tcp=(e2e_iperf3_tcp e2e_transfer_tcp e2e_routed_tcp e2e_pingpong_tcp)
-# those that need dom0's xenloopd --discovery --routed too
-e2e_routed=(e2e_routed_ring e2e_routed_ring_srv)
 e2e_ring=(e2e_daemon_a e2e_daemon_b e2e_iperf3_ring e2e_iperf3_ring_srv
-	e2e_transfer_ring e2e_transfer_ring_srv "${e2e_routed[@]}"
-	e2e_pingpong_ring
+	e2e_transfer_ring e2e_transfer_ring_srv e2e_routed_ring
+	e2e_routed_ring_srv e2e_pingpong_ring
 	e2e_pingpong_ring_srv e2e_newguest_b e2e_privilege_b e2e_saved_b
 	e2e_restored_b e2e_restored_c e2e_destroy_b)
 # guest 3, which dom0 creates and destroys on guest 2's cues in that
@@ -100,11 +96,6 @@ if [ "$e2e" = auto ] && ! "$XL_XEN_BUILDDIR/daemon/xenloopd" --help 2>&1 |
 	echo "run.sh: this xenloopd has no --xen mode: the e2e checks that" \
 		"need it are expected to fail (XL_XEN_E2E=on to be strict)"
 	xfail="$xfail ${e2e_ring[*]}"
-elif [ "$e2e" = auto ] && ! "$XL_XEN_BUILDDIR/daemon/xenloopd" --help 2>&1 |
-	grep -qE -- '--routed([^a-z-]|$)'; then
-	echo "run.sh: this xenloopd has no --routed mode: the routed ring" \
-		"checks are expected to fail (XL_XEN_E2E=on to be strict)"
-	xfail="$xfail ${e2e_routed[*]}"
 fi
 
 command -v qemu-system-x86_64 >/dev/null || [ "$(id -u)" -eq 0 ] ||

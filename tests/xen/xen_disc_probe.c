@@ -1160,9 +1160,7 @@ static void vif_node(struct dp *p, const char *dir, const char *node,
  * a bridge node (xl writes one for every vif, "xenbr0" by default: the
  * rig's vifs all share it), but with -R a routed vif's (its script's base
  * name begins with "vif-route") addresses instead, "ip=A" for each A in
- * its ip node. Without -R, dom0's xenloopd is one from before --routed,
- * which knew no routed vif: it counted one on its bridge node, MAC and
- * all. (Today's lists a routed vif only with --routed, by address.)
+ * its ip node. Without -R, dom0 lists a routed vif not at all.
  */
 static void vif_tokens(struct dp *p)
 {
@@ -1188,7 +1186,9 @@ static void vif_tokens(struct dp *p)
 		    online, script, ip, routed ? " (routed)" : "");
 		if (strcmp(online, "1"))
 			continue;
-		if (p->o.routed && routed) {
+		if (routed) {
+			if (!p->o.routed)
+				continue;
 			for (a = strtok_r(ip, " ", &save); a;
 			     a = strtok_r(NULL, " ", &save)) {
 				snprintf(tok, sizeof(tok), "ip=%s", a);
