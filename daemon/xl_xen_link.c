@@ -80,6 +80,7 @@ struct xl_xpeer {
 	uint64_t bad_gen;		/* attacher: a generation that failed */
 	unsigned int unanswered;	/* offerer, up: ticks without the
 					 * peer's answer node (0: it came) */
+	int offer_err;			/* offerer: why the last try failed */
 	size_t rlen;
 	uint8_t rbuf[XL_XLINK_RBUF];
 };
@@ -435,6 +436,18 @@ static void xl_xlink_up(struct xl_daemon *d, struct xl_xpeer *xp)
 		 xp->domid, xp->gen);
 }
 
+/* The offer is tried again every tick until it works (the grant budget
+ * may come back): say why once, not every second. */
+static void xl_xlink_offer_failed(struct xl_xpeer *xp, const char *what,
+				  int err)
+{
+	if (xp->offer_err == err)
+		return;
+	xp->offer_err = err;
+	log_warnx("link with domain %u: %s: %s (tried again every tick)",
+		  xp->domid, what, strerror(-err));
+}
+
 /* Lower domid: make the link's channel and publish it. */
 static void xl_xlink_offer_link(struct xl_daemon *d, struct xl_xpeer *xp)
 {
@@ -452,8 +465,7 @@ static void xl_xlink_offer_link(struct xl_daemon *d, struct xl_xpeer *xp)
 		xl_backend_xendev.desc_release(&desc);
 	}
 	if (ret < 0) {
-		log_warnx("link with domain %u: cannot make its channel: %s",
-			  xp->domid, strerror(-ret));
+		xl_xlink_offer_failed(xp, "cannot make its channel", ret);
 		return;
 	}
 	xp->gen = ++x->next_gen;
@@ -466,11 +478,11 @@ static void xl_xlink_offer_link(struct xl_daemon *d, struct xl_xpeer *xp)
 	ret = off < sizeof(val) ? xl_xlink_publish(x, xp->domid, val) :
 				  -E2BIG;
 	if (ret < 0) {
-		log_warnx("link with domain %u: cannot publish it: %s",
-			  xp->domid, strerror(-ret));
+		xl_xlink_offer_failed(xp, "cannot publish it", ret);
 		xl_xlink_chan_end(x, xp, false);
 		return;
 	}
+	xp->offer_err = 0;
 	xp->st = XL_XLINK_WAIT;
 	log_debug("link with domain %u offered (generation %" PRIu64 ")",
 		  xp->domid, xp->gen);
