@@ -121,14 +121,22 @@ struct xl_status_xp {
 	const char **sep;
 };
 
-/* A peer guest (--xen): its domid and its control link. */
-static void xl_status_xpeer(void *arg, uint32_t domid, const char *state)
+/* A peer guest (--xen): its domid, its control link and its routed
+ * addresses. */
+static void xl_status_xpeer(void *arg, uint32_t domid, const char *state,
+			    const struct xl_ctl_addr *addrs, uint32_t n)
 {
 	struct xl_status_xp *xp = arg;
+	uint32_t i;
 
 	xl_json_put(xp->j, "%s{\"name\": \"domain %u\", \"domid\": %u, "
-		    "\"link\": \"%s\", \"addrs\": []}", *xp->sep, domid, domid,
+		    "\"link\": \"%s\", \"addrs\": [", *xp->sep, domid, domid,
 		    state);
+	for (i = 0; i < n; i++) {
+		xl_json_put(xp->j, i ? ", " : "");
+		xl_json_addr(xp->j, &addrs[i], false);
+	}
+	xl_json_put(xp->j, "]}");
 	*xp->sep = ", ";
 }
 

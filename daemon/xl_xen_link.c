@@ -1058,15 +1058,24 @@ void xl_xlink_stop(struct xl_daemon *d)
 	d->xen = NULL;
 }
 
-void xl_xlink_foreach(struct xl_daemon *d,
-		      void (*fn)(void *arg, uint32_t domid, const char *state),
-		      void *arg)
+void xl_xlink_foreach(struct xl_daemon *d, xl_xlink_fn *fn, void *arg)
 {
 	static const char *const names[] = { "down", "offered", "up" };
+	const struct xl_xen_guest_state *g;
 	struct xl_xpeer *xp;
+	unsigned int i;
 
 	if (!d->xen)
 		return;
-	for (xp = xl_x(d)->peers; xp; xp = xp->next)
-		fn(arg, xp->domid, names[xp->st]);
+	g = &xl_x(d)->g;
+	for (xp = xl_x(d)->peers; xp; xp = xp->next) {
+		for (i = 0; i < g->npeers && g->peers[i].domid != xp->domid;
+		     i++)
+			;
+		if (i < g->npeers)
+			fn(arg, xp->domid, names[xp->st], g->peers[i].ip,
+			   g->peers[i].nip);
+		else
+			fn(arg, xp->domid, names[xp->st], NULL, 0);
+	}
 }

@@ -34,6 +34,11 @@ struct xl_daemon;
 struct xl_reg;
 struct xl_xpeer;
 
+/* One peer guest for STATUS: the state of its link ("up", "offered" or
+ * "down") and the routed addresses dom0's table gives it (n may be 0). */
+typedef void xl_xlink_fn(void *arg, uint32_t domid, const char *state,
+			 const struct xl_ctl_addr *addrs, uint32_t n);
+
 #ifdef HAVE_XEN
 /* Start the guest role: xenstore, our domid, the advertisement. Exits
  * through fatal() if xenstore or our domid cannot be had. */
@@ -84,11 +89,8 @@ bool xl_xlink_reply(struct xl_daemon *d, uint32_t from, uint64_t offer_id,
 /* Links, advertisement and connections' liveness ends: all gone. */
 void xl_xlink_stop(struct xl_daemon *d);
 
-/* Each peer guest of the table and the state of its link (STATUS):
- * "up", "offered" or "down". */
-void xl_xlink_foreach(struct xl_daemon *d,
-		      void (*fn)(void *arg, uint32_t domid, const char *state),
-		      void *arg);
+/* Each peer guest of the table, for STATUS. */
+void xl_xlink_foreach(struct xl_daemon *d, xl_xlink_fn *fn, void *arg);
 
 #else /* a build without Xen has no guest role: d->xen stays NULL */
 
@@ -122,8 +124,7 @@ static inline bool xl_xlink_reply(struct xl_daemon *d, uint32_t from,
 	return false;
 }
 
-static inline void xl_xlink_foreach(struct xl_daemon *d,
-				    void (*fn)(void *, uint32_t, const char *),
+static inline void xl_xlink_foreach(struct xl_daemon *d, xl_xlink_fn *fn,
 				    void *arg)
 {
 	(void)d;

@@ -16,6 +16,7 @@
 #	e2e_routed_tcp/_ring	the same, ROUTED_MIB MiB of it, to guest 2's
 #				routed address (198.19.1.2, eth1: dom0
 #				routes it), and over dom0's --routed tables
+#				(xenloopctl must list 198.19.1.2 as guest 2's)
 #	e2e_pingpong_tcp/_ring	sockperf ping-pong, PP_S seconds; latency
 #	e2e_*_ring_srv		guest 2's own view of each ring run
 #	e2e_newguest_b ...	guest 3 ("c", 198.18.0.3), which dom0
@@ -513,7 +514,7 @@ a_iperf3() {
 a_transfer() {
 	local mode="$1" port="$2" run="${3:-transfer}" addr="${4:-$peer}"
 	local file="${5:-$T.in}" bytes="${6:-$in_bytes}" sum="${7:-$in_sum}"
-	local how="${8:-over netfront}" cond="${9:-true}"
+	local how="${8:-over netfront}" cond="${9:-true}" ring_how="${8:+, $8}"
 	local n="e2e_${run}_$mode" before t0 took rc mbit osum obytes
 	local ok=false
 	before=$(totals)
@@ -551,7 +552,7 @@ a_transfer() {
 	fi
 	ring_check 1 "$before"
 	check "$n" "$(pf "$ok" "$ring_ok" "$cond")" "$bytes B in $took s" \
-		"after the pause (${mbit:-?} Mbit/s) through the shim${8:+, $8}," \
+		"after the pause (${mbit:-?} Mbit/s) through the shim$ring_how," \
 		"md5 $sum; server got $obytes B, md5 $osum; $ring_txt (socat" \
 		"exited $rc, server's $1)"
 }
@@ -562,15 +563,24 @@ routed_via_dom0() {
 }
 
 # a_routed tcp|ring PORT: the head of the transfer's data to guest 2's
-# routed address, which only a way through dom0 may take
+# routed address, which only a way through dom0 may take; on the ring,
+# our daemon must also show that address as the peer's (xenloopctl)
 a_routed() {
-	local via=false route
+	local via=false listed=true route how
 	routed_via_dom0 "$peer_routed" && via=true
 	route=$(ip route get "$peer_routed" 2>&1 | head -n 1 | tr -s ' ' |
 		sed 's/ $//')
+	how="to $peer_routed, routed $($via || echo "NOT ")through dom0"
+	how="$how ($route)"
+	if [ "$1" = ring ]; then
+		ctl_flat | grep -qF "\"addrs\":[\"$peer_routed\"]" ||
+			listed=false
+		how="$how, $($listed || echo "NOT ")listed as the peer's"
+		how="$how address by xenloopctl"
+	fi
 	a_transfer "$1" "$2" routed "$peer_routed" $T.rin "$routed_bytes" \
-		"$routed_sum" "to $peer_routed, routed $($via ||
-			echo "NOT ")through dom0 ($route)" "$via"
+		"$routed_sum" "$how" "$($via && $listed && echo true ||
+			echo false)"
 }
 
 # a_pingpong tcp|ring PORT
