@@ -386,11 +386,8 @@ static void xl_xendev_abandon(struct xl_chan *ch)
 
 	if (!xd)
 		return;
-	if (xd->span && xl_xendev_mapped(ch))
-		munmap(xd->span, xd->span_len);
-	xl_keeper_close(&xd->hup);
-	/* xd->evt[] deliberately stay */
-	free(xd);
+	xd->evt[0] = xd->evt[1] = -1;	/* open for good, never closed */
+	xl_xendev_release(xd, xl_xendev_mapped(ch));
 	ch->be = NULL;
 	ch->ctrl = NULL;
 	ch->data = NULL;
