@@ -349,6 +349,26 @@ static void xl_xlink_abandon(struct xl_xen_gd *x, struct xl_xpeer *xp)
 	x->nstale += 2;
 }
 
+/* The peer's pages of the link (side 1), which a restore takes away:
+ * guard their whole mapping, as the xendev transport made it. */
+static void xl_xlink_guard_ring(struct xl_xpeer *xp,
+				const struct xl_chan_desc *desc)
+{
+	uint32_t npages;
+	int ret;
+
+	ret = xl_xen_dev_pages(desc->order, &npages);
+	if (ret == 0)
+		ret = xl_xen_fault_guard(xp->ch->ctrl, XL_WIRE_CTRL_SIZE +
+					 (size_t)npages * XL_WIRE_PAGE_SIZE,
+					 xp->grant.mem, desc->side,
+					 xp->grant.offset);
+	xp->fault_slot = ret < 0 ? -1 : ret;
+	if (ret < 0)
+		log_warnx("link with domain %u: its ring is unguarded (%s)",
+			  xp->domid, strerror(-ret));
+}
+
 /* The link's channel from the daemon half's descriptor (kind XENDEV):
  * we are its process too. Takes keep; desc keeps its fds. */
 static int xl_xlink_attach_chan(struct xl_xpeer *xp,
@@ -368,14 +388,8 @@ static int xl_xlink_attach_chan(struct xl_xpeer *xp,
 		xl_xlink_fds_close(xp);
 		return ret;
 	}
-	/* the peer's pages, which a restore takes away */
-	if (desc->side == 1 &&
-	    (xp->fault_slot = xl_xen_fault_guard(xp->ch->ctrl,
-			XL_WIRE_CTRL_SIZE + ((size_t)1 << desc->order[0]) +
-			((size_t)1 << desc->order[1]), xp->grant.mem,
-			desc->side, xp->grant.offset)) < 0)
-		log_warnx("link with domain %u: its ring is unguarded (%s)",
-			  xp->domid, strerror(-xp->fault_slot));
+	if (desc->side == 1)
+		xl_xlink_guard_ring(xp, desc);
 	return 0;
 }
 
