@@ -86,6 +86,15 @@ static bool xl_script_routes(const char *path)
 			strlen(XL_XEN_ROUTED_SCRIPT));
 }
 
+/* text as an address a guest can be reached at (normalised). */
+static int xl_host_addr_parse(const char *text, struct xl_ctl_addr *a)
+{
+	if (xl_addr_parse(text, a) < 0 || xl_addr_is_bogus(a) ||
+	    xl_addr_is_loopback(a))
+		return -EINVAL;
+	return 0;
+}
+
 /* One entry of an "ip" node (len bytes at s) as a host address; a
  * prefix shorter than the whole address would be a guess. */
 static int xl_vif_ip_scan(const char *s, size_t len, struct xl_ctl_addr *a)
@@ -100,8 +109,7 @@ static int xl_vif_ip_scan(const char *s, size_t len, struct xl_ctl_addr *a)
 	slash = strchr(buf, '/');
 	if (slash)
 		*slash++ = '\0';
-	if (xl_addr_parse(buf, a) < 0 || xl_addr_is_bogus(a) ||
-	    xl_addr_is_loopback(a))
+	if (xl_host_addr_parse(buf, a) < 0)
 		return -EINVAL;
 	if (slash && strcmp(slash, a->family == AF_INET ? "32" : "128"))
 		return -EINVAL;
@@ -368,10 +376,9 @@ static int xl_ip_key_parse(const char *s, size_t len,
 		return -EINVAL;
 	memcpy(text, s + 3, len - 3);
 	text[len - 3] = '\0';
-	if (xl_addr_parse(text, &a) < 0 ||
+	if (xl_host_addr_parse(text, &a) < 0 ||
 	    xl_addr_format(&a, false, canon, sizeof(canon)) < 0 ||
 	    strlen(canon) != len - 3 || strcmp(canon, text) ||
-	    xl_addr_is_bogus(&a) || xl_addr_is_loopback(&a) ||
 	    xl_ip_known(done, ndone, p, &a))
 		return -EINVAL;
 	p->ip[p->nip++] = a;

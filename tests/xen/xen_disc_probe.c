@@ -1180,7 +1180,8 @@ static void vif_tokens(struct dp *p)
 		vif_node(p, vdir, "ip", ip, sizeof(ip));
 		base = strrchr(script, '/');
 		base = base ? base + 1 : script;
-		routed = !strncmp(base, "vif-route", 9);
+		routed = !strncmp(base, XL_XEN_ROUTED_SCRIPT,
+				  strlen(XL_XEN_ROUTED_SCRIPT));
 		xli("guest %c: vif %u: mac %s, bridge \"%s\", online \"%s\", "
 		    "script \"%s\", ip \"%s\"%s", p->o.role, i, mac, bridge,
 		    online, script, ip, routed ? " (routed)" : "");
