@@ -928,7 +928,15 @@ static void fz_recv(struct fz_in *in)
 	for (i = 0; i < FZ_MAX_DGRAMS && in->n; i++)
 		fz_recv_step(in, sv[0], sv[1], passcred, base);
 	if (opt & 2) {
-		/* the sender hangs up */
+		/*
+		 * The sender hangs up. shutdown() first: close() alone
+		 * releases the socket only with the file's last reference,
+		 * and anything that briefly holds one (a reader of
+		 * /proc/PID/fdinfo, say) then leaves the receiver with
+		 * -EAGAIN for a moment. Seen about once in a million.
+		 */
+		if (shutdown(sv[0], SHUT_RDWR) < 0)
+			abort();
 		close(sv[0]);
 		FZ_CHECK(xl_ctl_recv(sv[1], &m, fds, NULL, 0, MSG_DONTWAIT) ==
 			 -ECONNRESET);
