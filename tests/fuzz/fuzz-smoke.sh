@@ -47,6 +47,10 @@ smoke() {
 			echo "fuzz-smoke: $1: failing input $(basename "$f"):"
 			od -An -tx1 -v "$f" | head -n 64
 		done
+		# the cause again, last: CI shows only the end of this log
+		echo "fuzz-smoke: $1: what failed:"
+		grep -E 'invariant failed|ERROR: [A-Za-z]+Sanitizer|runtime error|deadly signal|^ +#[0-9] |^SUMMARY' \
+			"$dir/log" | head -n 16
 		echo "fuzz-smoke: $1 FAILED (libFuzzer exit $status);" \
 			"reproduce: $bin FILE"
 		return 1
