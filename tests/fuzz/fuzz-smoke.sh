@@ -49,7 +49,7 @@ smoke() {
 		done
 		# the cause again, last: CI shows only the end of this log
 		echo "fuzz-smoke: $1: what failed:"
-		grep -E 'invariant failed|ERROR: [A-Za-z]+Sanitizer|runtime error|deadly signal|^ +#[0-9] |^SUMMARY' \
+		grep -E 'invariant failed|ERROR: |runtime error|^ +#[0-9] |^SUMMARY' \
 			"$dir/log" | head -n 16
 		echo "fuzz-smoke: $1 FAILED (libFuzzer exit $status);" \
 			"reproduce: $bin FILE"

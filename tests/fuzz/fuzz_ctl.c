@@ -933,7 +933,8 @@ static void fz_recv(struct fz_in *in)
 		 * releases the socket only with the file's last reference,
 		 * and anything that briefly holds one (a reader of
 		 * /proc/PID/fdinfo, say) then leaves the receiver with
-		 * -EAGAIN for a moment. Seen about once in a million.
+		 * -EAGAIN for a moment. Seen here about once in five million
+		 * closes.
 		 */
 		if (shutdown(sv[0], SHUT_RDWR) < 0)
 			abort();
