@@ -584,18 +584,29 @@ static void xl_ep_inner_event(struct xl_ep *ep, const struct epoll_event *iev)
 	}
 }
 
-/* Entries an inner event may name are still in the registry: we hold the
- * mutex, and a removed entry's inner registrations went with it. */
+/*
+ * Entries an inner event may name are still in the registry: we hold the
+ * mutex, and a removed entry's inner registrations went with it.
+ *
+ * The kernel puts a level-triggered registration that is still ready back
+ * at the tail of its ready list each time it reports it, so a level-
+ * triggered socket never stops filling batches: "until a batch comes back
+ * short" never ends once a batch's worth stays ready. Every registration
+ * has been seen once after as many events as there are registrations
+ * (four per entry at most, and our eventfd), which bounds the drain.
+ */
 static void xl_ep_drain(struct xl_ep *ep)
 {
 	struct epoll_event iev[XL_EP_DRAIN];
-	int n, i;
+	int n, i, left = ep->n * 4 + 1;
 
 	do {
-		n = real.epoll_wait(ep->inner, iev, XL_EP_DRAIN, 0);
+		n = real.epoll_wait(ep->inner, iev,
+				    left < XL_EP_DRAIN ? left : XL_EP_DRAIN, 0);
 		for (i = 0; i < n; i++)
 			xl_ep_inner_event(ep, &iev[i]);
-	} while (n == XL_EP_DRAIN);
+		left -= n;
+	} while (n == XL_EP_DRAIN && left > 0);
 }
 
 static void xl_ep_mark_now(const struct xl_ep_ent *e,
