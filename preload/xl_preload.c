@@ -73,6 +73,7 @@ static const struct {
 	XL_SYM(epoll_pwait2, "epoll_pwait2"),
 	XL_SYM(sendfile, "sendfile"), XL_SYM(sendfile64, "sendfile64"),
 	XL_SYM(splice, "splice"),
+	XL_SYM(sigaction, "sigaction"),
 };
 
 /* Symbols an older libc may lack; everything else must resolve. */
@@ -187,28 +188,6 @@ uint64_t xl_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-bool xl_restart_after_signal(void)
-{
-	struct sigaction sa;
-	int sig;
-
-	/*
-	 * We do not know which signal interrupted us. The kernel restarts a
-	 * socket call after a handler installed with SA_RESTART; if every
-	 * installed handler has it, so do we, else the caller sees EINTR,
-	 * which a program with a handler without SA_RESTART must handle.
-	 */
-	for (sig = 1; sig < NSIG; sig++) {
-		if (sigaction(sig, NULL, &sa) < 0)
-			continue;
-		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN)
-			continue;
-		if (!(sa.sa_flags & SA_RESTART))
-			return false;
-	}
-	return true;
 }
 
 void xl_raise_sigpipe(void)

@@ -87,6 +87,7 @@ struct xl_socket_calls {
 	ssize_t (*sendfile64)(int, int, off64_t *, size_t);
 	ssize_t (*splice)(int, off64_t *, int, off64_t *, size_t,
 			  unsigned int);
+	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
 };
 
 extern struct xl_socket_calls real;
@@ -131,8 +132,11 @@ static inline long xl_ret(long ret, int saved_errno)
 /* Monotonic nanoseconds (vDSO, no system call). */
 uint64_t xl_now_ns(void);
 
-/* Nonzero if a blocking call interrupted by a signal should be restarted
- * as the kernel would for SA_RESTART handlers. */
+/* A call that may sleep in place of the kernel starts (xl_signal.c). */
+void xl_signal_wait_begin(void);
+
+/* Should such a call, interrupted by a signal since it began, go on as the
+ * kernel's would after SA_RESTART handlers? */
 bool xl_restart_after_signal(void);
 
 /* Raise SIGPIPE in the calling thread, as the kernel does for EPIPE. */

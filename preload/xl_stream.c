@@ -174,10 +174,12 @@ static bool xl_voided(struct xl_sock *s, struct xl_chan *ch)
 	return true;
 }
 
-/* After -EINTR from a wait with nothing done: restart or report it. */
-static int xl_on_eintr(void)
+/* After -EINTR from a wait with nothing done: restart or report it. The
+ * kernel never restarts a socket call whose direction has a timeout
+ * (SO_RCVTIMEO, SO_SNDTIMEO: signal(7)). */
+static int xl_on_eintr(int timeo_ms)
 {
-	return xl_restart_after_signal() ? 0 : -EINTR;
+	return !timeo_ms && xl_restart_after_signal() ? 0 : -EINTR;
 }
 
 /* Our direction is the kernel's from now on, for good; caller holds
@@ -486,7 +488,8 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	case -EINTR:
 		if (c->done)
 			return (ssize_t)c->done;
-		return xl_on_eintr() ? -EINTR : XL_GO_ON;
+		return xl_on_eintr(atomic_load(&c->s->rcvtimeo_ms)) ?
+		       -EINTR : XL_GO_ON;
 	case -ECONNRESET:
 		if (xl_voided(c->s, ch))
 			return xl_rx_end(c, -ECONNRESET);
@@ -524,7 +527,8 @@ static ssize_t xl_rx_tcp_empty(struct xl_rx_call *c, struct xl_chan *ch)
 	if (ret == -EINTR) {
 		if (c->done)
 			return (ssize_t)c->done;
-		return xl_on_eintr() ? -EINTR : XL_GO_ON;
+		return xl_on_eintr(atomic_load(&c->s->rcvtimeo_ms)) ?
+		       -EINTR : XL_GO_ON;
 	}
 	return ret < 0 ? xl_rx_end(c, ret) : XL_GO_ON;
 }
@@ -604,6 +608,7 @@ ssize_t xl_stream_recv(struct xl_sock *s, int fd, struct msghdr *msg,
 	struct xl_rx_call c = { .s = s, .fd = fd, .msg = msg, .flags = flags };
 	ssize_t ret;
 
+	xl_signal_wait_begin();
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
 		xl_link_poll();
 	ret = xl_iovs_init(&c.v, msg->msg_iov, msg->msg_iovlen);
@@ -763,7 +768,8 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 	case -EINTR:
 		if (c->done)
 			return (ssize_t)c->done;
-		return xl_on_eintr() ? -EINTR : XL_GO_ON;
+		return xl_on_eintr(atomic_load(&c->s->sndtimeo_ms)) ?
+		       -EINTR : XL_GO_ON;
 	case -ESHUTDOWN:
 		return xl_tx_end(c, -EPIPE);
 	case -EPIPE:
@@ -809,6 +815,7 @@ ssize_t xl_stream_send(struct xl_sock *s, int fd, const struct msghdr *msg,
 	struct xl_chan *ch;
 	ssize_t ret;
 
+	xl_signal_wait_begin();
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
 		xl_link_poll();
 	xl_conn_lock(&s->conn->tx_lock);
