@@ -76,6 +76,7 @@ struct xl_ep_mark {
 struct xl_ep_ent {
 	int fd;
 	struct xl_sock *s;		/* a reference, counted in s->nep */
+	struct xl_ep *child;		/* or: a nested instance (reference) */
 	struct epoll_event ev;		/* the program's registration */
 	uint32_t kmask;			/* events asked in inner */
 	bool in_inner;			/* the kernel fd is in inner */
@@ -94,12 +95,48 @@ struct xl_ep {
 	struct xl_ep_ent **ent;
 	int n, cap;
 	_Atomic int npending;		/* entries waiting for a channel */
+	bool watched;			/* nested or polled: keep self exact */
+	bool flagged;			/* self holds our "due" mark */
 	struct xl_ep *next;
 };
+
+#define XL_EP_MARKS	65536
+/* Per fd number: made by epoll_create*() here (1), has a registry (2). */
+static _Atomic unsigned char xl_ep_marks[XL_EP_MARKS];
+#define XL_EP_IS_EPOLL	1u
+#define XL_EP_HAS_REG	2u
+
+static bool xl_ep_refresh(struct xl_ep *ep, bool arm);
+static uint32_t xl_ep_child_events(struct xl_ep_ent *e);
+static void xl_ep_latent_closed(int fd);
+static void xl_ep_drain(struct xl_ep *ep);
+static bool xl_ep_any_due(struct xl_ep *ep);
+static bool xl_ep_arm(struct xl_ep *ep);
 
 static pthread_mutex_t xl_ep_list_mutex = PTHREAD_MUTEX_INITIALIZER;
 static struct xl_ep *xl_ep_list;
 static uint64_t xl_ep_tag;
+/* A nested instance's registration in the program's instance: the high
+ * 16 bits of this, the entry's address in the low 48. */
+static uint64_t xl_ep_ntag;
+#define XL_EP_NTAG_MASK	0xffff000000000000ull
+
+static void xl_ep_mark(int fd, unsigned int bits, bool on)
+{
+	if (fd < 0 || fd >= XL_EP_MARKS)
+		return;
+	if (on)
+		atomic_fetch_or(&xl_ep_marks[fd], (unsigned char)bits);
+	else
+		atomic_fetch_and(&xl_ep_marks[fd], (unsigned char)~bits);
+}
+
+static bool xl_ep_marked(int fd, unsigned int bits)
+{
+	return fd >= 0 && fd < XL_EP_MARKS &&
+	       (atomic_load_explicit(&xl_ep_marks[fd], memory_order_relaxed) &
+		bits);
+}
 
 /* ---- registries ---- */
 
@@ -126,8 +163,12 @@ static void xl_ep_put(struct xl_ep *ep)
 	if (atomic_fetch_sub(&ep->refs, 1) != 1)
 		return;
 	for (i = 0; i < ep->n; i++) {
-		atomic_fetch_sub(&ep->ent[i]->s->nep, 1);
-		xl_sock_put(ep->ent[i]->s);
+		if (ep->ent[i]->child) {
+			xl_ep_put(ep->ent[i]->child);
+		} else {
+			atomic_fetch_sub(&ep->ent[i]->s->nep, 1);
+			xl_sock_put(ep->ent[i]->s);
+		}
 		free(ep->ent[i]);
 	}
 	free(ep->ent);
@@ -186,8 +227,14 @@ static struct xl_ep *xl_ep_get(int epfd)
 	atomic_init(&ep->refs, 2);
 	pthread_mutex_init(&ep->mutex, NULL);
 	pthread_mutex_lock(&xl_ep_list_mutex);
-	if (!xl_ep_tag)
+	if (!xl_ep_tag) {
 		xl_ep_tag = xl_ep_new_tag();
+		/* high bits of their own, never those of the tag */
+		xl_ep_ntag = (xl_ep_tag ^ (xl_ep_tag << 17) ^
+			      0x5a5a000000000000ull) & XL_EP_NTAG_MASK;
+		if (xl_ep_ntag == (xl_ep_tag & XL_EP_NTAG_MASK) || !xl_ep_ntag)
+			xl_ep_ntag ^= 0x8001000000000000ull;
+	}
 	if (xl_ep_setup(ep) < 0) {
 		pthread_mutex_unlock(&xl_ep_list_mutex);
 		atomic_store(&ep->refs, 1);
@@ -196,17 +243,28 @@ static struct xl_ep *xl_ep_get(int epfd)
 	}
 	ep->next = xl_ep_list;
 	xl_ep_list = ep;
+	xl_ep_mark(epfd, XL_EP_HAS_REG, true);
 	pthread_mutex_unlock(&xl_ep_list_mutex);
 	return ep;
 }
+
+static void xl_ep_forget_one(struct xl_ep *ep, void *arg);
+static void xl_ep_foreach(void (*fn)(struct xl_ep *ep, void *arg), void *arg);
 
 void xl_epoll_closed(int fd)
 {
 	struct xl_ep **pp, *ep = NULL;
 
+	if (fd < XL_EP_MARKS && !xl_ep_marked(fd, XL_EP_IS_EPOLL |
+					       XL_EP_HAS_REG))
+		return;		/* not an epoll instance: nothing of ours */
+	xl_ep_mark(fd, XL_EP_IS_EPOLL | XL_EP_HAS_REG, false);
+	xl_ep_latent_closed(fd);
 	if (!atomic_load_explicit((_Atomic(struct xl_ep *) *)&xl_ep_list,
 				  memory_order_relaxed))
 		return;
+	/* an instance nested in others leaves them with its last close */
+	xl_ep_foreach(xl_ep_forget_one, &fd);
 	pthread_mutex_lock(&xl_ep_list_mutex);
 	for (pp = &xl_ep_list; *pp; pp = &(*pp)->next) {
 		if ((*pp)->epfd == fd) {
@@ -272,7 +330,15 @@ static void xl_ep_drop_chan_fds(struct xl_ep *ep, struct xl_ep_ent *e)
 static void xl_ep_remove(struct xl_ep *ep, int i)
 {
 	struct xl_ep_ent *e = ep->ent[i];
+	struct epoll_event ev = { 0 };
 
+	if (e->child) {
+		real.epoll_ctl(ep->epfd, EPOLL_CTL_DEL, e->fd, &ev);
+		ep->ent[i] = ep->ent[--ep->n];
+		xl_ep_put(e->child);
+		free(e);
+		return;
+	}
 	if (e->in_inner)
 		xl_ep_inner_del(ep, e->fd);
 	xl_ep_drop_chan_fds(ep, e);
@@ -371,6 +437,8 @@ static void xl_ep_sync(struct xl_ep *ep)
 
 	for (i = 0; i < ep->n; i++) {
 		e = ep->ent[i];
+		if (e->child)
+			continue;
 		st = atomic_load(&e->s->state);
 		if (st == XL_SOCK_PLAIN && !atomic_load(&e->s->chan)) {
 			xl_ep_release_plain(ep, i--);
@@ -384,6 +452,150 @@ static void xl_ep_sync(struct xl_ep *ep)
 		xl_ep_sync_chan(ep, e);
 	}
 	atomic_store(&ep->npending, npending);
+}
+
+/* ---- nested instances ---- */
+
+/*
+ * An instance in another (or in a poll() set) is readable for the kernel
+ * when one of the program's fds in it is, or when our eventfd ("self") is:
+ * we keep self set exactly while a tracked socket in it has something to
+ * report, and take the inner instance's kicks and kernel events as they
+ * come, so that its readiness is what the kernel's would be. The inner
+ * instance sits in the program's too, so a kick wakes a waiter outside;
+ * the waiter's library then refreshes the instance and looks again.
+ */
+static void xl_ep_publish(struct xl_ep *ep, bool due)
+{
+	uint64_t v = 1;
+
+	if (due && !ep->flagged) {
+		if (real.write(ep->self, &v, sizeof(v)) == sizeof(v))
+			ep->flagged = true;
+	} else if (!due) {
+		/* also what a state change left there: seen by now */
+		if (real.read(ep->self, &v, sizeof(v)) < 0)
+			(void)0;	/* nothing was set */
+		ep->flagged = false;
+	}
+}
+
+/*
+ * Bring ep up to date for a waiter outside it: take its kicks and kernel
+ * events, and set self as its sockets say. With arm, also announce the
+ * coming sleep on its rings. Returns whether it has something to report.
+ */
+static bool xl_ep_refresh(struct xl_ep *ep, bool arm)
+{
+	bool due;
+
+	pthread_mutex_lock(&ep->mutex);
+	ep->watched = true;
+	xl_ep_sync(ep);
+	xl_ep_drain(ep);
+	due = xl_ep_any_due(ep);
+	if (!due && arm)
+		due = !xl_ep_arm(ep);
+	xl_ep_publish(ep, due);
+	pthread_mutex_unlock(&ep->mutex);
+	return due;
+}
+
+/* The kernel said the nested instance is readable: is it, once its kicks
+ * are taken? */
+static uint32_t xl_ep_child_events(struct xl_ep_ent *e)
+{
+	struct pollfd p = { .fd = e->fd, .events = POLLIN };
+	uint32_t rev = e->kern_rev;
+
+	if (!rev)
+		return 0;
+	e->kern_rev = 0;
+	xl_ep_refresh(e->child, false);
+	if (real.poll(&p, 1, 0) <= 0 || !(p.revents & POLLIN))
+		return 0;
+	return rev & (e->ev.events | EPOLLERR | EPOLLHUP);
+}
+
+/* The nested entry a harvested event's data names, or NULL. */
+static struct xl_ep_ent *xl_ep_nested_ent(struct xl_ep *ep, uint64_t data)
+{
+	int i;
+
+	if ((data & XL_EP_NTAG_MASK) != xl_ep_ntag || !xl_ep_ntag)
+		return NULL;
+	for (i = 0; i < ep->n; i++) {
+		if (ep->ent[i]->child &&
+		    (uint64_t)(uintptr_t)ep->ent[i] == (data & ~XL_EP_NTAG_MASK))
+			return ep->ent[i];
+	}
+	return NULL;
+}
+
+static int xl_ep_child_ctl(struct xl_ep *ep, int op, struct xl_ep_ent *e)
+{
+	struct epoll_event ev;
+
+	ev.events = e->ev.events & ~(EPOLLONESHOT | EPOLLEXCLUSIVE);
+	ev.data.u64 = xl_ep_ntag | (uint64_t)(uintptr_t)e;
+	return real.epoll_ctl(ep->epfd, op, e->fd, &ev) < 0 ? -errno : 0;
+}
+
+/* fd, an epoll instance, goes into ep (caller holds ep's mutex). */
+static int xl_ep_ctl_add_child(struct xl_ep *ep, int fd,
+			       const struct epoll_event *ev)
+{
+	struct xl_ep_ent *e, **grown;
+	struct xl_ep *child;
+	int ret;
+
+	if (ep->n == ep->cap) {
+		grown = realloc(ep->ent, (size_t)(ep->cap ? ep->cap * 2 : 8) *
+				sizeof(*grown));
+		if (!grown)
+			return -ENOMEM;
+		ep->ent = grown;
+		ep->cap = ep->cap ? ep->cap * 2 : 8;
+	}
+	child = xl_ep_get(fd);
+	if (!child)
+		return 1;	/* the kernel's, as it was */
+	e = calloc(1, sizeof(*e));
+	if (!e) {
+		xl_ep_put(child);
+		return -ENOMEM;
+	}
+	e->fd = fd;
+	e->child = child;
+	e->ev = *ev;
+	e->cfd[0] = e->cfd[1] = e->cfd[2] = -1;
+	ret = xl_ep_child_ctl(ep, EPOLL_CTL_ADD, e);
+	if (ret < 0) {
+		xl_ep_put(child);
+		free(e);
+		return ret;
+	}
+	ep->ent[ep->n++] = e;
+	return 0;
+}
+
+bool xl_epoll_prepare_fd(int fd)
+{
+	struct xl_ep *ep;
+
+	if (!xl_ep_marked(fd, XL_EP_HAS_REG))
+		return false;
+	ep = xl_ep_lookup(fd);
+	if (!ep)
+		return false;
+	xl_ep_refresh(ep, true);
+	xl_ep_put(ep);
+	return true;
+}
+
+bool xl_epoll_is_registry(int fd)
+{
+	return xl_ep_marked(fd, XL_EP_HAS_REG);
 }
 
 /* ---- epoll_ctl ---- */
@@ -432,6 +644,12 @@ static int xl_ep_ctl_mod(struct xl_ep *ep, int i, const struct epoll_event *ev)
 
 	if (ev->events & EPOLLEXCLUSIVE)
 		return -EINVAL;
+	if (e->child) {
+		e->ev = *ev;
+		e->disabled = false;
+		e->kern_rev = 0;
+		return xl_ep_child_ctl(ep, EPOLL_CTL_MOD, e);
+	}
 	e->ev = *ev;
 	e->disabled = false;
 	e->owed = false;
@@ -448,17 +666,21 @@ static int xl_ep_ctl_mod(struct xl_ep *ep, int i, const struct epoll_event *ev)
 /* epoll_ctl() on a tracked socket or a registered fd. Returns 0 or -errno,
  * or 1 if the kernel should handle it after all. */
 static int xl_ep_ctl(int epfd, int op, int fd, struct epoll_event *ev,
-		     struct xl_sock *s)
+		     struct xl_sock *s, bool child)
 {
-	struct xl_ep *ep = s ? xl_ep_get(epfd) : xl_ep_lookup(epfd);
+	struct xl_ep *ep = s || child ? xl_ep_get(epfd) : xl_ep_lookup(epfd);
 	int i, ret = 1;
 
 	if (!ep)
 		return 1;
 	pthread_mutex_lock(&ep->mutex);
 	i = xl_ep_find(ep, fd);
-	if (op == EPOLL_CTL_ADD && s)
-		ret = i >= 0 ? -EEXIST : xl_ep_ctl_add(ep, fd, s, ev);
+	if (op == EPOLL_CTL_ADD && (s || child) && i >= 0)
+		ret = -EEXIST;
+	else if (op == EPOLL_CTL_ADD && s)
+		ret = xl_ep_ctl_add(ep, fd, s, ev);
+	else if (op == EPOLL_CTL_ADD && child)
+		ret = xl_ep_ctl_add_child(ep, fd, ev);
 	else if (op == EPOLL_CTL_MOD && i >= 0)
 		ret = ev ? xl_ep_ctl_mod(ep, i, ev) : -EFAULT;
 	else if (op == EPOLL_CTL_DEL && i >= 0)
@@ -468,10 +690,115 @@ static int xl_ep_ctl(int epfd, int op, int fd, struct epoll_event *ev,
 	return ret;
 }
 
+/*
+ * An epoll instance without a registry in another one is the kernel's
+ * business, until it gets a registry (its first tracked socket): then the
+ * outer instance must see it through one. Such pairs are kept here.
+ */
+struct xl_ep_latent {
+	int parent, child;
+	struct epoll_event ev;
+};
+
+static pthread_mutex_t xl_ep_latent_mutex = PTHREAD_MUTEX_INITIALIZER;
+static struct xl_ep_latent *xl_ep_latent;
+static _Atomic int xl_ep_nlatent;
+static int xl_ep_latent_cap;
+
+static int xl_ep_latent_find(int parent, int child)
+{
+	int i;
+
+	for (i = 0; i < xl_ep_nlatent; i++) {
+		if (xl_ep_latent[i].child == child &&
+		    (parent < 0 || xl_ep_latent[i].parent == parent))
+			return i;
+	}
+	return -1;
+}
+
+static void xl_ep_latent_drop(int i)
+{
+	xl_ep_latent[i] = xl_ep_latent[xl_ep_nlatent - 1];
+	atomic_fetch_sub(&xl_ep_nlatent, 1);
+}
+
+/* The kernel took op on (parent, child), an epoll fd without a registry. */
+static void xl_ep_latent_note(int parent, int op, int child,
+			      const struct epoll_event *ev)
+{
+	struct xl_ep_latent *grown;
+	int i;
+
+	pthread_mutex_lock(&xl_ep_latent_mutex);
+	i = xl_ep_latent_find(parent, child);
+	if (op == EPOLL_CTL_DEL && i >= 0) {
+		xl_ep_latent_drop(i);
+	} else if (op == EPOLL_CTL_MOD && i >= 0 && ev) {
+		xl_ep_latent[i].ev = *ev;
+	} else if (op == EPOLL_CTL_ADD && i < 0 && ev) {
+		if (xl_ep_nlatent == xl_ep_latent_cap) {
+			grown = realloc(xl_ep_latent,
+					(size_t)(xl_ep_latent_cap + 8) *
+					sizeof(*grown));
+			if (!grown)
+				goto out_unlock;	/* stays the kernel's */
+			xl_ep_latent = grown;
+			xl_ep_latent_cap += 8;
+		}
+		xl_ep_latent[xl_ep_nlatent] = (struct xl_ep_latent){
+			parent, child, *ev
+		};
+		atomic_fetch_add(&xl_ep_nlatent, 1);
+	}
+out_unlock:
+	pthread_mutex_unlock(&xl_ep_latent_mutex);
+}
+
+/* fd closed: forget the pairs it was in. */
+static void xl_ep_latent_closed(int fd)
+{
+	int i;
+
+	if (!atomic_load_explicit(&xl_ep_nlatent, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&xl_ep_latent_mutex);
+	for (i = 0; i < xl_ep_nlatent; i++) {
+		if (xl_ep_latent[i].parent == fd || xl_ep_latent[i].child == fd)
+			xl_ep_latent_drop(i--);
+	}
+	pthread_mutex_unlock(&xl_ep_latent_mutex);
+}
+
+/* Pairs whose inner instance got a registry move under the outer's. */
+static void xl_ep_latent_adopt(void)
+{
+	struct epoll_event ev;
+	struct xl_ep_latent l;
+	int i;
+
+	if (!atomic_load_explicit(&xl_ep_nlatent, memory_order_relaxed))
+		return;
+	pthread_mutex_lock(&xl_ep_latent_mutex);
+	for (i = 0; i < xl_ep_nlatent; i++) {
+		l = xl_ep_latent[i];
+		if (!xl_ep_marked(l.child, XL_EP_HAS_REG))
+			continue;
+		xl_ep_latent_drop(i--);
+		if (real.epoll_ctl(l.parent, EPOLL_CTL_DEL, l.child, &ev) == 0 &&
+		    xl_ep_ctl(l.parent, EPOLL_CTL_ADD, l.child, &l.ev, NULL,
+			      true) != 0)
+			real.epoll_ctl(l.parent, EPOLL_CTL_ADD, l.child, &l.ev);
+	}
+	pthread_mutex_unlock(&xl_ep_latent_mutex);
+}
+
 XL_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
 	struct xl_sock *s;
 	int ret, saved = errno;
+
+	bool child;
 
 	xl_init();
 	if (xl_bypass())
@@ -481,14 +808,43 @@ XL_EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 		xl_sock_put(s);
 		return (int)xl_ret(-EFAULT, saved);
 	}
-	ret = s || atomic_load_explicit((_Atomic(struct xl_ep *) *)&xl_ep_list,
-					memory_order_relaxed) ?
-	      xl_ep_ctl(epfd, op, fd, ev, s) : 1;
+	/* an instance that already has a registry is seen through it */
+	child = op == EPOLL_CTL_ADD && ev && fd != epfd &&
+		xl_ep_marked(fd, XL_EP_HAS_REG);
+	ret = s || child ||
+	      atomic_load_explicit((_Atomic(struct xl_ep *) *)&xl_ep_list,
+				   memory_order_relaxed) ?
+	      xl_ep_ctl(epfd, op, fd, ev, s, child) : 1;
 	if (s)
 		xl_sock_put(s);
-	if (ret == 1)
-		return real.epoll_ctl(epfd, op, fd, ev);
+	if (ret == 1) {
+		ret = real.epoll_ctl(epfd, op, fd, ev);
+		if (ret == 0 && xl_ep_marked(fd, XL_EP_IS_EPOLL))
+			xl_ep_latent_note(epfd, op, fd, ev);
+		return ret;
+	}
+	if (ret == 0)
+		xl_ep_latent_adopt();
 	return (int)xl_ret(ret, saved);
+}
+
+static int xl_ep_created(int fd)
+{
+	if (fd >= 0)
+		xl_ep_mark(fd, XL_EP_IS_EPOLL, true);
+	return fd;
+}
+
+XL_EXPORT int epoll_create(int size)
+{
+	xl_init();
+	return xl_ep_created(real.epoll_create(size));
+}
+
+XL_EXPORT int epoll_create1(int flags)
+{
+	xl_init();
+	return xl_ep_created(real.epoll_create1(flags));
 }
 
 /* fn(ep, arg) for every epoll instance with a registry, under its mutex. */
@@ -565,6 +921,7 @@ static void xl_ep_inner_event(struct xl_ep *ep, const struct epoll_event *iev)
 	if (!e) {
 		if (real.read(ep->self, &count, sizeof(count)) < 0)
 			(void)0;	/* raced with another reader */
+		ep->flagged = false;
 		return;
 	}
 	if (kind == XL_EP_KERN) {
@@ -665,6 +1022,8 @@ static uint32_t xl_ep_events(struct xl_ep_ent *e)
 
 	if (e->disabled)
 		return 0;
+	if (e->child)
+		return xl_ep_child_events(e);
 	xl_ready_get(e->s, &r);
 	xl_ep_mark_now(e, &r, &m);
 	rev = xl_ep_due(e, &r, &m);
@@ -702,13 +1061,21 @@ static int xl_ep_collect(struct xl_ep *ep, struct epoll_event *out, int cnt,
 
 /* Remove the tag from what the program's instance returned. Returns the
  * count left; *tag tells whether it was there. */
-static int xl_ep_untag(struct epoll_event *ev, int n, bool *tag)
+static int xl_ep_untag(struct xl_ep *ep, struct epoll_event *ev, int n,
+		       bool *tag, bool *nested)
 {
+	struct xl_ep_ent *e;
 	int i, j = 0;
 
 	for (i = 0; i < n; i++) {
 		if (ev[i].data.u64 == xl_ep_tag) {
 			*tag = true;
+			continue;
+		}
+		e = xl_ep_nested_ent(ep, ev[i].data.u64);
+		if (e) {
+			e->kern_rev |= ev[i].events;
+			*nested = true;
 			continue;
 		}
 		ev[j++] = ev[i];
@@ -730,8 +1097,8 @@ static bool xl_ep_any_due(struct xl_ep *ep)
 
 	for (i = 0; i < ep->n; i++) {
 		e = ep->ent[i];
-		if (e->disabled)
-			continue;
+		if (e->disabled || e->child)
+			continue;	/* a nested one: the kernel reports it */
 		xl_ready_get(e->s, &r);
 		xl_ep_mark_now(e, &r, &m);
 		if (xl_ep_due(e, &r, &m) & (XL_EP_IN | XL_EP_OUT))
@@ -753,6 +1120,11 @@ static bool xl_ep_arm(struct xl_ep *ep)
 
 	for (i = 0; i < ep->n; i++) {
 		e = ep->ent[i];
+		if (e->child && !e->disabled) {
+			if (xl_ep_refresh(e->child, true))
+				return false;
+			continue;
+		}
 		if (e->disabled || !e->ch)
 			continue;
 		in = e->ev.events & XL_EP_IN;
@@ -820,13 +1192,14 @@ static int xl_ep_left(struct xl_ep_call *c)
  * tracked sockets'. Caller holds the mutex. */
 static int xl_ep_harvest(struct xl_ep_call *c, int cnt, bool tag)
 {
+	bool nested = false;
 	int n = 0;
 
 	if (cnt < c->max) {
 		n = xl_ep_real_wait(c, c->ev + cnt, c->max - cnt, 0);
 		if (n < 0)
 			return n;
-		n = xl_ep_untag(c->ev + cnt, n, &tag);
+		n = xl_ep_untag(c->ep, c->ev + cnt, n, &tag, &nested);
 	}
 	if (tag)
 		xl_ep_drain(c->ep);
@@ -852,6 +1225,10 @@ static int xl_ep_look(struct xl_ep_call *c, int cnt, bool tag)
 		n = -ETIMEDOUT;
 	else if (n == 0 && (xl_ep_spin(ep) || !xl_ep_arm(ep)))
 		n = -EAGAIN;
+	/* what a waiter on an instance around this one sees: readable while
+	 * a level-triggered socket stays ready, as the kernel's */
+	if (ep->watched && n != -EAGAIN)
+		xl_ep_publish(ep, n > 0 && xl_ep_any_due(ep));
 	pthread_mutex_unlock(&ep->mutex);
 	return n;
 }
@@ -860,7 +1237,7 @@ static int xl_ep_wait(struct xl_ep *ep, struct epoll_event *ev, int max,
 		      uint64_t deadline, const sigset_t *mask, bool use_mask)
 {
 	struct xl_ep_call c = { ep, ev, max, deadline, mask, use_mask };
-	bool tag = false;
+	bool tag = false, nested;
 	int n, cnt = 0;
 
 	if (max <= 0 || !ev)
@@ -877,10 +1254,12 @@ static int xl_ep_wait(struct xl_ep *ep, struct epoll_event *ev, int max,
 		n = xl_ep_real_wait(&c, ev, max, xl_ep_left(&c));
 		if (n < 0)
 			return n;
-		tag = false;
-		cnt = xl_ep_untag(ev, n, &tag);
+		tag = nested = false;
+		pthread_mutex_lock(&ep->mutex);
+		cnt = xl_ep_untag(ep, ev, n, &tag, &nested);
+		pthread_mutex_unlock(&ep->mutex);
 		/* without the tag nothing of ours happened */
-		if (cnt && !tag)
+		if (cnt && !tag && !nested)
 			return cnt;
 	}
 }

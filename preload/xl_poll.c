@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "xl_daemon_link.h"
+#include "xl_epoll.h"
 #include "xl_fdtable.h"
 #include "xl_preload.h"
 #include "xl_sock.h"
@@ -51,6 +52,7 @@ struct xl_poll_call {
 	struct pollfd *kfds;	/* n kernel entries, then channel fds */
 	nfds_t nk;
 	int ntracked;
+	bool registries;	/* an epoll instance with tracked sockets */
 	bool pending;		/* a socket waits for its channel */
 	uint64_t deadline;	/* UINT64_MAX: forever */
 	const sigset_t *mask;
@@ -277,12 +279,37 @@ static int xl_poll_left(struct xl_poll_call *c)
 	return cap >= 0 && (uint64_t)cap < left ? cap : (int)left;
 }
 
+/* Does any fd name an epoll instance whose readiness we keep? */
+static bool xl_poll_registries(const struct pollfd *fds, nfds_t n)
+{
+	nfds_t i;
+
+	for (i = 0; i < n; i++) {
+		if (xl_epoll_is_registry(fds[i].fd))
+			return true;
+	}
+	return false;
+}
+
+/* Such instances are readable for the kernel exactly once their kicks are
+ * taken (xl_epoll.c): do that before the kernel looks. */
+static void xl_poll_prepare(struct xl_poll_call *c)
+{
+	nfds_t i;
+
+	for (i = 0; c->registries && i < c->n; i++) {
+		if (!c->ent[i].s)
+			xl_epoll_prepare_fd(c->fds[i].fd);
+	}
+}
+
 /* One round: look, maybe sleep. Returns the count or 0 to go on, or
  * -errno. *done is set when the call is over. */
 static int xl_poll_round(struct xl_poll_call *c, bool *done)
 {
 	int ret, ready = xl_poll_eval(c);
 
+	xl_poll_prepare(c);
 	ret = xl_poll_kernel(c, c->nk, 0);
 	if (ret < 0)
 		return ret;
@@ -306,6 +333,7 @@ static int xl_poll_run(struct xl_poll_call *c)
 	int ret;
 
 	c->ntracked = xl_poll_count(c->fds, c->n);
+	c->registries = xl_poll_registries(c->fds, c->n);
 	ret = xl_poll_alloc(c);
 	if (ret < 0)
 		goto out_free;
@@ -345,7 +373,8 @@ static int xl_poll_engine(struct pollfd *fds, nfds_t n,
 static bool xl_poll_ours(struct pollfd *fds, nfds_t n)
 {
 	xl_init();
-	return !xl_bypass() && xl_poll_count(fds, n) > 0;
+	return !xl_bypass() && (xl_poll_count(fds, n) > 0 ||
+				xl_poll_registries(fds, n));
 }
 
 XL_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
@@ -394,6 +423,10 @@ static bool xl_select_ours(int nfds, fd_set *r, fd_set *w, fd_set *e)
 			continue;
 		st = atomic_load_explicit(&s->state, memory_order_relaxed);
 		if (st == XL_SOCK_PENDING || st == XL_SOCK_CHAN)
+			return true;
+	}
+	for (fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
+		if (r && FD_ISSET(fd, r) && xl_epoll_is_registry(fd))
 			return true;
 	}
 	return false;
