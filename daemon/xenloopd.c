@@ -603,7 +603,8 @@ static void xl_expire(struct xl_daemon *d, uint64_t now)
 
 	while (xl_match_expire(d->match, now, &reg, &offer) == 1) {
 		if (reg) {
-			xl_client_refuse(d, reg,
+			xl_client_refuse(d, reg, reg->parked ?
+					 XL_REASON_SHARED :
 					 reg->role == XL_CTL_ROLE_SERVER ?
 					 XL_REASON_NO_MATCH :
 					 XL_REASON_PEER_DOWN);

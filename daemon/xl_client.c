@@ -52,7 +52,7 @@ static void xl_client_fail(struct xl_client *c, const char *why)
 }
 
 /* Send, never waiting: a client that does not read loses its connection. */
-static int xl_client_send(struct xl_client *c, struct xl_ctl_msg *msg,
+int xl_client_send(struct xl_client *c, struct xl_ctl_msg *msg,
 			  const int *fds, const char *text)
 {
 	int ret;
@@ -87,9 +87,12 @@ int xl_client_chan(struct xl_daemon *d, struct xl_reg *reg,
 		   const uint32_t order[2])
 {
 	struct xl_ctl_msg msg = { .type = XL_CTL_CHAN };
-	struct xl_client *c = xl_client_find(d, reg->owner);
+	struct xl_client *c;
 	int ret = -ENOTCONN;
 
+	if (!reg->owner)	/* shared by fork(): held for a claimant */
+		return xl_handover_orphan_chan(d, reg, fds, order);
+	c = xl_client_find(d, reg->owner);
 	msg.cookie = reg->cookie;
 	msg.chan_kind = fds->kind ? fds->kind : XL_BACKEND_LOCAL;
 	msg.chan_offset = fds->offset;
@@ -334,11 +337,21 @@ static void xl_client_status(struct xl_daemon *d, struct xl_client *c)
 }
 
 static int xl_client_handle(struct xl_daemon *d, struct xl_client *c,
-			    const struct xl_ctl_msg *msg)
+			    const struct xl_ctl_msg *msg,
+			    int fds[XL_CTL_MAX_FDS])
 {
-	if (msg->nfds || msg->text_len)
+	if (msg->text_len)
+		return -EPROTO;
+	/* fds come with a channel given back and with a claim only */
+	if (msg->type == XL_CTL_PARK)
+		return xl_handover_park(d, c, msg, fds);
+	if (msg->type == XL_CTL_CLAIM)
+		return xl_handover_claim(d, c, msg, fds);
+	if (msg->nfds)
 		return -EPROTO;
 	switch (msg->type) {
+	case XL_CTL_DISOWN:
+		return xl_handover_disown(d, c, msg);
 	case XL_CTL_HELLO:
 		log_debug("client %u: hello from pid %u (peer credentials: "
 			  "%d)", c->id, msg->pid, (int)c->pid);
@@ -371,7 +384,7 @@ void xl_client_input(struct xl_daemon *d, struct xl_client *c)
 				       "bad message");
 			return;
 		}
-		ret = xl_client_handle(d, c, &msg);
+		ret = xl_client_handle(d, c, &msg, fds);
 		xl_ctl_close_fds(fds);
 		if (ret < 0)
 			xl_client_fail(c, "malformed message");

@@ -135,6 +135,24 @@ int xl_client_chan(struct xl_daemon *d, struct xl_reg *reg,
 		   const uint32_t order[2]);
 void xl_client_reap(struct xl_daemon *d);
 void xl_client_close_all(struct xl_daemon *d);
+/* Send msg (with fds and text, may be NULL) to c; a failure ends c. */
+int xl_client_send(struct xl_client *c, struct xl_ctl_msg *msg,
+		   const int *fds, const char *text);
+
+/* xl_handover.c: sockets shared by fork() (protocol.md §4.1). Each
+ * returns 0 or -EPROTO (the message ends the client's connection). */
+int xl_handover_disown(struct xl_daemon *d, struct xl_client *c,
+		       const struct xl_ctl_msg *msg);
+/* Takes the fds it keeps out of fds[] (-1 left there). */
+int xl_handover_park(struct xl_daemon *d, struct xl_client *c,
+		     const struct xl_ctl_msg *msg, int fds[XL_CTL_MAX_FDS]);
+int xl_handover_claim(struct xl_daemon *d, struct xl_client *c,
+		      const struct xl_ctl_msg *msg, int fds[XL_CTL_MAX_FDS]);
+/* A channel for a registration nobody holds: to its claimant, or parked
+ * for one (copies of fds are kept). Returns 0 or -errno (refused). */
+int xl_handover_orphan_chan(struct xl_daemon *d, struct xl_reg *reg,
+			    const struct xl_match_fds *fds,
+			    const uint32_t order[2]);
 
 /* xl_peer.c */
 void xl_peer_refresh(struct xl_daemon *d);

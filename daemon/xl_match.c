@@ -164,12 +164,13 @@ static struct xl_reg *xl_conn_find(struct xl_match *m,
 	return NULL;
 }
 
-/* Out of WAIT_* back to NEW. */
+/* Out of WAIT_* (or PARKED) back to NEW. */
 static void xl_reg_unwait(struct xl_match *m, struct xl_reg *r)
 {
 	if (r->state == XL_REG_WAIT_OFFER)
 		xl_conn_unhash(m, r);
-	if (r->state == XL_REG_WAIT_OFFER || r->state == XL_REG_WAIT_REPLY)
+	if (r->state == XL_REG_WAIT_OFFER || r->state == XL_REG_WAIT_REPLY ||
+	    r->state == XL_REG_PARKED)
 		xl_wait_unlink(m, r);
 	r->state = XL_REG_NEW;
 }
@@ -201,11 +202,73 @@ struct xl_reg *xl_match_reg_find(struct xl_match *m, uint32_t owner,
 	return NULL;
 }
 
+/* Out of the (owner, cookie) hash. */
+static void xl_id_unhash(struct xl_match *m, struct xl_reg *r)
+{
+	struct xl_reg **pp = &m->by_id[xl_match_id_hash(m, r->owner,
+							 r->cookie)];
+
+	for (; *pp; pp = &(*pp)->hnext) {
+		if (*pp == r) {
+			*pp = r->hnext;
+			break;
+		}
+	}
+}
+
+static void xl_id_hash(struct xl_match *m, struct xl_reg *r)
+{
+	uint32_t h = xl_match_id_hash(m, r->owner, r->cookie);
+
+	r->hnext = m->by_id[h];
+	m->by_id[h] = r;
+}
+
+int xl_match_reg_rekey(struct xl_match *m, struct xl_reg *reg, uint32_t owner,
+		       uint64_t cookie, uint32_t pid)
+{
+	if (xl_match_reg_find(m, owner, cookie))
+		return -EEXIST;
+	xl_id_unhash(m, reg);
+	reg->owner = owner;
+	reg->cookie = cookie;
+	reg->pid = pid;
+	xl_id_hash(m, reg);
+	return 0;
+}
+
+int xl_match_park(struct xl_match *m, struct xl_reg *reg, uint64_t now)
+{
+	if (reg->state == XL_REG_PARKED)
+		return 0;
+	if (!xl_match_can_wait(m))
+		return -ENOSPC;
+	xl_reg_unwait(m, reg);
+	reg->state = XL_REG_PARKED;
+	reg->parked = true;
+	reg->deadline = now + m->lim.timeout_ms;
+	xl_wait_insert(m, reg);
+	return 0;
+}
+
+struct xl_reg *xl_match_reg_by_conn(struct xl_match *m, uint32_t role,
+				    const struct xl_ctl_addr *local,
+				    const struct xl_ctl_addr *remote)
+{
+	struct xl_reg *r;
+
+	for (r = m->head; r; r = r->next) {
+		if (r->role == role && xl_addr_equal(&r->local, local) &&
+		    xl_addr_equal(&r->remote, remote))
+			return r;
+	}
+	return NULL;
+}
+
 int xl_match_reg_add(struct xl_match *m, const struct xl_reg *req,
 		     struct xl_reg **out)
 {
 	struct xl_reg tmp = *req, *r;
-	uint32_t h;
 
 	if (xl_reg_check(&tmp))
 		return -EINVAL;
@@ -223,9 +286,7 @@ int xl_match_reg_add(struct xl_match *m, const struct xl_reg *req,
 	r->local = tmp.local;
 	r->remote = tmp.remote;
 	r->state = XL_REG_NEW;
-	h = xl_match_id_hash(m, r->owner, r->cookie);
-	r->hnext = m->by_id[h];
-	m->by_id[h] = r;
+	xl_id_hash(m, r);
 	r->prev = m->tail;
 	if (m->tail)
 		m->tail->next = r;
@@ -239,17 +300,9 @@ int xl_match_reg_add(struct xl_match *m, const struct xl_reg *req,
 
 static void xl_reg_free(struct xl_match *m, struct xl_reg *r)
 {
-	struct xl_reg **pp = &m->by_id[xl_match_id_hash(m, r->owner,
-							 r->cookie)];
-
 	xl_reg_unwait(m, r);
 	xl_match_release(m, &r->fds);
-	for (; *pp; pp = &(*pp)->hnext) {
-		if (*pp == r) {
-			*pp = r->hnext;
-			break;
-		}
-	}
+	xl_id_unhash(m, r);
 	if (r->prev)
 		r->prev->next = r->next;
 	else
@@ -618,6 +671,8 @@ const char *xl_reg_state_name(enum xl_reg_state st)
 		return "ring";
 	case XL_REG_TCP:
 		return "tcp";
+	case XL_REG_PARKED:
+		return "parked";
 	}
 	return "unknown";
 }
@@ -633,6 +688,7 @@ const char *xl_reason_name(uint32_t reason)
 		[XL_REASON_RESOURCES] = "resources",
 		[XL_REASON_PROTOCOL] = "protocol",
 		[XL_REASON_DISABLED] = "disabled",
+		[XL_REASON_SHARED] = "shared",
 	};
 
 	return reason < XL_REASON_MAX ? names[reason] : "unknown";

@@ -35,6 +35,8 @@ enum xl_reg_state {
 	XL_REG_WAIT_OFFER,	/* server: waiting for the client's offer */
 	XL_REG_RING,		/* the channel went to the process */
 	XL_REG_TCP,		/* had a channel, fell back (reason) */
+	XL_REG_PARKED,		/* shared by fork(): the channel waits for
+				 * the process that claims it (owner 0) */
 };
 
 /* File descriptors the table holds for the caller (a channel side). */
@@ -65,6 +67,12 @@ struct xl_reg {
 	uint32_t peer;
 	uint32_t order[2];
 	struct xl_match_fds fds;
+	/* shared by fork() (protocol.md §4.1): owner 0 while nobody holds
+	 * it; parked once its channel waited here; a claimant that came
+	 * while the CHAN was on its way back (park_wait) */
+	bool parked, park_wait;
+	uint32_t claim_owner, claim_pid;
+	uint64_t claim_cookie;
 	/* private */
 	struct xl_reg *hnext, *tnext;
 	struct xl_reg *prev, *next, *wprev, *wnext;
@@ -119,6 +127,22 @@ int xl_match_reg_add(struct xl_match *m, const struct xl_reg *req,
 
 struct xl_reg *xl_match_reg_find(struct xl_match *m, uint32_t owner,
 				 uint64_t cookie);
+
+/* Give reg to another owner and cookie (0: nobody's, for a socket shared
+ * by fork()). -EEXIST if that owner already has the cookie. */
+int xl_match_reg_rekey(struct xl_match *m, struct xl_reg *reg, uint32_t owner,
+		       uint64_t cookie, uint32_t pid);
+
+/* reg holds its channel side in reg->fds (and reg->order) for a claimant,
+ * up to the match timeout; xl_match_expire() then returns it (parked is
+ * set). -ENOSPC if too many wait. */
+int xl_match_park(struct xl_match *m, struct xl_reg *reg, uint64_t now);
+
+/* The registration of the connection role/local/remote (normalised), or
+ * NULL. A linear search: for claims, which are rare. */
+struct xl_reg *xl_match_reg_by_conn(struct xl_match *m, uint32_t role,
+				    const struct xl_ctl_addr *local,
+				    const struct xl_ctl_addr *remote);
 
 /* Room for one more waiting registration? */
 bool xl_match_can_wait(const struct xl_match *m);

@@ -46,6 +46,9 @@
 #define XL_LINK_RETRY_NS	1000000000ull
 /* A daemon that answers nothing: stop queueing registrations. */
 #define XL_LINK_MAX_PENDING	4096
+/* How long fork() waits for the daemon to take our waiting registrations
+ * (one round trip to it; protocol.md §4.1). */
+#define XL_LINK_DISOWN_MS	200
 
 static struct {
 	pthread_mutex_t mutex;
@@ -55,6 +58,7 @@ static struct {
 	uint64_t retry_ns;	/* no new attempt before */
 	struct xl_sock *pending;
 	unsigned int npending;
+	unsigned int disowned;	/* DISOWNED answers still to come */
 } xl_link = {
 	.mutex = PTHREAD_MUTEX_INITIALIZER,
 	.fd = -1,
@@ -236,6 +240,15 @@ static int xl_link_desc(const struct xl_ctl_msg *msg, const struct xl_sock *s,
 	return xl_desc_from_msg(msg, fds, side, desc);
 }
 
+static void xl_link_park(const struct xl_ctl_msg *chan,
+			 int fds[XL_CTL_MAX_FDS])
+{
+	struct xl_ctl_msg msg = *chan;
+
+	msg.type = XL_CTL_PARK;
+	xl_ctl_send(xl_link.fd, &msg, fds, NULL, MSG_DONTWAIT);
+}
+
 static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 			    int fds[XL_CTL_MAX_FDS])
 {
@@ -245,8 +258,12 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	int ret;
 
 	if (!s || atomic_load(&s->closed) || atomic_load(&s->forked)) {
+		/* Not waiting for it any more: closed, or shared by fork()
+		 * since it registered (the daemon's answer to our DISOWN is
+		 * behind this). Give it back: whoever holds the socket alone
+		 * claims it, and the daemon drops it otherwise. */
+		xl_link_park(msg, fds);
 		xl_ctl_close_fds(fds);
-		xl_link_close_cookie(msg->cookie, XL_REASON_NONE);
 		if (s)
 			xl_sock_make_plain(s);
 		return;
@@ -298,6 +315,11 @@ static int xl_link_recv_one(void)
 	case XL_CTL_NOCHAN:
 		xl_ctl_close_fds(fds);
 		xl_link_on_nochan(&msg);
+		break;
+	case XL_CTL_DISOWNED:
+		xl_ctl_close_fds(fds);
+		if (xl_link.disowned)
+			xl_link.disowned--;
 		break;
 	default:
 		xl_ctl_close_fds(fds);
@@ -367,9 +389,75 @@ void xl_link_evacuate(int fd)
 	pthread_mutex_unlock(&xl_link.mutex);
 }
 
+/*
+ * fork() while registrations wait: after it, the socket may be served by
+ * the child, the parent or both, and the channel must go to the process
+ * that holds it alone (protocol.md §4.1). Tell the daemon they are nobody's
+ * now and wait for it to say so; a CHAN that comes first (it was on its
+ * way) is given back (xl_link_on_chan). Caller holds the mutex.
+ */
+static void xl_link_disown_all(void)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_DISOWN };
+	struct pollfd p = { .events = POLLIN };
+	uint64_t end = xl_now_ns() + XL_LINK_DISOWN_MS * 1000000ull, now;
+	struct xl_sock *s;
+
+	xl_lib_enter();
+	xl_link.disowned = 0;
+	while ((s = xl_link.pending)) {
+		xl_link.pending = s->pend_next;
+		s->in_pending = false;
+		msg.cookie = s->cookie;
+		if (xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT) == 0)
+			xl_link.disowned++;
+		atomic_store(&s->state, XL_SOCK_CLAIM);
+	}
+	xl_link.npending = 0;
+	while (xl_link.disowned && xl_link.fd >= 0 &&
+	       (now = xl_now_ns()) < end) {
+		p.fd = xl_link.fd;
+		if (real.poll(&p, 1, (int)((end - now) / 1000000) + 1) <= 0)
+			continue;
+		while (xl_link.fd >= 0 && xl_link_recv_one() == 0)
+			;
+	}
+	xl_lib_leave();
+}
+
 void xl_link_atfork_prepare(void)
 {
 	pthread_mutex_lock(&xl_link.mutex);
+	if (xl_link.fd >= 0 && xl_link.pending)
+		xl_link_disown_all();
+}
+
+int xl_link_claim(struct xl_sock *s, int fd)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_CLAIM };
+	int ret;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	ret = xl_link_ensure();
+	if (ret < 0)
+		goto out_unlock;
+	s->cookie = xl_link.next_cookie++;
+	s->link_gen = xl_link.gen;
+	msg.cookie = s->cookie;
+	msg.role = s->role;
+	msg.local = s->local;
+	msg.remote = s->remote;
+	msg.nfds = 1;
+	xl_lib_enter();
+	ret = xl_ctl_send(xl_link.fd, &msg, &fd, NULL, MSG_DONTWAIT);
+	xl_lib_leave();
+	if (ret == 0) {
+		atomic_store(&s->state, XL_SOCK_PENDING);
+		xl_link_pend(s);
+	}
+out_unlock:
+	pthread_mutex_unlock(&xl_link.mutex);
+	return ret;
 }
 
 void xl_link_atfork_parent(void)

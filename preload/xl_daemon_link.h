@@ -19,6 +19,10 @@ struct xl_sock;
  */
 int xl_link_register(struct xl_sock *s);
 
+/* Claim the channel of s, a socket shared by fork() that this process now
+ * holds alone (fd proves it to the daemon). 0: s waits for it (PENDING). */
+int xl_link_claim(struct xl_sock *s, int fd);
+
 /* Process whatever the daemon sent, without waiting. */
 void xl_link_poll(void);
 

@@ -446,7 +446,9 @@ static void xl_ep_sync(struct xl_ep *ep)
 		}
 		if (st == XL_SOCK_CONNECTING && !e->disabled)
 			xl_sock_settle(e->s, e->fd);
-		npending += st != XL_SOCK_CHAN;
+		if (st == XL_SOCK_CLAIM)
+			xl_sock_try_claim(e->s, e->fd);
+		npending += st == XL_SOCK_PENDING || st == XL_SOCK_CONNECTING;
 		xl_ready_get(e->s, &r);
 		xl_ep_sync_kern(ep, e, &r);
 		xl_ep_sync_chan(ep, e);

@@ -33,7 +33,10 @@ static struct xl_sock *xl_io_sock(int fd)
 		xl_sock_settle(s, fd);
 		state = atomic_load(&s->state);
 	}
-	if (state != XL_SOCK_PENDING && state != XL_SOCK_CHAN) {
+	/* a socket shared by fork() still counts its kernel bytes: the
+	 * process that claims it moves onto the ring at their end */
+	if (state != XL_SOCK_PENDING && state != XL_SOCK_CHAN &&
+	    state != XL_SOCK_CLAIM) {
 		xl_sock_put(s);
 		return NULL;
 	}

@@ -74,13 +74,16 @@ static const struct {
 	XL_SYM(sendfile, "sendfile"), XL_SYM(sendfile64, "sendfile64"),
 	XL_SYM(splice, "splice"),
 	XL_SYM(sigaction, "sigaction"),
+	XL_SYM(execve, "execve"), XL_SYM(execv, "execv"),
+	XL_SYM(execvp, "execvp"), XL_SYM(execvpe, "execvpe"),
+	XL_SYM(fexecve, "fexecve"), XL_SYM(execveat, "execveat"),
 };
 
 /* Symbols an older libc may lack; everything else must resolve. */
 static bool xl_sym_optional(const char *name)
 {
 	return !strcmp(name, "epoll_pwait2") || !strcmp(name, "fcntl64") ||
-	       !strcmp(name, "close_range");
+	       !strcmp(name, "close_range") || !strcmp(name, "execveat");
 }
 
 static void xl_die(const char *what, const char *name)

@@ -88,6 +88,12 @@ struct xl_socket_calls {
 	ssize_t (*splice)(int, off64_t *, int, off64_t *, size_t,
 			  unsigned int);
 	int (*sigaction)(int, const struct sigaction *, struct sigaction *);
+	int (*execve)(const char *, char *const[], char *const[]);
+	int (*execv)(const char *, char *const[]);
+	int (*execvp)(const char *, char *const[]);
+	int (*execvpe)(const char *, char *const[], char *const[]);
+	int (*fexecve)(int, char *const[], char *const[]);
+	int (*execveat)(int, const char *, char *const[], char *const[], int);
 };
 
 extern struct xl_socket_calls real;

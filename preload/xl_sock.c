@@ -155,9 +155,12 @@ bool xl_sock_tryget(struct xl_sock *s)
 struct xl_sock *xl_sock_get(int fd)
 {
 	struct xl_sock *s = xl_fd_peek(fd);
+	int st;
 
-	if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) ==
-		  XL_SOCK_PLAIN)
+	if (!s)
+		return NULL;
+	st = atomic_load_explicit(&s->state, memory_order_relaxed);
+	if (st == XL_SOCK_PLAIN)
 		return NULL;
 	if (!xl_sock_tryget(s))
 		return NULL;
@@ -165,7 +168,20 @@ struct xl_sock *xl_sock_get(int fd)
 		xl_sock_put(s);
 		return NULL;
 	}
+	if (st == XL_SOCK_CLAIM)
+		xl_sock_try_claim(s, fd);
 	return s;
+}
+
+void xl_sock_try_claim(struct xl_sock *s, int fd)
+{
+	if (atomic_load(&s->conn->procs) != 1 || xl_in_lib)
+		return;
+	/* one claim per socket, whichever thread gets here first */
+	if (atomic_exchange(&s->claimed, true))
+		return;
+	if (xl_link_claim(s, fd) < 0)
+		xl_sock_make_plain(s);
 }
 
 /* Close the fd numbers held for calls that were in progress. */
@@ -339,6 +355,14 @@ int xl_sock_close_fd(int fd)
 	if (atomic_fetch_sub(&s->nfds, 1) == 1) {
 		atomic_store(&s->closed, true);
 		xl_sock_reset_if_unread(s, fd);
+		/* the last holder of a socket shared by fork() ends its
+		 * registration: claimed (the fd is the proof), then closed
+		 * with its counts at the put */
+		if (atomic_load(&s->state) == XL_SOCK_CLAIM &&
+		    atomic_load(&s->conn->procs) == 1 &&
+		    !atomic_exchange(&s->claimed, true) &&
+		    xl_link_claim(s, fd) < 0)
+			xl_sock_make_plain(s);
 	}
 	/* references that are calls in progress */
 	busy = atomic_load(&s->refcnt) - 1 - atomic_load(&s->nfds) -

@@ -34,6 +34,9 @@ enum xl_sock_state {
 	XL_SOCK_PENDING,	/* registered; no answer from the daemon yet */
 	XL_SOCK_CHAN,		/* a channel is attached */
 	XL_SOCK_PLAIN,		/* kernel TCP for good: pass everything */
+	XL_SOCK_CLAIM,		/* shared by fork() while waiting: the kernel's
+				 * until one process holds it alone and
+				 * claims its channel (protocol.md §4.1) */
 };
 
 #define XL_SOCK_ZOMBIES	4
@@ -85,6 +88,8 @@ struct xl_sock {
 	_Atomic bool closed;	/* the application closed its last fd */
 	_Atomic bool nonblock;	/* O_NONBLOCK of the open file */
 	_Atomic bool forked;	/* was waiting for its channel at fork() */
+	_Atomic bool claimed;	/* XL_SOCK_CLAIM: this process claimed it */
+	bool exec_kept, exec_dropped;	/* xl_exec.c, during an exec */
 	_Atomic int rcvtimeo_ms, sndtimeo_ms;	/* 0: none */
 	struct xl_conn *conn;	/* the stream's state, MAP_SHARED */
 
@@ -137,6 +142,10 @@ void xl_sock_replaced_fd(int fd);
 
 /* Make the socket TCP for good (daemon said NOCHAN, or cannot ask). */
 void xl_sock_make_plain(struct xl_sock *s);
+
+/* A socket shared by fork() before its channel came: claim the channel
+ * once this process holds it alone. */
+void xl_sock_try_claim(struct xl_sock *s, int fd);
 
 /* A connecting socket: if connect() has completed, register it. */
 void xl_sock_settle(struct xl_sock *s, int fd);

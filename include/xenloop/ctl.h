@@ -40,6 +40,12 @@ enum xl_ctl_type {
 	/* daemon -> daemon */
 	XL_CTL_PEER_OFFER,	/* client side's daemon offers a channel: fds */
 	XL_CTL_PEER_REPLY,	/* status 0: matched, the server has its side */
+	/* a socket shared by fork() before its channel came (protocol.md
+	 * §4.1): preload -> daemon, then daemon -> preload */
+	XL_CTL_DISOWN,		/* cookie: whoever holds it alone may claim */
+	XL_CTL_PARK,		/* cookie: a CHAN given back (its fds, desc) */
+	XL_CTL_CLAIM,		/* new cookie, role, tuple; the socket's fd */
+	XL_CTL_DISOWNED,	/* cookie: the DISOWN was taken (status) */
 	XL_CTL_TYPE_MAX
 };
 
@@ -59,6 +65,7 @@ enum xl_ctl_reason {
 	XL_REASON_RESOURCES,	/* out of memory, fds, ... */
 	XL_REASON_PROTOCOL,	/* the peer broke the ring or the protocol */
 	XL_REASON_DISABLED,	/* turned off by configuration */
+	XL_REASON_SHARED,	/* shared by fork(), no holder took the channel */
 	XL_REASON_MAX
 };
 
