@@ -42,10 +42,14 @@ libdir=$(xl_make_var libdir)
 sbindir=$(xl_make_var sbindir)
 bindir=$(xl_make_var bindir)
 pkglibdir=$(xl_make_var pkglibdir)
-unitdir=$(pkg-config --define-variable=prefix="$prefix" \
-	--define-variable=rootprefix="$prefix" \
-	--variable=systemdsystemunitdir systemd 2>/dev/null) ||
-	xl_skip "systemd's pkg-config file is missing: no units to install"
+unitdir=$(xl_make_var systemdsystemunitdir)
+if [ "$unitdir" = auto ]; then
+	unitdir=$(pkg-config --define-variable=prefix="$prefix" \
+		--define-variable=rootprefix="$prefix" \
+		--variable=systemdsystemunitdir systemd 2>/dev/null) ||
+		xl_skip "systemd's pkg-config file is missing: no units"
+fi
+[ "$unitdir" != no ] || xl_skip "configured --without-systemdsystemunitdir"
 [ -d "$prefix" ] || xl_skip "$prefix does not exist"
 xl_log "prefix $prefix, libdir $libdir, sbindir $sbindir, units $unitdir"
 UNITS="xenloopd.service xenloopd-xen.service xenloopd-discovery.service"
