@@ -160,8 +160,8 @@ static void xl_usage(FILE *f)
 		"usage: xenloopd [-d] [-f CONFIG] [-r RUNDIR] [-n NAME] [-v]...\n"
 		"       xenloopd --xen [-d] [-f CONFIG] [-r RUNDIR] [-v]...   "
 		"(Xen guest)\n"
-		"       xenloopd --discovery [--routed] [-d] [-v]...   "
-		"(Xen dom0)\n"
+		"       xenloopd --discovery [--routed] [-d] [-f CONFIG] "
+		"[-v]...   (Xen dom0)\n"
 		"       xenloopd --help | --version\n"
 		"  -d         stay in the foreground, log to stderr\n"
 		"  -f CONFIG  configuration file (default %s)\n"
@@ -175,7 +175,8 @@ static void xl_usage(FILE *f)
 		"             instead (built with Xen support only)\n"
 		"  --routed   with --discovery: dom0 routes freely between its\n"
 		"             guests on routed vifs (vif-route), so pair them by\n"
-		"             the addresses of their vifs' \"ip\" nodes\n",
+		"             the addresses of their vifs' \"ip\" nodes (also\n"
+		"             \"routed = yes\" in CONFIG)\n",
 		XL_CONF_PATH);
 }
 
@@ -688,8 +689,10 @@ static void xl_shutdown(struct xl_daemon *d)
 	close(d->ns_lock_fd);
 }
 
-/* dom0's role: no sockets, no namespace, only xenstore. */
-static int xl_discovery(const struct xl_opts *o)
+/* dom0's role: no sockets, no namespace, only xenstore; of the
+ * configuration, only "routed" (the unit of this role takes it from
+ * there). */
+static int xl_discovery(const struct xl_opts *o, const struct xl_conf *c)
 {
 #ifdef HAVE_XEN
 	if (!o->debug) {
@@ -697,9 +700,10 @@ static int xl_discovery(const struct xl_opts *o)
 		if (daemon(0, 0) < 0)
 			fatal("daemon");
 	}
-	return xl_xen_discovery_main(0, o->routed);
+	return xl_xen_discovery_main(0, o->routed || c->routed);
 #else
 	(void)o;
+	(void)c;
 	fatalx("--discovery: this xenloopd was built without Xen support "
 	       "(configure --with-xen)");
 #endif
@@ -713,9 +717,9 @@ int main(int argc, char **argv)
 	log_init(1, LOG_DAEMON);
 	xl_parse_opts(argc, argv, &o);
 	log_setverbose(o.verbose);
-	if (o.discovery)
-		return xl_discovery(&o);
 	xl_configure(d, &o);
+	if (o.discovery)
+		return xl_discovery(&o, &d->conf);
 	xl_setup(d);
 	if (o.xen) {
 #ifdef HAVE_XEN

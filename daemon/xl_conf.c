@@ -108,7 +108,12 @@ static int xl_conf_set(struct xl_conf *c, const char *k, const char *v,
 		*msg = "enable: yes or no";
 		return xl_conf_bool(v, &c->enable);
 	}
-	*msg = "unknown key (rundir, name, ring_order, match_timeout_ms, enable)";
+	if (!strcmp(k, "routed")) {
+		*msg = "routed: yes or no";
+		return xl_conf_bool(v, &c->routed);
+	}
+	*msg = "unknown key (rundir, name, ring_order, match_timeout_ms, "
+	       "enable, routed)";
 	return -EINVAL;
 }
 

@@ -29,6 +29,7 @@ struct xl_conf {
 	uint32_t ring_order;
 	uint32_t match_timeout_ms;
 	bool enable;
+	bool routed;			/* --discovery: pair routed guests */
 };
 
 void xl_conf_defaults(struct xl_conf *c);

@@ -7,7 +7,7 @@ set -euo pipefail
 XL_PACKAGES=(
 	build-essential autoconf automake autoconf-archive libtool pkg-config
 	check libxen-dev clang libclang-rt-14-dev python3 iproute2 procps
-	iperf3 sockperf socat iputils-ping man-db groff-base
+	iperf3 sockperf socat iputils-ping man-db groff-base systemd
 )
 
 xl_install_deps() {

@@ -183,7 +183,10 @@ if not m:
 default = {"rundir": m.group(1), "name": "ns-",
            "ring_order": str(d["ring_order"]),
            "match_timeout_ms": str(d["match_timeout_ms"]),
-           "enable": "yes" if d["enabled"] else "no"}
+           "enable": "yes" if d["enabled"] else "no",
+           # dom0's key: a local daemon's status cannot show it, and
+           # --discovery needs a Xen build and a xenstore to say it
+           "routed": "no"}
 example = read(f"{top}/daemon/xenloop.conf")
 have = entries("xenloop.conf.5", "KEYS")
 for k in keys:

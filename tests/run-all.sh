@@ -3,8 +3,9 @@
 # The whole xenloop test suite, from a fresh Debian 12 machine: installs the
 # build dependencies, builds twice (warnings as errors; ASan+UBSan), runs
 # every test in both builds, runs the Xen system under QEMU (make
-# check-xen: a few minutes of TCG), and checks that bench/ring and
-# bench/xlbench produce their reports.
+# check-xen: a few minutes of TCG), builds, checks, installs and uses the
+# Debian packages (tests/pkg/deb.sh, about two minutes), and checks that
+# bench/ring and bench/xlbench produce their reports.
 #
 #   sudo bash tests/run-all.sh        (.ci/run calls exactly this)
 #
@@ -75,6 +76,28 @@ if out=$(cd "$root/default" && make check-xen 2>&1); then
 	n=$(printf '%s\n' "$out" |
 		sed -n 's/^\([0-9]*\) passed, 0 failed$/\1/p' | tail -n1)
 	passed=$((passed + ${n:-0}))
+else
+	printf '%s\n' "$out" | tail -n 80
+	failed=$((failed + 1))
+	status=1
+fi
+
+# The Debian packages (tests/pkg/deb.sh): built from a copy of the tree,
+# lintian, installed in a private overlay of the system, the local daemon
+# run from them and one transfer under LD_PRELOAD=libxenloop.so, removed.
+# A package build takes minutes: a step of its own, not in make check. It
+# prints "N passed, 0 failed" for its checks; 77 is a skip.
+step "Debian packages (tests/pkg/deb.sh)"
+rc=0
+out=$(timeout 420 bash "$top/tests/pkg/deb.sh" 2>&1) || rc=$?
+if [ $rc -eq 0 ]; then
+	printf '%s\n' "$out" | grep -E '^(e2e: ok:|lintian:)' || true
+	n=$(printf '%s\n' "$out" |
+		sed -n 's/^\([0-9]*\) passed, 0 failed$/\1/p' | tail -n1)
+	passed=$((passed + ${n:-0}))
+elif [ $rc -eq 77 ]; then
+	printf '%s\n' "$out" | tail -n 3
+	echo "Debian packages: skipped"
 else
 	printf '%s\n' "$out" | tail -n 80
 	failed=$((failed + 1))

@@ -433,6 +433,7 @@ static bool fz_conf_value(struct xl_conf *c, const char *k, const char *v)
 	static const char *const yes[] = { "yes", "true", "on", "1" };
 	static const char *const no[] = { "no", "false", "off", "0" };
 	size_t i, n = strlen(v);
+	bool *flag;
 
 	if (!strcmp(k, "rundir")) {
 		if (v[0] != '/' || n > 30)
@@ -454,11 +455,15 @@ static bool fz_conf_value(struct xl_conf *c, const char *k, const char *v)
 		return fz_conf_num(v, 12, 24, &c->ring_order);
 	if (!strcmp(k, "match_timeout_ms"))
 		return fz_conf_num(v, 100, 600000, &c->match_timeout_ms);
-	if (strcmp(k, "enable"))
+	if (!strcmp(k, "enable"))
+		flag = &c->enable;
+	else if (!strcmp(k, "routed"))
+		flag = &c->routed;
+	else
 		return false;
 	for (i = 0; i < 4; i++) {
 		if (!strcasecmp(v, yes[i]) || !strcasecmp(v, no[i])) {
-			c->enable = !strcasecmp(v, yes[i]);
+			*flag = !strcasecmp(v, yes[i]);
 			return true;
 		}
 	}
@@ -550,7 +555,7 @@ static void fz_conf(struct fz_in *in)
 
 	xl_conf_defaults(&c);
 	ref.c = c;
-	FZ_CHECK(fz_conf_valid(&c) && c.enable && !c.name[0]);
+	FZ_CHECK(fz_conf_valid(&c) && c.enable && !c.routed && !c.name[0]);
 	want = fz_conf_ref((const char *)in->p, in->n, &ref);
 	memset(err, 'x', errlen);
 	ret = xl_conf_load(&c, path, err, errlen);
@@ -565,7 +570,8 @@ static void fz_conf(struct fz_in *in)
 				 !strcmp(c.name, ref.c.name) &&
 				 c.ring_order == ref.c.ring_order &&
 				 c.match_timeout_ms == ref.c.match_timeout_ms &&
-				 c.enable == ref.c.enable);
+				 c.enable == ref.c.enable &&
+				 c.routed == ref.c.routed);
 	} else {
 		/* "path:line: what", cut to the buffer but terminated */
 		FZ_CHECK(memchr(err, '\0', errlen) != NULL);
