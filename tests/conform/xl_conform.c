@@ -1636,7 +1636,8 @@ static void cli_linger0(int fd)
 	if (chk("get SO_LINGER", getsockopt(fd, SOL_SOCKET, SO_LINGER, &l,
 					    &len)) == 0)
 		out("  onoff %d linger %d", l.l_onoff, l.l_linger);
-	get1(fd);
+	/* close with all 101 bytes of the server's unread: a reset */
+	wait_inq(fd, 101, WAIT_MS);
 	chk("close", close(fd));
 }
 
@@ -2470,6 +2471,235 @@ static void srv_readv_writev(int lfd, int fd)
 	chk("read at EOF", bread(fd, c, sizeof(c)));
 }
 
+/* ---- more that event loops and servers rely on ---- */
+
+/* A dup()ed socket: closing one of the two descriptors sends no FIN. */
+static void cli_dup_close(int fd)
+{
+	int d = dup(fd);
+
+	chk("dup", d < 0 ? -1 : 0);
+	chk("close the original", close(fd));
+	send_pat(d, 500, 45);
+	recv_n("reply", d, 1);
+	chk("close the copy", close(d));
+}
+
+static void srv_dup_close(int lfd, int fd)
+{
+	recv_n("500 bytes, no EOF between", fd, 500);
+	put1(fd, 'r');
+	recv_eof("rest", fd);
+}
+
+struct waiter {
+	int fd;
+	int how;	/* 0 recv, 1 epoll_wait */
+	long ret;
+	int err;
+	uint32_t ev;
+};
+
+static void *blocked_waiter(void *arg)
+{
+	struct waiter *w = arg;
+	struct epoll_event e;
+	char buf[16];
+	int ep;
+
+	if (w->how == 0) {
+		w->ret = recv(w->fd, buf, sizeof(buf), 0);
+	} else {
+		ep = epoll_create1(0);
+		e.events = EPOLLIN | EPOLLRDHUP;
+		e.data.u64 = 0;
+		epoll_ctl(ep, EPOLL_CTL_ADD, w->fd, &e);
+		w->ret = epoll_wait(ep, &e, 1, WAIT_MS);
+		w->ev = w->ret == 1 ? e.events : 0;
+		close(ep);
+	}
+	w->err = errno;
+	return NULL;
+}
+
+/* shutdown() from another thread wakes a thread blocked on the socket. */
+static void cli_shutdown_wakes(int fd)
+{
+	struct waiter w[2] = { { .fd = fd, .how = 0 }, { .fd = fd, .how = 1 } };
+	pthread_t t[2];
+	int i;
+
+	for (i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, blocked_waiter, &w[i]);
+	msleep(LATE_MS);
+	chk("shutdown RD from another thread", shutdown(fd, SHUT_RD));
+	for (i = 0; i < 2; i++) {
+		pthread_join(t[i], NULL);
+		errno = w[i].err;
+		chk(i ? "blocked epoll_wait" : "blocked recv", w[i].ret);
+		if (w[i].how == 1 && w[i].ret == 1)
+			out("  events %s", evstr(w[i].ev));
+	}
+	chk("shutdown WR", shutdown(fd, SHUT_WR));
+}
+
+static void srv_shutdown_wakes(int lfd, int fd)
+{
+	recv_eof("rest", fd);
+}
+
+/* MSG_TRUNC on TCP: the bytes are discarded, no buffer needed. */
+static void cli_recv_trunc(int fd)
+{
+	char buf[64];
+
+	put1(fd, 'g');
+	wait_inq(fd, 30, WAIT_MS);
+	chk("recv 10 TRUNC, no buffer", recv(fd, NULL, 10, MSG_TRUNC));
+	inq_show("SIOCINQ", fd, SIOCINQ);
+	chk("recv 10 PEEK|TRUNC", recv(fd, buf, 10, MSG_PEEK | MSG_TRUNC));
+	recv_n("the rest", fd, 20);
+}
+
+static void srv_recv_trunc(int lfd, int fd)
+{
+	get1(fd);
+	send_pat(fd, 30, 50);
+	recv_eof("rest", fd);
+}
+
+/* recv and send flags: MSG_WAITALL|MSG_DONTWAIT, MSG_ERRQUEUE, MSG_OOB
+ * with none there, MSG_MORE. */
+static void cli_recv_flags(int fd)
+{
+	char buf[64];
+
+	put1(fd, 'g');
+	wait_inq(fd, 20, WAIT_MS);
+	chk("recv 30 WAITALL|DONTWAIT, 20 there", recv(fd, buf, 30,
+			MSG_WAITALL | MSG_DONTWAIT));
+	out("  ck %08x", ck_add(CK_INIT, buf, 20));
+	chk("recv DONTWAIT, none", recv(fd, buf, 10, MSG_DONTWAIT));
+	chk("recv ERRQUEUE", recv(fd, buf, 10, MSG_ERRQUEUE | MSG_DONTWAIT));
+	chk("recv OOB, none", recv(fd, buf, 1, MSG_OOB | MSG_DONTWAIT));
+	chk("send MORE", send(fd, "ab", 2, MSG_MORE | MSG_NOSIGNAL));
+	chk("send", send(fd, "c", 1, MSG_NOSIGNAL));
+	chk("shutdown WR", shutdown(fd, SHUT_WR));
+	recv_eof("rest", fd);
+}
+
+static void srv_recv_flags(int lfd, int fd)
+{
+	get1(fd);
+	send_pat(fd, 20, 46);
+	recv_eof("data", fd);
+}
+
+/* ppoll and epoll_pwait unblock a pending signal for their wait. */
+static void cli_ppoll_sigmask(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct timespec ts = { 3, 0 };
+	struct epoll_event ev;
+	sigset_t block, none;
+	int ep = ep_new();
+
+	ep_ctl("add", ep, EPOLL_CTL_ADD, fd, EPOLLIN, 1);
+	install(SIGUSR1, true);
+	sigemptyset(&block);
+	sigaddset(&block, SIGUSR1);
+	sigemptyset(&none);
+	pthread_sigmask(SIG_BLOCK, &block, NULL);
+	hits = 0;
+	raise(SIGUSR1);
+	out("handler ran %d time(s) while blocked", (int)hits);
+	chk("ppoll 3 s, signal unblocked", ppoll(&p, 1, &ts, &none));
+	out("handler ran %d time(s)", (int)hits);
+	raise(SIGUSR1);
+	chk("epoll_pwait 3 s, signal unblocked",
+	    epoll_pwait(ep, &ev, 1, 3000, &none));
+	out("handler ran %d time(s)", (int)hits);
+	raise(SIGUSR1);
+	chk("pselect 3 s, signal unblocked", pselect(0, NULL, NULL, NULL,
+						    &ts, &none));
+	out("handler ran %d time(s)", (int)hits);
+	chk("ppoll 0, signal blocked", ppoll(&p, 1, &(struct timespec){ 0, 0 },
+					     &block));
+	pthread_sigmask(SIG_UNBLOCK, &block, NULL);
+	close(ep);
+}
+
+/* SO_RCVLOWAT: neither poll nor recv is satisfied below the mark. */
+static void cli_rcvlowat(int fd)
+{
+	int v = 5;
+	char buf[16];
+
+	chk("SO_RCVLOWAT 5", setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v,
+					sizeof(v)));
+	opt_show("SO_RCVLOWAT", fd, SOL_SOCKET, SO_RCVLOWAT);
+	put1(fd, 'g');
+	wait_inq(fd, 3, WAIT_MS);
+	poll_show("poll0 with 3 of 5", fd, POLLIN, 0);
+	chk("recv DONTWAIT with 3 of 5", recv(fd, buf, sizeof(buf),
+					      MSG_DONTWAIT | MSG_PEEK));
+	/* (a blocking recv here would wait past the 2 more bytes: the
+	 * kernel counts the mark from what that call has copied) */
+	put1(fd, 'h');
+	wait_inq(fd, 5, WAIT_MS);
+	poll_show("poll0 with 5 of 5", fd, POLLIN, 0);
+	chk("recv", recv(fd, buf, sizeof(buf), 0));
+	v = 1;
+	chk("SO_RCVLOWAT 1", setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v,
+					sizeof(v)));
+}
+
+static void srv_rcvlowat(int lfd, int fd)
+{
+	get1(fd);
+	send_pat(fd, 3, 47);
+	get1(fd);
+	send_pat(fd, 2, 48);
+	recv_eof("rest", fd);
+}
+
+/* An event loop's listener: epoll on it, accept4 nonblocking. */
+static void cli_epoll_listener(int fd)
+{
+	int a, b;
+
+	get1(fd);
+	a = cli_conn();
+	b = cli_conn();
+	send_pat(a, 10, 49);
+	get1(fd);
+	close(a);
+	close(b);
+}
+
+static void srv_epoll_listener(int lfd, int fd)
+{
+	int ep = ep_new(), a, b;
+
+	set_nonblock(lfd, true);
+	ep_ctl("add listener IN", ep, EPOLL_CTL_ADD, lfd, EPOLLIN, 1);
+	ep_show("wait0", ep, 8, 0);
+	put1(fd, 'c');
+	ep_show("wait", ep, 8, WAIT_MS);
+	a = chk_fd("accept4", accept4(lfd, NULL, NULL, SOCK_NONBLOCK));
+	waitfd(lfd, POLLIN, WAIT_MS);
+	b = chk_fd("accept4", accept4(lfd, NULL, NULL, SOCK_NONBLOCK));
+	ep_show("wait0 none pending", ep, 8, 0);
+	chk_fd("accept4", accept4(lfd, NULL, NULL, SOCK_NONBLOCK));
+	ep_ctl("add conn IN|ET", ep, EPOLL_CTL_ADD, a, EPOLLIN | EPOLLET, 2);
+	ep_show("wait for its 10 bytes", ep, 8, WAIT_MS);
+	recv_n("10 bytes", a, 10);
+	put1(fd, 'e');
+	close(a);
+	close(b);
+	close(ep);
+}
+
 /* ---- the table ---- */
 
 #define SC(n, f) { #n, cli_##n, srv_##n, f }
@@ -2540,6 +2770,13 @@ static const struct scen scens[] = {
 	SC(dontwait, 0),
 	SC(epipe, 0),
 	SC(readv_writev, 0),
+	SC(dup_close, 0),
+	SC2(shutdown_wakes, shutdown_wakes, 0),
+	SC(recv_trunc, 0),
+	SC(recv_flags, 0),
+	SC2(ppoll_sigmask, quiet, S_NORING),
+	SC(rcvlowat, 0),
+	SC(epoll_listener, 0),
 };
 
 static const struct scen *scen_find(const char *name)
