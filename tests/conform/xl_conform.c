@@ -372,11 +372,11 @@ static int sock_info(int fd, struct xl_sock_info *info)
  * library takes the daemon's answer in calls that could wait for it, so a
  * short poll() on each gives it the chance.
  */
-static void wait_chans(const int *fds, int n)
+static void wait_chans_ms(const int *fds, int n, int ms)
 {
 	struct xl_sock_info info;
 	struct pollfd *p;
-	uint64_t end = now_ms() + 15000;
+	uint64_t end = now_ms() + (uint64_t)ms;
 	int i, left;
 
 	if (!ring_mode)
@@ -400,6 +400,11 @@ static void wait_chans(const int *fds, int n)
 		fprintf(stderr, "conform: nochan %s: %d of %d connections have "
 			"no channel\n", scen_name, left, n);
 	free(p);
+}
+
+static void wait_chans(const int *fds, int n)
+{
+	wait_chans_ms(fds, n, 15000);
 }
 
 static unsigned int ring_flags(int fd)
@@ -2700,6 +2705,48 @@ static void srv_epoll_listener(int lfd, int fd)
 	close(ep);
 }
 
+/*
+ * A forking server (inetd, sshd, PostgreSQL): it accepts, forks a child
+ * for the connection at once, before any channel could come, and closes
+ * its own copy. The child's connection must still move onto the ring.
+ */
+static void cli_fork_server(int fd)
+{
+	int d = cli_conn();
+
+	if (d < 0)
+		return;
+	wait_chans_ms(&d, 1, 3000);
+	send_pat(d, 100000, 51);
+	chk("shutdown WR", shutdown(d, SHUT_WR));
+	recv_eof("echo", d);
+	if (ring_mode && ring_flags(d) != BOTH_RINGS)
+		fprintf(stderr, "conform: nochan %s: the forked server's "
+			"connection, flags %u\n", scen_name, ring_flags(d));
+	close(d);
+	put1(fd, 'q');
+}
+
+static void srv_fork_server(int lfd, int fd)
+{
+	int d = srv_accept(lfd), r;
+	pid_t pid;
+
+	if (d < 0)
+		return;
+	fflush(stdout);
+	pid = fork();
+	if (pid == 0) {
+		close(lfd);
+		srv_echo(-1, d);
+		_exit(0);
+	}
+	r = close(d);
+	wait_child("child", pid);
+	out("parent close = %d", r);
+	get1(fd);
+}
+
 /* ---- the table ---- */
 
 #define SC(n, f) { #n, cli_##n, srv_##n, f }
@@ -2759,6 +2806,7 @@ static const struct scen scens[] = {
 	SC(splice_to_pipe, 0),
 	SC(fork_child_writes, S_ONE),
 	SC(fork_parent_closes, 0),
+	SC(fork_server, 0),
 	SC2(exec_helper, exec_helper, 0),
 	SC2(exec_shared, exec_helper, 0),
 	SC(exec_cat, 0),
