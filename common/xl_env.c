@@ -141,6 +141,13 @@ static void xl_env_switches(struct xl_env_ctx *ctx, struct xl_config *cfg)
 		else
 			xl_env_bad(ctx, XENLOOP_SPIN_NS, v);
 	}
+	v = xl_env_get(ctx, XENLOOP_REGISTER_DELAY_US);
+	if (v) {
+		if (xl_env_ulong(v, 0, XL_REGISTER_DELAY_US_MAX, &n) == 0)
+			cfg->register_delay_ns = (uint64_t)n * 1000;
+		else
+			xl_env_bad(ctx, XENLOOP_REGISTER_DELAY_US, v);
+	}
 }
 
 void xl_env_load(struct xl_config *cfg)
@@ -151,6 +158,7 @@ void xl_env_load(struct xl_config *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->backend = XL_ENV_BACKEND_LOCAL;
 	cfg->spin_ns = XL_CHAN_SPIN_NS_DEFAULT;
+	cfg->register_delay_ns = XL_REGISTER_DELAY_US_DEFAULT * 1000ull;
 	ctx.trusted = getuid() == geteuid() && getgid() == getegid();
 	xl_env_logging(&ctx, cfg);
 	ret = xl_log_init(cfg->log_level, cfg->log_file);

@@ -21,6 +21,12 @@
 #define XENLOOP_LOG_FILE	"XENLOOP_LOG_FILE"	/* default: stderr */
 #define XENLOOP_SPIN_NS		"XENLOOP_SPIN_NS"	/* spin before sleep */
 #define XENLOOP_BACKEND		"XENLOOP_BACKEND"	/* local or off */
+#define XENLOOP_REGISTER_DELAY_US "XENLOOP_REGISTER_DELAY_US" /* see below */
+
+/* A connection is registered with the daemon at its first data call once
+ * it is this old: one that ends sooner costs the daemon nothing. */
+#define XL_REGISTER_DELAY_US_DEFAULT	2000u
+#define XL_REGISTER_DELAY_US_MAX	10000000u
 
 #define XL_RUNDIR_DEFAULT	"/run/xenloop"
 
@@ -34,6 +40,7 @@ struct xl_config {
 	enum xl_env_backend backend;
 	int log_level;			/* enum xl_log_level */
 	uint32_t spin_ns;		/* ceiling of the adaptive spin */
+	uint64_t register_delay_ns;	/* XENLOOP_REGISTER_DELAY_US */
 	char rundir[PATH_MAX];
 	char log_file[PATH_MAX];	/* "" for stderr */
 };

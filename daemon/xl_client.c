@@ -105,6 +105,10 @@ int xl_client_chan(struct xl_daemon *d, struct xl_reg *reg,
 	if (c)
 		ret = xl_client_send(c, &msg, fds->fd, NULL);
 	if (ret < 0) {
+		log_debug("cookie %llu of pid %u stays on TCP: resources "
+			  "(cannot hand its channel over: %s)",
+			  (unsigned long long)reg->cookie, reg->pid,
+			  strerror(-ret));
 		xl_match_refuse(d->match, reg, XL_REASON_RESOURCES);
 		return ret;
 	}
@@ -299,6 +303,9 @@ static int xl_client_register(struct xl_daemon *d, struct xl_client *c,
 		return 0;
 	}
 	/* no room to even remember it */
+	log_debug("cookie %llu of pid %d stays on TCP: resources (%s)",
+		  (unsigned long long)msg->cookie, (int)c->pid,
+		  ret == -ENOSPC ? "registration table full" : strerror(-ret));
 	no.cookie = msg->cookie;
 	no.status = (int32_t)reason;
 	xl_match_count_fallback(d->match, reason);
@@ -315,6 +322,11 @@ static int xl_client_counts(struct xl_daemon *d, struct xl_client *c,
 		return -EPROTO;
 	if (!reg)
 		return 0;	/* refused or already closed: nothing to keep */
+	if (msg->reason != XL_REASON_NONE && reg->reason == XL_REASON_NONE)
+		log_debug("cookie %llu of pid %u fell back to TCP: %s "
+			  "(reported by the process)",
+			  (unsigned long long)reg->cookie, reg->pid,
+			  xl_reason_name(msg->reason));
 	if (msg->type == XL_CTL_CLOSE)
 		xl_match_reg_close(d->match, reg, &msg->counts, msg->reason);
 	else

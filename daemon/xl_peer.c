@@ -220,8 +220,11 @@ uint32_t xl_peer_offer(struct xl_daemon *d, struct xl_peer *peer,
 	uint64_t id;
 	int ret;
 
-	if (!xl_match_can_wait(d->match))
+	if (!xl_match_can_wait(d->match)) {
+		log_debug("cookie %llu: too many registrations wait for "
+			  "their peer", (unsigned long long)reg->cookie);
 		return XL_REASON_RESOURCES;
+	}
 	par.order[0] = par.order[1] = d->conf.ring_order;
 	ret = xl_chan_create_pair(xl_backend_get(XL_BACKEND_LOCAL), &par, desc);
 	if (ret < 0) {
@@ -240,6 +243,8 @@ uint32_t xl_peer_offer(struct xl_daemon *d, struct xl_peer *peer,
 	ret = xl_match_client_wait(d->match, reg, peer->id, id, par.order,
 				   &side0, xl_now_ms());
 	if (ret < 0) {
+		log_debug("cookie %llu: cannot wait for the reply: %s",
+			  (unsigned long long)reg->cookie, strerror(-ret));
 		xl_peer_fds_close(&side0);
 		return XL_REASON_RESOURCES;
 	}
@@ -401,6 +406,12 @@ int xl_peer_take_offer(struct xl_daemon *d, struct xl_offer *o)
 		xl_peer_reply(d, o->from, o->id, err < 0 ?
 			      XL_REASON_RESOURCES : XL_REASON_NONE);
 	} else {
+		log_debug("offer %llu refused: %s (%s)",
+			  (unsigned long long)o->id,
+			  xl_reason_name(xl_offer_refusal(ret)),
+			  ret == -EADDRINUSE ? "an offer for that connection "
+			  "is held already" : ret == -ENOSPC ?
+			  "too many offers held" : strerror(-ret));
 		xl_peer_reply(d, o->from, o->id, xl_offer_refusal(ret));
 	}
 	xl_peer_fds_close(&o->fds);	/* sent with CHAN, or refused */

@@ -9,6 +9,7 @@
 
 #include <fcntl.h>
 
+#include "xl_daemon_link.h"
 #include "xl_preload.h"
 #include "xl_sock.h"
 
@@ -47,7 +48,8 @@ static int xl_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	ret = real.connect(fd, addr, len);
 	err = errno;
 	/* EINTR: the kernel goes on connecting in the background */
-	if (ret == 0 || err == EINPROGRESS || err == EINTR) {
+	if ((ret == 0 || err == EINPROGRESS || err == EINTR) &&
+	    xl_link_usable()) {
 		xl_sock_adopt(fd, XL_CTL_ROLE_CLIENT, xl_connect_nonblock(fd),
 			      ret != 0);
 	}

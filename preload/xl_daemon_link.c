@@ -49,6 +49,8 @@
 /* How long fork() waits for the daemon to take our waiting registrations
  * (one round trip to it; protocol.md §4.1). */
 #define XL_LINK_DISOWN_MS	200
+/* CLOSE messages the daemon's full socket could not take yet. */
+#define XL_LINK_MAX_LATE	256
 
 static struct {
 	pthread_mutex_t mutex;
@@ -59,6 +61,10 @@ static struct {
 	struct xl_sock *pending;
 	unsigned int npending;
 	unsigned int disowned;	/* DISOWNED answers still to come */
+	/* CLOSEs to send before anything else: each withdraws a
+	 * registration the daemon would otherwise hold until it timed out */
+	struct xl_ctl_msg late[XL_LINK_MAX_LATE];
+	unsigned int nlate;
 } xl_link = {
 	.mutex = PTHREAD_MUTEX_INITIALIZER,
 	.fd = -1,
@@ -135,6 +141,7 @@ static void xl_link_drop(void)
 	}
 	xl_link.fd = -1;
 	xl_link.gen++;
+	xl_link.nlate = 0;	/* the daemon forgets a process's all */
 	xl_link.retry_ns = xl_now_ns() + XL_LINK_RETRY_NS;
 	while ((s = xl_link.pending)) {
 		xl_link.pending = s->pend_next;
@@ -142,6 +149,14 @@ static void xl_link_drop(void)
 		xl_sock_make_plain(s);
 	}
 	xl_link.npending = 0;
+}
+
+bool xl_link_usable(void)
+{
+	/* unlocked: a hint, the registration itself decides */
+	return __atomic_load_n(&xl_link.fd, __ATOMIC_RELAXED) >= 0 ||
+	       xl_now_ns() >= __atomic_load_n(&xl_link.retry_ns,
+					      __ATOMIC_RELAXED);
 }
 
 static int xl_link_ensure(void)
@@ -189,6 +204,49 @@ void xl_link_unpend(struct xl_sock *s)
 	pthread_mutex_unlock(&xl_link.mutex);
 }
 
+/* Send the CLOSEs that had to wait; caller holds the mutex. Returns
+ * false while some still wait (the daemon's socket is full). */
+static bool xl_link_flush_late(void)
+{
+	unsigned int i;
+	int ret = 0;
+
+	for (i = 0; i < xl_link.nlate && xl_link.fd >= 0; i++) {
+		ret = xl_ctl_send(xl_link.fd, &xl_link.late[i], NULL, NULL,
+				  MSG_DONTWAIT);
+		if (ret < 0)
+			break;
+	}
+	if (i) {
+		memmove(xl_link.late, xl_link.late + i,
+			(xl_link.nlate - i) * sizeof(xl_link.late[0]));
+		xl_link.nlate -= i;
+	}
+	if (ret < 0 && ret != -EAGAIN)
+		xl_link_drop();
+	return xl_link.nlate == 0;
+}
+
+/* Send msg, or keep it for later if it is a CLOSE and the daemon's socket
+ * is full; caller holds the mutex. */
+static void xl_link_send_or_keep(struct xl_ctl_msg *msg)
+{
+	int ret = -EAGAIN;
+
+	if (xl_link_flush_late())
+		ret = xl_ctl_send(xl_link.fd, msg, NULL, NULL, MSG_DONTWAIT);
+	if (ret == -EAGAIN && msg->type == XL_CTL_CLOSE) {
+		if (xl_link.nlate < XL_LINK_MAX_LATE)
+			xl_link.late[xl_link.nlate++] = *msg;
+		else
+			XL_DBG("cookie %llu: CLOSE lost (daemon busy); it "
+			       "times out there",
+			       (unsigned long long)msg->cookie);
+	} else if (ret < 0 && ret != -EAGAIN) {
+		xl_link_drop();
+	}
+}
+
 int xl_link_register(struct xl_sock *s)
 {
 	struct xl_ctl_msg msg = { .type = XL_CTL_REGISTER };
@@ -200,6 +258,10 @@ int xl_link_register(struct xl_sock *s)
 		goto out_unlock;
 	if (xl_link.npending >= XL_LINK_MAX_PENDING) {
 		ret = -EBUSY;
+		goto out_unlock;
+	}
+	if (!xl_link_flush_late()) {
+		ret = -EAGAIN;	/* daemon busy: this one stays on TCP */
 		goto out_unlock;
 	}
 	s->cookie = xl_link.next_cookie++;
@@ -228,7 +290,7 @@ static void xl_link_close_cookie(uint64_t cookie, uint32_t reason)
 
 	msg.cookie = cookie;
 	msg.reason = reason;
-	xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
+	xl_link_send_or_keep(&msg);
 }
 
 /* The descriptor a CHAN message carries, checked against what we asked. */
@@ -337,6 +399,8 @@ void xl_link_poll(void)
 	if (xl_link.fd < 0 || pthread_mutex_trylock(&xl_link.mutex))
 		return;
 	xl_lib_enter();
+	if (xl_link.nlate)
+		xl_link_flush_late();
 	while (xl_link.fd >= 0) {
 		ret = xl_link_recv_one();
 		if (ret == -EAGAIN || ret == -EINTR)
@@ -363,7 +427,7 @@ void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason)
 		msg.reason = reason;
 		xl_sock_counts(s, &msg.counts);
 		xl_lib_enter();
-		xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
+		xl_link_send_or_keep(&msg);
 		xl_lib_leave();
 	}
 	pthread_mutex_unlock(&xl_link.mutex);
@@ -484,6 +548,7 @@ void xl_link_atfork_child(void)
 		atomic_store(&s->state, XL_SOCK_PLAIN);
 	}
 	xl_link.npending = 0;
+	xl_link.nlate = 0;	/* the parent's, sent by the parent */
 	if (xl_link.fd >= 0) {
 		xl_fd_internal_del(xl_link.fd);
 		real.close(xl_link.fd);

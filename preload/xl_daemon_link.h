@@ -8,6 +8,7 @@
 #ifndef XL_DAEMON_LINK_H
 #define XL_DAEMON_LINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct xl_sock;
@@ -22,6 +23,13 @@ int xl_link_register(struct xl_sock *s);
 /* Claim the channel of s, a socket shared by fork() that this process now
  * holds alone (fd proves it to the daemon). 0: s waits for it (PENDING). */
 int xl_link_claim(struct xl_sock *s, int fd);
+
+/*
+ * Is there a daemon to register with, or is it time to look for one
+ * again? Costs no system call: a process in a namespace without a daemon
+ * pays nothing per connection (a hint; xl_link_register() decides).
+ */
+bool xl_link_usable(void);
 
 /* Process whatever the daemon sent, without waiting. */
 void xl_link_poll(void);

@@ -105,6 +105,7 @@ static ssize_t xl_sendfile(int out_fd, int in_fd, off_t *offset, size_t count)
 	xl_init();
 	if (xl_bypass() || !(s = xl_sock_get(out_fd)))
 		return real.sendfile(out_fd, in_fd, offset, count);
+	xl_sock_register_due(s, out_fd, false);
 	ret = xl_stream_kernel_tx(s, xl_sendfile_kernel, out_fd, &a);
 	if (ret == -EXDEV)
 		ret = xl_sendfile_copy(s, out_fd, in_fd, offset, count);
@@ -239,6 +240,7 @@ XL_EXPORT ssize_t splice(int fd_in, off64_t *off_in, int fd_out,
 			xl_sock_put(s);
 		return real.splice(fd_in, off_in, fd_out, off_out, len, flags);
 	}
+	xl_sock_register_due(s, fd_out, false);
 	ret = xl_splice_to_sock(s, fd_in, fd_out, len, flags);
 	xl_sock_put(s);
 	return xl_ret(ret, saved);

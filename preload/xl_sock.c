@@ -39,6 +39,8 @@
 #include "xl_preload.h"
 #include "xl_sock.h"
 
+/* A deferred registration waits for this many data calls too. */
+#define XL_REGISTER_CALLS	8u
 /* STATS at most this often per socket (protocol §6). */
 #define XL_STATS_PERIOD_NS	1000000000ull
 /* Look at the clock only every so many calls. */
@@ -64,21 +66,57 @@ static int xl_conn_lock_init(pthread_mutex_t *m)
 	return ret;
 }
 
+/*
+ * Stream states this process let go of and no other process can reach:
+ * kept mapped for the next socket, because an mmap() and a munmap() per
+ * connection are most of what tracking a short connection costs. A state
+ * another process may still hold (one that was ever shared by fork())
+ * is never put here; and a child empties the cache it inherited, whose
+ * mappings are its parent's too. Under xl_sock_mutex.
+ */
+#define XL_CONN_CACHE	64
+static struct xl_conn *xl_conn_cache[XL_CONN_CACHE];
+static unsigned int xl_conn_ncache;
+
 /* A stream state held by this process alone, or NULL (the socket is then
  * not tracked: it stays the kernel's). */
 static struct xl_conn *xl_conn_new(void)
 {
-	struct xl_conn *c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE,
-				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct xl_conn *c = NULL;
 
-	if (c == MAP_FAILED)
-		return NULL;
+	pthread_mutex_lock(&xl_sock_mutex);
+	if (xl_conn_ncache)
+		c = xl_conn_cache[--xl_conn_ncache];
+	pthread_mutex_unlock(&xl_sock_mutex);
+	if (!c) {
+		c = mmap(NULL, sizeof(*c), PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (c == MAP_FAILED)
+			return NULL;
+	} else {
+		memset(c, 0, sizeof(*c));
+	}
 	if (xl_conn_lock_init(&c->rx_lock) || xl_conn_lock_init(&c->tx_lock)) {
 		munmap(c, sizeof(*c));
 		return NULL;
 	}
 	atomic_store(&c->procs, 1);
 	return c;
+}
+
+/* The socket's stream state is let go of; caller holds xl_sock_mutex. */
+static void xl_conn_release(struct xl_sock *s)
+{
+	struct xl_conn *c = s->conn;
+
+	s->conn = NULL;
+	if (!c)
+		return;
+	if (!s->shared && xl_conn_ncache < XL_CONN_CACHE) {
+		xl_conn_cache[xl_conn_ncache++] = c;
+		return;
+	}
+	munmap(c, sizeof(*c));
 }
 
 /* A process died in a send or receive: what it had published is the
@@ -211,8 +249,7 @@ static void xl_sock_free_mem(struct xl_sock *s)
 	xl_sock_free = s;
 	/* off the list that fork() walks; other processes may hold the
 	 * locks' memory: not destroyed */
-	munmap(s->conn, sizeof(*s->conn));
-	s->conn = NULL;
+	xl_conn_release(s);
 	pthread_mutex_unlock(&xl_sock_mutex);
 }
 
@@ -506,44 +543,108 @@ static int xl_sock_timeo_ms(int fd, int opt)
 	return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
-/* Is fd an AF_INET/AF_INET6 TCP socket? */
-static bool xl_sock_is_tcp(int fd)
+/* Is fd a TCP socket? (AF_INET/AF_INET6: xl_sock_tuple() checks.) A
+ * socket accept() returned is a stream socket; a connected one may be raw
+ * with protocol IPPROTO_TCP. */
+static bool xl_sock_is_tcp(int fd, bool accepted)
 {
 	int v;
 	socklen_t len = sizeof(v);
 
-	if (real.getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &len) < 0 ||
-	    (v != AF_INET && v != AF_INET6))
-		return false;
-	len = sizeof(v);
-	if (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ||
-	    v != SOCK_STREAM)
+	if (!accepted &&
+	    (real.getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &len) < 0 ||
+	     v != SOCK_STREAM))
 		return false;
 	len = sizeof(v);
 	return real.getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &len) == 0 &&
 	       v == IPPROTO_TCP;
 }
 
-/* Register a connected socket; on failure it becomes PLAIN. */
-static void xl_sock_register(struct xl_sock *s, int fd)
+/*
+ * A connected socket is PENDING from now on (its bytes counted by the
+ * data path, so that it can move onto a ring at an exact offset later);
+ * its registration goes to the daemon now, or, with a registration delay,
+ * at its first data call once it is that old: a connection that ends
+ * sooner (a short request and reply) never costs the daemon a channel,
+ * nor the two ends a message. On failure it becomes PLAIN.
+ */
+/* What the registration says and the data path needs to know: both
+ * ends, and the socket's timeouts. Returns 0 or -errno. */
+static int xl_sock_describe(struct xl_sock *s, int fd)
 {
 	int ret = xl_sock_tuple(fd, s);
 
-	if (ret == 0) {
-		atomic_store(&s->rcvtimeo_ms, xl_sock_timeo_ms(fd, SO_RCVTIMEO));
-		atomic_store(&s->sndtimeo_ms, xl_sock_timeo_ms(fd, SO_SNDTIMEO));
+	if (ret < 0)
+		return ret;
+	atomic_store(&s->rcvtimeo_ms, xl_sock_timeo_ms(fd, SO_RCVTIMEO));
+	atomic_store(&s->sndtimeo_ms, xl_sock_timeo_ms(fd, SO_SNDTIMEO));
+	return 0;
+}
+
+static void xl_sock_register(struct xl_sock *s, int fd)
+{
+	int ret;
+
+	if (xl_cfg.register_delay_ns) {
+		/* described when it registers: a short connection never is */
+		s->reg_at_ns = xl_now_ns() + xl_cfg.register_delay_ns;
 		atomic_store(&s->state, XL_SOCK_PENDING);
+		return;
+	}
+	ret = xl_sock_describe(s, fd);
+	if (ret == 0) {
+		atomic_store(&s->state, XL_SOCK_PENDING);
+		atomic_store(&s->reg_taken, true);
 		ret = xl_link_register(s);
 	}
 	if (ret < 0)
 		xl_sock_make_plain(s);
 }
 
+void xl_sock_register_due(struct xl_sock *s, int fd, bool now)
+{
+	bool expect = false;
+
+	if (atomic_load_explicit(&s->reg_taken, memory_order_relaxed) ||
+	    atomic_load(&s->state) != XL_SOCK_PENDING)
+		return;
+	/* a request and its reply are a few calls: such a connection is
+	 * over before a channel could pay for itself */
+	if (!now && (atomic_fetch_add_explicit(&s->calls, 1,
+					       memory_order_relaxed) <
+		     XL_REGISTER_CALLS || xl_now_ns() < s->reg_at_ns))
+		return;
+	if (!atomic_compare_exchange_strong(&s->reg_taken, &expect, true))
+		return;
+	/* A call of another thread is in the kernel without the data
+	 * path (xl_io.c): a reader blocked there would never look at a
+	 * ring. Later, when none is (seq_cst both sides: either it sees
+	 * reg_taken or we see it). */
+	if (atomic_load(&s->passthru) > 0) {
+		atomic_store(&s->reg_taken, false);
+		return;
+	}
+	/* shared with another process since a fork(): a ring would serve
+	 * one of the two; whichever holds it alone registers it later
+	 * (as a registered one is claimed: protocol.md §4.1) */
+	if (atomic_load(&s->conn->procs) > 1) {
+		atomic_store(&s->reg_taken, false);
+		return;
+	}
+	if (xl_sock_describe(s, fd) < 0 || xl_link_register(s) < 0) {
+		XL_DBG("socket stays on TCP: no registration (no daemon, or "
+		       "it is busy)");
+		xl_sock_make_plain(s);
+	}
+}
+
 void xl_sock_adopt(int fd, uint32_t role, bool nonblock, bool connecting)
 {
 	struct xl_sock *s;
 
-	if (!xl_sock_is_tcp(fd))
+	/* no daemon: nothing to track, nothing to pay */
+	if (!xl_link_usable() ||
+	    !xl_sock_is_tcp(fd, role == XL_CTL_ROLE_SERVER))
 		return;
 	s = xl_sock_new();
 	if (!s)
@@ -590,6 +691,7 @@ static void xl_sock_fork_hold(struct xl_sock *s, void *arg)
 	(void)arg;
 	if (atomic_load(&s->refcnt) == 0)
 		return;		/* being freed: its process let go already */
+	s->shared = true;	/* never back to the cache */
 	/* Counted before the child exists: a close in the parent right
 	 * after fork() must already know it is not the last. (A fork()
 	 * that fails leaves the count one too high: the stream then ends
@@ -611,5 +713,8 @@ void xl_sock_atfork_parent(void)
 void xl_sock_atfork_child(void)
 {
 	pthread_mutex_init(&xl_sock_mutex, NULL);
+	/* the cached mappings are the parent's too: never reuse them */
+	while (xl_conn_ncache)
+		munmap(xl_conn_cache[--xl_conn_ncache], sizeof(struct xl_conn));
 	/* the sockets' conn memory (locks included) is the parent's too */
 }

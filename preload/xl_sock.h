@@ -90,10 +90,17 @@ struct xl_sock {
 	_Atomic bool forked;	/* was waiting for its channel at fork() */
 	_Atomic bool claimed;	/* XL_SOCK_CLAIM: this process claimed it */
 	bool exec_kept, exec_dropped;	/* xl_exec.c, during an exec */
+	bool shared;		/* conn was shared by a fork() (sock mutex) */
 	_Atomic int rcvtimeo_ms, sndtimeo_ms;	/* 0: none */
 	struct xl_conn *conn;	/* the stream's state, MAP_SHARED */
 
 	uint64_t cookie;	/* the registration; 0 before */
+	uint64_t reg_at_ns;	/* PENDING without a cookie: register at the
+				 * first data call from then on */
+	_Atomic bool reg_taken;	/* one thread registers a deferred socket */
+	_Atomic uint32_t calls;	/* data calls while deferred */
+	_Atomic int passthru;	/* calls going straight to the kernel while
+				 * it is not registered (xl_io.c) */
 	uint32_t role;		/* enum xl_ctl_role */
 	struct xl_ctl_addr local, remote;
 	bool in_pending;	/* on the link's pending list (link mutex) */
@@ -149,6 +156,13 @@ void xl_sock_try_claim(struct xl_sock *s, int fd);
 
 /* A connecting socket: if connect() has completed, register it. */
 void xl_sock_settle(struct xl_sock *s, int fd);
+
+/*
+ * A PENDING socket not registered yet (XENLOOP_REGISTER_DELAY_US): send
+ * its registration if it is old enough (now: whatever its age). Costs a
+ * clock read while it waits, nothing once registered.
+ */
+void xl_sock_register_due(struct xl_sock *s, int fd, bool now);
 
 /*
  * A connected TCP socket fd (from connect() or accept()): start tracking

@@ -24,6 +24,9 @@ static int xl_sockopt_info(int fd, void *val, socklen_t *len)
 	if (!len || *len < sizeof(info))
 		return -EINVAL;
 	if (s && xl_sock_tryget(s)) {
+		/* asking about the ring: it should have one */
+		if (atomic_load(&s->state) == XL_SOCK_PENDING)
+			xl_sock_register_due(s, fd, true);
 		info.state = (uint32_t)atomic_load(&s->state);
 		info.flags = (atomic_load(&s->conn->tx_ring) ? XL_INFO_TX_RING : 0) |
 			     (atomic_load(&s->conn->rx_ring) ? XL_INFO_RX_RING : 0);

@@ -31,6 +31,12 @@ if [ -x /usr/bin/python3 ]; then
 	python3() { /usr/bin/python3 "$@"; }
 fi
 
+# Connections register with the daemon as soon as they are connected
+# (xenloop(7), XENLOOP_REGISTER_DELAY_US): the tests that wait for a
+# channel before their first byte need both ends registered without data
+# calls. tests/e2e/shortconn.sh runs the default delay.
+export XENLOOP_REGISTER_DELAY_US=${XL_REGISTER_DELAY_US:-0}
+
 xl_pids=()
 xl_ns_list=()
 XL_RUNDIR=

@@ -232,6 +232,7 @@ wait_listen() {
 pre() {
 	[ "$1" = ring ] || return 0
 	echo "env LD_PRELOAD=$PRELOAD XENLOOP_RUNDIR=$RUNDIR" \
+		"XENLOOP_REGISTER_DELAY_US=0" \
 		"XENLOOP_LOG_LEVEL=warn XENLOOP_LOG_FILE=$T.shim.log"
 }
 
