@@ -37,18 +37,30 @@ static bool xl_ready_rx_ring(struct xl_chan *ch)
 	return st >= XL_WIRE_PROD_CLOSED;
 }
 
-/* Would a write to the ring return without waiting? */
+/*
+ * Would a write to the ring return without waiting? As the kernel says of
+ * a TCP socket (sk_stream_is_writeable()): writable while the free space
+ * is at least half of what is queued, that is with a third of the ring
+ * free. A program that writes after POLLOUT in blocking mode, from one
+ * thread that also reads (socat, proxies), relies on that room: with one
+ * free byte counted as writable, two such programs blocked in writes to
+ * each other's full rings for good.
+ */
 static bool xl_ready_tx_ring(struct xl_chan *ch)
 {
 	struct xl_ring_tx *tx = &ch->tx;
-	uint32_t cons;
+	uint32_t cons, used;
 
 	if (XL_PRIV(tx->error) || XL_PRIV(tx->closed))
 		return true;
 	if (XL_READ_ONCE(tx->sh->c.state) != XL_WIRE_CONS_OPEN)
 		return true;
 	cons = xl_load_acquire(&tx->sh->c.cons);
-	return (uint32_t)(XL_PRIV(tx->prod) - cons) < XL_PRIV(tx->size);
+	used = (uint32_t)(XL_PRIV(tx->prod) - cons);
+	/* a hostile cons (used > size) reads as writable: the write then
+	 * finds the ring dead */
+	return (uint64_t)used * 3 <= (uint64_t)XL_PRIV(tx->size) * 2 ||
+	       used > XL_PRIV(tx->size);
 }
 
 /* The receive side, before the reader has committed to the ring. */
@@ -132,6 +144,9 @@ void xl_ready_get(struct xl_sock *s, struct xl_ready *r)
 	live = xl_chan_peer_live(ch);
 	xl_ready_rx(s, ch, live, r);
 	xl_ready_tx(s, ch, live, r);
+	/* shut down for reading: a read returns at once (Linux: POLLIN) */
+	if (atomic_load(&s->conn->shut_rd))
+		r->in = true;
 	/* The peer vanished while our direction is on the ring: whether its
 	 * connection lives on (an exec()) is for the next read to find out,
 	 * and to resend what the peer never read (xl_stream.c). Until then
