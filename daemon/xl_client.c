@@ -327,6 +327,9 @@ static int xl_client_counts(struct xl_daemon *d, struct xl_client *c,
 			  "(reported by the process)",
 			  (unsigned long long)reg->cookie, reg->pid,
 			  xl_reason_name(msg->reason));
+	if (msg->type == XL_CTL_CLOSE && reg->state == XL_REG_WAIT_REPLY &&
+	    !d->xen)
+		xl_peer_withdraw(d, reg->peer, reg->offer_id);
 	if (msg->type == XL_CTL_CLOSE)
 		xl_match_reg_close(d->match, reg, &msg->counts, msg->reason);
 	else

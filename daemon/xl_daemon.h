@@ -162,6 +162,10 @@ struct xl_peer *xl_peer_lookup(struct xl_daemon *d,
  * XL_REASON_NONE (now waiting) or the reason to refuse it with. */
 uint32_t xl_peer_offer(struct xl_daemon *d, struct xl_peer *peer,
 		       struct xl_reg *reg);
+/* The client of offer_id, sent to peer, closed before the answer: the
+ * peer daemon may forget the offer instead of holding it till it times
+ * out (and turning later offers away as too many). */
+void xl_peer_withdraw(struct xl_daemon *d, uint32_t peer, uint64_t offer_id);
 /* A waiting server registration and a held offer met: CHAN to the
  * server, PEER_REPLY to the offering daemon, the offer freed. */
 void xl_peer_deliver(struct xl_daemon *d, struct xl_reg *reg,

@@ -426,6 +426,20 @@ int xl_match_offer_add(struct xl_match *m, const struct xl_offer *req,
 	return xl_offer_store(m, &tmp, now);
 }
 
+int xl_match_offer_withdraw(struct xl_match *m, uint32_t from, uint64_t id)
+{
+	struct xl_offer *o;
+
+	for (o = m->ohead; o; o = o->next) {
+		if (o->from == from && o->id == id) {
+			xl_offer_unlink(m, o);
+			xl_match_offer_free(m, o);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 void xl_match_offers_drop(struct xl_match *m, uint32_t from)
 {
 	struct xl_offer *o = m->ohead, *next;
@@ -689,6 +703,7 @@ const char *xl_reason_name(uint32_t reason)
 		[XL_REASON_PROTOCOL] = "protocol",
 		[XL_REASON_DISABLED] = "disabled",
 		[XL_REASON_SHARED] = "shared",
+		[XL_REASON_IO_URING] = "io_uring",
 	};
 
 	return reason < XL_REASON_MAX ? names[reason] : "unknown";

@@ -179,6 +179,10 @@ int xl_match_offer_add(struct xl_match *m, const struct xl_offer *req,
 /* Release an offer's fds and free it. */
 void xl_match_offer_free(struct xl_match *m, struct xl_offer *offer);
 
+/* The held offer id that came on connection from: released and freed.
+ * Returns 1 if it was held, 0 if not (matched or expired already). */
+int xl_match_offer_withdraw(struct xl_match *m, uint32_t from, uint64_t id);
+
 /* Held offers that came on connection from: released and freed. */
 void xl_match_offers_drop(struct xl_match *m, uint32_t from);
 

@@ -339,6 +339,20 @@ void xl_peer_reply(struct xl_daemon *d, uint32_t from, uint64_t offer_id,
 	}
 }
 
+void xl_peer_withdraw(struct xl_daemon *d, uint32_t peer, uint64_t offer_id)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_PEER_WITHDRAW };
+	struct xl_peer *p;
+
+	for (p = d->peers; p && p->id != peer; p = p->next)
+		;
+	if (!p || p->fd < 0)
+		return;
+	msg.cookie = offer_id;
+	/* not sent (a full socket): the offer times out there */
+	xl_ctl_send(p->fd, &msg, NULL, NULL, MSG_DONTWAIT);
+}
+
 void xl_peer_deliver(struct xl_daemon *d, struct xl_reg *reg,
 		     struct xl_offer *offer)
 {
@@ -441,7 +455,15 @@ void xl_pconn_input(struct xl_daemon *d, struct xl_pconn *pc)
 		ret = xl_ctl_recv(pc->fd, &msg, fds, NULL, 0, MSG_DONTWAIT);
 		if (ret == -EAGAIN)
 			return;
-		if (ret == 0) {
+		if (ret == 0 && msg.type == XL_CTL_PEER_WITHDRAW) {
+			xl_ctl_close_fds(fds);
+			if (msg.nfds || msg.text_len)
+				ret = -EPROTO;
+			else if (xl_match_offer_withdraw(d->match, pc->id,
+							 msg.cookie))
+				log_debug("offer %llu withdrawn",
+					  (unsigned long long)msg.cookie);
+		} else if (ret == 0) {
 			ret = xl_pconn_on_offer(d, pc, &msg, fds);
 			xl_ctl_close_fds(fds);
 		}

@@ -49,6 +49,8 @@
 /* How long fork() waits for the daemon to take our waiting registrations
  * (one round trip to it; protocol.md §4.1). */
 #define XL_LINK_DISOWN_MS	200
+/* How long a CLOSE waits for room in a busy daemon's socket. */
+#define XL_LINK_CLOSE_WAIT_MS	20
 /* CLOSE messages the daemon's full socket could not take yet. */
 #define XL_LINK_MAX_LATE	256
 
@@ -231,10 +233,23 @@ static bool xl_link_flush_late(void)
  * is full; caller holds the mutex. */
 static void xl_link_send_or_keep(struct xl_ctl_msg *msg)
 {
-	int ret = -EAGAIN;
+	struct pollfd p = { .events = POLLOUT };
+	int ret = -EAGAIN, tries;
 
-	if (xl_link_flush_late())
-		ret = xl_ctl_send(xl_link.fd, msg, NULL, NULL, MSG_DONTWAIT);
+	/* A CLOSE kept for later is only sent at the process's next call
+	 * that talks to the daemon, which a server that goes idle never
+	 * makes: give a busy daemon a few milliseconds first. */
+	for (tries = 0; ret == -EAGAIN && tries < 2; tries++) {
+		if (tries) {
+			if (msg->type != XL_CTL_CLOSE)
+				break;
+			p.fd = xl_link.fd;
+			real.poll(&p, 1, XL_LINK_CLOSE_WAIT_MS);
+		}
+		if (xl_link_flush_late())
+			ret = xl_ctl_send(xl_link.fd, msg, NULL, NULL,
+					  MSG_DONTWAIT);
+	}
 	if (ret == -EAGAIN && msg->type == XL_CTL_CLOSE) {
 		if (xl_link.nlate < XL_LINK_MAX_LATE)
 			xl_link.late[xl_link.nlate++] = *msg;
@@ -319,15 +334,29 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	struct xl_chan *ch;
 	int ret;
 
-	if (!s || atomic_load(&s->closed) || atomic_load(&s->forked)) {
-		/* Not waiting for it any more: closed, or shared by fork()
-		 * since it registered (the daemon's answer to our DISOWN is
-		 * behind this). Give it back: whoever holds the socket alone
-		 * claims it, and the daemon drops it otherwise. */
+	if (s && atomic_load(&s->closed) && !atomic_load(&s->forked)) {
+		xl_ctl_close_fds(fds);
+		xl_link_close_cookie(msg->cookie, XL_REASON_NONE);
+		xl_sock_make_plain(s);
+		return;
+	}
+	if (!s || atomic_load(&s->forked)) {
+		/* Not waiting for it any more: closed (its CLOSE went
+		 * ahead), or shared by fork() since it registered (the
+		 * daemon's answer to our DISOWN is behind this). Give it
+		 * back: whoever holds the socket alone claims it, and the
+		 * daemon drops it otherwise. */
 		xl_link_park(msg, fds);
 		xl_ctl_close_fds(fds);
 		if (s)
 			xl_sock_make_plain(s);
+		return;
+	}
+	if (xl_uring_present()) {
+		/* its reads and writes there would miss the ring */
+		xl_ctl_close_fds(fds);
+		xl_link_close_cookie(msg->cookie, XL_REASON_IO_URING);
+		xl_sock_make_plain(s);
 		return;
 	}
 	/* in the socket's shared state: see struct xl_conn */

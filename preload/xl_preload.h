@@ -145,6 +145,9 @@ void xl_signal_wait_begin(void);
  * kernel's would after SA_RESTART handlers? */
 bool xl_restart_after_signal(void);
 
+/* Does the process hold an io_uring instance (xl_uring.c)? */
+bool xl_uring_present(void);
+
 /* Raise SIGPIPE in the calling thread, as the kernel does for EPIPE. */
 void xl_raise_sigpipe(void);
 

@@ -46,6 +46,8 @@ enum xl_ctl_type {
 	XL_CTL_PARK,		/* cookie: a CHAN given back (its fds, desc) */
 	XL_CTL_CLAIM,		/* new cookie, role, tuple; the socket's fd */
 	XL_CTL_DISOWNED,	/* cookie: the DISOWN was taken (status) */
+	/* daemon -> daemon */
+	XL_CTL_PEER_WITHDRAW,	/* cookie = offer id: its client closed */
 	XL_CTL_TYPE_MAX
 };
 
@@ -66,6 +68,7 @@ enum xl_ctl_reason {
 	XL_REASON_PROTOCOL,	/* the peer broke the ring or the protocol */
 	XL_REASON_DISABLED,	/* turned off by configuration */
 	XL_REASON_SHARED,	/* shared by fork(), no holder took the channel */
+	XL_REASON_IO_URING,	/* the process uses io_uring (xl_uring.c) */
 	XL_REASON_MAX
 };
 

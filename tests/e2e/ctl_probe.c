@@ -51,7 +51,7 @@ struct xl_probe {
 
 static const char *const xl_reasons[XL_REASON_MAX] = {
 	"none", "not_peer", "same_ns", "no_match", "peer_down", "resources",
-	"protocol", "disabled", "shared",
+	"protocol", "disabled", "shared", "io_uring",
 };
 
 static void xl_die(const char *what, int err)

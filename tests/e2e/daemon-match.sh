@@ -145,9 +145,9 @@ ms=$(awk '/nochan/ {print $4}' "$OUT/peer_down.client")
 probe "$XL_NS_A" hostile -a 198.18.0.1 -R 198.18.0.2 ||
 	xl_fail "hostile client"
 expect_eq "a: fallbacks" "$(jget "$XL_NS_A" 'd["fallbacks"]')" \
-	"{'not_peer': 1, 'same_ns': 2, 'no_match': 1, 'peer_down': 1, 'resources': 0, 'protocol': 1, 'disabled': 0, 'shared': 0}"
+	"{'not_peer': 1, 'same_ns': 2, 'no_match': 1, 'peer_down': 1, 'resources': 0, 'protocol': 1, 'disabled': 0, 'shared': 0, 'io_uring': 0}"
 expect_eq "b: fallbacks" "$(jget "$XL_NS_B" 'd["fallbacks"]')" \
-	"{'not_peer': 0, 'same_ns': 0, 'no_match': 1, 'peer_down': 0, 'resources': 0, 'protocol': 0, 'disabled': 0, 'shared': 0}"
+	"{'not_peer': 0, 'same_ns': 0, 'no_match': 1, 'peer_down': 0, 'resources': 0, 'protocol': 0, 'disabled': 0, 'shared': 0, 'io_uring': 0}"
 # v4 v6 mapped not_peer same_ns(2) no_match peer_down, hostile: the
 # foreign address and the dropped duplicate
 expect_eq "a: ended registrations" "$(jget "$XL_NS_A" 'd["totals"]["connections"]')" 10
