@@ -59,6 +59,9 @@
 #define XL_EP_IN	(EPOLLIN | EPOLLRDNORM)
 #define XL_EP_OUT	(EPOLLOUT | EPOLLWRNORM)
 #define XL_EP_DRAIN	64
+/* What EPOLLEXCLUSIVE may come with (the kernel's EPOLLEXCLUSIVE_OK_BITS) */
+#define XL_EP_EXCLUSIVE_OK (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | \
+			    EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE)
 #define XL_EP_PENDING_MS 10
 
 /*
@@ -483,6 +486,22 @@ static void xl_ep_publish(struct xl_ep *ep, bool due)
 }
 
 /*
+ * A level-triggered kernel event noted by a drain is stale once the
+ * program reads: the kernel's inner instance reports it again while it
+ * holds, and makes the program's instance readable for the kernel by
+ * itself. An edge stays noted until it is reported.
+ */
+static void xl_ep_forget_level(struct xl_ep *ep)
+{
+	int i;
+
+	for (i = 0; i < ep->n; i++) {
+		if (!ep->ent[i]->child && !(ep->ent[i]->ev.events & EPOLLET))
+			ep->ent[i]->kern_rev = 0;
+	}
+}
+
+/*
  * Bring ep up to date for a waiter outside it: take its kicks and kernel
  * events, and set self as its sockets say. With arm, also announce the
  * coming sleep on its rings. Returns whether it has something to report.
@@ -495,6 +514,7 @@ static bool xl_ep_refresh(struct xl_ep *ep, bool arm)
 	ep->watched = true;
 	xl_ep_sync(ep);
 	xl_ep_drain(ep);
+	xl_ep_forget_level(ep);
 	due = xl_ep_any_due(ep);
 	if (!due && arm)
 		due = !xl_ep_arm(ep);
@@ -611,6 +631,9 @@ static int xl_ep_ctl_add(struct xl_ep *ep, int fd, struct xl_sock *s,
 
 	if (xl_ep_find(ep, fd) >= 0)
 		return -EEXIST;
+	if ((ev->events & EPOLLEXCLUSIVE) &&
+	    (ev->events & ~XL_EP_EXCLUSIVE_OK))
+		return -EINVAL;
 	if (ep->n == ep->cap) {
 		grown = realloc(ep->ent, (size_t)(ep->cap ? ep->cap * 2 : 8) *
 				sizeof(*grown));
@@ -644,7 +667,9 @@ static int xl_ep_ctl_mod(struct xl_ep *ep, int i, const struct epoll_event *ev)
 	struct xl_ep_ent *e = ep->ent[i];
 	struct xl_ready r;
 
-	if (ev->events & EPOLLEXCLUSIVE)
+	/* the kernel's rules: EPOLLEXCLUSIVE is for ADD only, and an entry
+	 * added with it cannot be modified */
+	if ((ev->events & EPOLLEXCLUSIVE) || (e->ev.events & EPOLLEXCLUSIVE))
 		return -EINVAL;
 	if (e->child) {
 		e->ev = *ev;

@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "xl_preload.h"
@@ -73,13 +74,26 @@ static ssize_t xl_sendfile_chunk(struct xl_sock *s, int out_fd, int in_fd,
 	return sent;
 }
 
+/* Is fd of the file type mode (S_IFSOCK, S_IFIFO)? */
+static bool xl_fd_is(int fd, mode_t mode)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == mode;
+}
+
 static ssize_t xl_sendfile_copy(struct xl_sock *s, int out_fd, int in_fd,
 				off_t *offset, size_t count)
 {
-	char *buf = malloc(XL_COPY_CHUNK);
+	char *buf;
 	size_t done = 0, n;
 	ssize_t ret = 0;
 
+	/* the kernel's sendfile() reads files, never a socket: its
+	 * EINVAL, not a copy that consumes the socket's bytes */
+	if (xl_fd_is(in_fd, S_IFSOCK))
+		return -EINVAL;
+	buf = malloc(XL_COPY_CHUNK);
 	if (!buf)
 		return -ENOMEM;
 	while (done < count) {
@@ -226,6 +240,12 @@ XL_EXPORT ssize_t splice(int fd_in, off64_t *off_in, int fd_out,
 	xl_init();
 	if (!xl_bypass()) {
 		s = xl_sock_get(fd_in);
+		/* splice() needs a pipe at one end: the kernel's EINVAL */
+		if (s && !xl_fd_is(fd_out, S_IFIFO)) {
+			xl_sock_put(s);
+			return real.splice(fd_in, off_in, fd_out, off_out, len,
+					   flags);
+		}
 		if (s && !off_in && !off_out) {
 			ret = xl_splice_from_sock(s, fd_in, fd_out, len, flags);
 			xl_sock_put(s);
@@ -235,7 +255,7 @@ XL_EXPORT ssize_t splice(int fd_in, off64_t *off_in, int fd_out,
 			xl_sock_put(s);
 		s = xl_sock_get(fd_out);
 	}
-	if (!s || off_in || off_out) {
+	if (!s || off_in || off_out || !xl_fd_is(fd_in, S_IFIFO)) {
 		if (s)
 			xl_sock_put(s);
 		return real.splice(fd_in, off_in, fd_out, off_out, len, flags);

@@ -144,6 +144,11 @@ bool xl_restart_after_signal(void)
 	/* a handler installed past us (a raw system call) that lacks
 	 * SA_RESTART may be the one that ran: say EINTR, as it may */
 	for (sig = 1; sig < NSIG; sig++) {
+		/* a fault is the faulting instruction's, never a wait's
+		 * (a sanitizer's handlers for them lack SA_RESTART) */
+		if (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+		    sig == SIGILL || sig == SIGTRAP)
+			continue;
 		if (real.sigaction(sig, NULL, &sa) < 0 || xl_sig_is_tramp(&sa))
 			continue;
 		if (!(sa.sa_flags & SA_SIGINFO) &&

@@ -46,6 +46,8 @@
 #define XL_SLICE_MS		1000
 /* ... while the daemon may attach a channel from another thread. */
 #define XL_PENDING_SLICE_MS	10
+/* ... and for the other holder of a socket shared by fork() to let go */
+#define XL_CLAIM_SLICE_MS	50
 /* iovec pieces copied on the stack; larger arrays are allocated. */
 #define XL_IOV_STACK		16
 
@@ -398,6 +400,11 @@ static int xl_rx_wait(struct xl_sock *s, int fd, struct xl_chan *ch,
 		if (timeout_ms > XL_PENDING_SLICE_MS)
 			timeout_ms = XL_PENDING_SLICE_MS;
 	}
+	/* shared by fork(): the other holder may let go while we sleep
+	 * (a child blocked in its first read while the parent closes) */
+	if (atomic_load(&s->state) == XL_SOCK_CLAIM &&
+	    timeout_ms > XL_CLAIM_SLICE_MS)
+		timeout_ms = XL_CLAIM_SLICE_MS;
 	xl_lib_enter();
 	ret = real.poll(pfd, (nfds_t)n, timeout_ms);
 	xl_lib_leave();
@@ -405,6 +412,8 @@ static int xl_rx_wait(struct xl_sock *s, int fd, struct xl_chan *ch,
 		return -errno;
 	if (nring)
 		xl_ready_ack(s, pfd + 1, nring);
+	if (atomic_load(&s->state) == XL_SOCK_CLAIM)
+		xl_sock_try_claim(s, fd);
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
 		xl_link_poll();
 	return 0;
@@ -435,27 +444,45 @@ static ssize_t xl_rx_end(struct xl_rx_call *c, ssize_t err)
 
 static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 {
+	const struct iovec *iov = c->v.iov;
+	int cnt = c->v.cnt;
 	unsigned int xf = 0;
+	char scratch[16384];
+	struct iovec trunc;
+	bool shut;
 	ssize_t n;
 
 	if (c->flags & MSG_PEEK)
 		xf |= XL_CHAN_PEEK;
 	if (c->waitall)
 		xf |= XL_CHAN_WAITALL;
-	if (!c->block || (c->done && !c->waitall))
+	/* after shutdown(SHUT_RD) Linux still gives what is there, then
+	 * 0 at once instead of waiting */
+	shut = atomic_load(&c->s->conn->shut_rd);
+	if (!c->block || (c->done && !c->waitall) || shut)
 		xf |= XL_CHAN_NONBLOCK;
-	if (atomic_load(&c->s->conn->shut_rd))
-		return xl_rx_end(c, 0);
+	if (c->flags & MSG_TRUNC) {
+		/* TCP's MSG_TRUNC: the bytes are dropped, the buffer
+		 * untouched (it may be NULL) */
+		trunc.iov_base = scratch;
+		trunc.iov_len = c->want - c->done < sizeof(scratch) ?
+				c->want - c->done : sizeof(scratch);
+		iov = &trunc;
+		cnt = 1;
+	}
 	xl_lib_enter();
-	n = xl_chan_recv(ch, c->v.iov, c->v.cnt, xf,
-			 xl_slice(c->deadline, XL_SLICE_MS));
+	n = xl_chan_recv(ch, iov, cnt, xf, xl_slice(c->deadline, XL_SLICE_MS));
+	if (n == -EAGAIN && shut) {
+		xl_lib_leave();
+		return xl_rx_end(c, 0);
+	}
 	if (n == -EAGAIN && !xl_chan_peer_live(ch)) {
 		/* A nonblocking read finds the ring empty and its producer
 		 * gone (readiness says readable then): one more look for
 		 * what it published just before, then the ring is drained
 		 * for good and the kernel socket has the last word, as a
 		 * blocking read would find. */
-		n = xl_chan_recv(ch, c->v.iov, c->v.cnt, xf, 0);
+		n = xl_chan_recv(ch, iov, cnt, xf, 0);
 		if (n == -EAGAIN)
 			n = -ECONNRESET;
 	}
@@ -464,6 +491,8 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 		if (!(c->flags & MSG_PEEK))
 			xl_add(&c->s->conn->ring_rx, (uint64_t)n);
 		c->done += (size_t)n;
+		if (iov == &trunc)
+			return (ssize_t)c->done;
 		xl_iovs_advance(&c->v, (size_t)n);
 		if (c->waitall && c->done < c->want)
 			return XL_GO_ON;
@@ -926,6 +955,7 @@ int xl_stream_inq(struct xl_sock *s, int fd, int *out)
 	struct xl_chan *ch = atomic_load_explicit(&s->chan,
 						  memory_order_acquire);
 	uint64_t total = 0;
+	uint32_t ring;
 	int kern = 0;
 
 	if (!atomic_load(&s->conn->rx_ring) || s->conn->rx_ring_dead) {
@@ -933,10 +963,14 @@ int xl_stream_inq(struct xl_sock *s, int fd, int *out)
 			return -errno;
 		total = (uint64_t)kern;
 	}
-	if (ch && atomic_load(&s->conn->rx_ring) && !s->conn->rx_ring_dead &&
-	    !atomic_load(&s->conn->shut_rd))
-		total += XL_READ_ONCE(ch->rx.sh->p.prod) -
-			 __atomic_load_n(&ch->rx.cons, __ATOMIC_RELAXED);
+	/* after SHUT_RD too: Linux still counts, and reads, what came */
+	if (ch && atomic_load(&s->conn->rx_ring) && !s->conn->rx_ring_dead) {
+		ring = XL_READ_ONCE(ch->rx.sh->p.prod) -
+		       __atomic_load_n(&ch->rx.cons, __ATOMIC_RELAXED);
+		/* the peer's index is a hint here; a lie counts nothing */
+		if (ring <= __atomic_load_n(&ch->rx.size, __ATOMIC_RELAXED))
+			total += ring;
+	}
 	*out = total > INT_MAX ? INT_MAX : (int)total;
 	return 0;
 }

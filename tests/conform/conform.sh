@@ -27,10 +27,6 @@
 CONFORM=$XL_BUILDDIR/tests/conform/xl_conform
 # The differences the library shows today, each found by this suite and
 # reported with it (plain TCP first, then the library):
-#   epoll_exclusive  epoll_ctl MOD of an EPOLLEXCLUSIVE entry and ADD with
-#                    EPOLLEXCLUSIVE|EPOLLONESHOT: EINVAL / 0
-#   epoll_nested     an outer epoll_wait on an inner epoll fd that holds a
-#                    connection: returns when the byte comes / times out
 #   poll_closed      a send into a peer that closed: 1 (then RST, POLLERR|
 #                    POLLHUP) / EPIPE at once, no reset ever seen
 #   epipe            the same with SIGPIPE: 1 then EPIPE and one SIGPIPE /
@@ -38,51 +34,22 @@ CONFORM=$XL_BUILDDIR/tests/conform/xl_conform
 #   linger0          after the peer's close with SO_LINGER 0: SO_ERROR 0 and
 #                    send EPIPE / SO_ERROR and send ECONNRESET; poll
 #                    IN|ERR|HUP|RDHUP / IN
-#   peers_close      300 connections on one epoll: epoll_wait spins with 64
-#                    ready (the watchdog ends it)
-#   ready_out_64@cli the library at the client only: epoll_wait with 64
-#                    ready sockets spins and ignores its timeout (issue 11)
-#   sig_recv_mixed, sig_send_mixed  SA_RESTART on the signal but another
-#                    handler without it: restarted / EINTR
-#   sig_recv_timeo   SA_RESTART with SO_RCVTIMEO: EINTR / restarted
 #   peek_waitall(@cli) MSG_PEEK|MSG_WAITALL with 4 of 10 bytes there:
 #                    waits for 10 / returns 4
-#   shut_rd          SHUT_RD with 1000 bytes unread: read 1000, later data
-#                    still queued / read 0, later data gone
-#   sendfile_bad     sendfile from a socket, splice socket to socket:
-#                    EINVAL / 0 and 10 (the bytes consumed)
 #   exec_helper, exec_cat, exec_shared  a program exec()ed with the socket:
 #                    its bytes arrive, it reads the server's / nothing
 #                    reaches it, the server's read times out
-#   shutdown_wakes   shutdown(SHUT_RD) from another thread wakes a blocked
-#                    epoll_wait with IN|RDHUP / RDHUP
-#   recv_trunc       recv(fd, NULL, 10, MSG_TRUNC) discards 10 bytes / the
-#                    program dies of SIGSEGV
 #   rcvlowat         SO_RCVLOWAT 5 with 3 bytes there: poll says nothing /
 #                    POLLIN
-#   fork_server      a server that forks a child per connection before the
-#                    channel comes: the child's connection never moves onto
-#                    the ring (issue 11, item 2)
 #   epoll_rdhup?, poll_halfclosed?  after the peer's shutdown(SHUT_WR):
 #                    IN|RDHUP / at times IN only (the ring's EOF is seen
 #                    before the kernel's FIN)
 # An entry NAME is for the run with the library at both ends; NAME@cli
 # and NAME@srv for the runs with it at one end.
-XL_CONFORM_XFAIL=${XL_CONFORM_XFAIL-"epoll_exclusive epoll_nested poll_closed
-	epipe linger0 peers_close sig_recv_mixed sig_send_mixed sig_recv_timeo
-	peek_waitall shut_rd sendfile_bad exec_helper exec_cat exec_shared
-	shutdown_wakes recv_trunc rcvlowat fork_server
+XL_CONFORM_XFAIL=${XL_CONFORM_XFAIL-"poll_closed epipe linger0
+	peek_waitall exec_helper exec_cat exec_shared rcvlowat
 	epoll_rdhup? poll_halfclosed?
-	ready_out_64@cli peers_close@cli peek_waitall@cli"}
-# In a sanitizer build the runtime's own signal handlers (no SA_RESTART)
-# change what the library does after a signal, and not always the same
-# way: there the restart scenarios may differ at times.
-if ldd "$CONFORM" 2>/dev/null | grep -q libasan; then
-	XL_CONFORM_XFAIL=$(tr -s ' \t\n' '\n' <<<"$XL_CONFORM_XFAIL" |
-		sed 's/^sig_recv_timeo$/sig_recv_timeo?/')
-	XL_CONFORM_XFAIL+=" sig_recv_restart? sig_send_restart?"
-	XL_CONFORM_XFAIL+=" sig_recv_restart@cli?"
-fi
+	peek_waitall@cli"}
 MODES=${XL_CONFORM_MODES:-lib cli srv}
 BASE_PORT=7300
 PER_RUN_S=40		# a scenario's processes, beyond their own watchdog

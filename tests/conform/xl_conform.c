@@ -2717,6 +2717,14 @@ static void cli_fork_server(int fd)
 	if (d < 0)
 		return;
 	wait_chans_ms(&d, 1, 3000);
+	/* the child takes the channel once it holds the socket alone (the
+	 * parent closed its copy): a few echoed bytes, the same number in
+	 * every mode, give it the time before the bulk */
+	for (int i = 0; i < 10; i++) {
+		put1(d, 'p');
+		get1(d);
+		msleep(30);
+	}
 	send_pat(d, 100000, 51);
 	chk("shutdown WR", shutdown(d, SHUT_WR));
 	recv_eof("echo", d);
