@@ -442,6 +442,31 @@ static ssize_t xl_rx_end(struct xl_rx_call *c, ssize_t err)
 	return c->done ? (ssize_t)c->done : err;
 }
 
+/*
+ * MSG_PEEK|MSG_WAITALL: Linux waits until the whole length is there (or
+ * the stream ends) before it peeks. Returns true after a wait for more
+ * (the caller looks again), false when it is time to peek.
+ */
+static bool xl_rx_peek_short(struct xl_rx_call *c, struct xl_chan *ch)
+{
+	int slice;
+
+	if ((c->flags & (MSG_PEEK | MSG_WAITALL)) != (MSG_PEEK | MSG_WAITALL) ||
+	    !c->block || c->done)
+		return false;
+	xl_lib_enter();
+	if (xl_chan_readable(ch) >= c->want || !xl_chan_peer_live(ch) ||
+	    XL_READ_ONCE(ch->rx.sh->p.state) >= XL_WIRE_PROD_CLOSED) {
+		xl_lib_leave();
+		return false;
+	}
+	xl_lib_leave();
+	slice = xl_slice(c->deadline, XL_SLICE_MS);
+	if (!slice)
+		return false;	/* SO_RCVTIMEO: what is there */
+	return xl_rx_wait(c->s, c->fd, ch, slice) == 0;
+}
+
 static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 {
 	const struct iovec *iov = c->v.iov;
@@ -459,6 +484,8 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	/* after shutdown(SHUT_RD) Linux still gives what is there, then
 	 * 0 at once instead of waiting */
 	shut = atomic_load(&c->s->conn->shut_rd);
+	if (!shut && xl_rx_peek_short(c, ch))
+		return XL_GO_ON;
 	if (!c->block || (c->done && !c->waitall) || shut)
 		xf |= XL_CHAN_NONBLOCK;
 	if (c->flags & MSG_TRUNC) {
