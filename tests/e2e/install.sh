@@ -33,7 +33,9 @@ fi
 
 # The build tree's installation directories, as make sees them.
 xl_make_var() {
+	# not the flags of a make check around us: they print directories
 	printf 'xl-print-var:\n\t@echo $(%s)\n' "$1" |
+		env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL \
 		make -s --no-print-directory -C "$XL_BUILDDIR" -f Makefile \
 			-f - xl-print-var
 }
