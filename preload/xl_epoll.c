@@ -86,9 +86,14 @@ struct xl_ep_ent {
 	struct xl_chan *ch;		/* channel whose fds are in inner */
 	int cfd[3];			/* data, space, hup in inner, or -1 */
 	uint32_t kern_rev;		/* kernel events not yet reported */
-	bool disabled;			/* EPOLLONESHOT fired */
+	bool disabled;			/* EPOLLONESHOT fired, or deleted */
+	bool deleted;			/* the program's EPOLL_CTL_DEL: kept,
+					 * quiet, for an ADD of the same socket
+					 * (xl_ep_ctl_retire()) */
 	bool owed;			/* edge seen, no room to report it */
 	struct xl_ep_mark last;		/* at the last report (EPOLLET) */
+	uint32_t spin_prod, spin_cons;	/* xl_ep_spin() */
+	bool spin_tx;
 };
 
 struct xl_ep {
@@ -417,6 +422,15 @@ static void xl_ep_sync_chan(struct xl_ep *ep, struct xl_ep_ent *e)
 		xl_ep_add_chan_fd(ep, e, 1, pfd[0].fd, XL_EP_SPACE);
 }
 
+/* The program asks for EPOLLOUT now: the space kicks count too. */
+static void xl_ep_add_space_fd(struct xl_ep *ep, struct xl_ep_ent *e)
+{
+	struct pollfd pfd[2];
+
+	if (xl_chan_pollfds(e->ch, XL_WAIT_SPACE, pfd, 2) == 2)
+		xl_ep_add_chan_fd(ep, e, 1, pfd[0].fd, XL_EP_SPACE);
+}
+
 /* The socket stays on TCP: hand its fd back to the program's instance. */
 static void xl_ep_release_plain(struct xl_ep *ep, int i)
 {
@@ -444,9 +458,14 @@ static void xl_ep_sync(struct xl_ep *ep)
 			continue;
 		st = atomic_load(&e->s->state);
 		if (st == XL_SOCK_PLAIN && !atomic_load(&e->s->chan)) {
-			xl_ep_release_plain(ep, i--);
+			if (e->deleted)
+				xl_ep_remove(ep, i--);
+			else
+				xl_ep_release_plain(ep, i--);
 			continue;
 		}
+		if (e->deleted)
+			continue;
 		if (st == XL_SOCK_CONNECTING && !e->disabled)
 			xl_sock_settle(e->s, e->fd);
 		if (st == XL_SOCK_CLAIM)
@@ -662,10 +681,22 @@ static int xl_ep_ctl_add(struct xl_ep *ep, int fd, struct xl_sock *s,
 	return 0;
 }
 
+/* Bring e's inner registrations in line with a new e->ev. */
+static int xl_ep_ctl_mod_entry(struct xl_ep *ep, struct xl_ep_ent *e)
+{
+	struct xl_ready r;
+
+	xl_ready_get(e->s, &r);
+	e->kmask = ~0u;			/* force the inner update */
+	if (e->ch && e->cfd[1] < 0 && (e->ev.events & XL_EP_OUT))
+		xl_ep_add_space_fd(ep, e);
+	xl_ep_sync_chan(ep, e);
+	return xl_ep_sync_kern(ep, e, &r);
+}
+
 static int xl_ep_ctl_mod(struct xl_ep *ep, int i, const struct epoll_event *ev)
 {
 	struct xl_ep_ent *e = ep->ent[i];
-	struct xl_ready r;
 
 	/* the kernel's rules: EPOLLEXCLUSIVE is for ADD only, and an entry
 	 * added with it cannot be modified */
@@ -682,12 +713,54 @@ static int xl_ep_ctl_mod(struct xl_ep *ep, int i, const struct epoll_event *ev)
 	e->owed = false;
 	e->last.in = e->last.out = false;	/* MOD re-arms edges too */
 	e->kern_rev = 0;
-	xl_ready_get(e->s, &r);
-	e->kmask = ~0u;			/* force the inner update */
-	if (e->ch && e->cfd[1] < 0 && (ev->events & XL_EP_OUT))
-		e->ch = NULL;		/* add the space fd as well */
-	xl_ep_sync_chan(ep, e);
-	return xl_ep_sync_kern(ep, e, &r);
+	return xl_ep_ctl_mod_entry(ep, e);
+}
+
+/*
+ * The program deletes a tracked socket from the instance. Event loops do
+ * that and add it again around every request (redis-benchmark: DEL and
+ * ADD per reply), and an entry is four registrations in the inner
+ * instance: the entry stays, quiet (its kernel fd asks for no event, its
+ * rings are not armed), for an ADD of the same socket to take it up again
+ * at the cost of the kernel's own DEL and ADD, one call each.
+ */
+static int xl_ep_ctl_retire(struct xl_ep *ep, int i)
+{
+	struct xl_ep_ent *e = ep->ent[i];
+	struct epoll_event ev = { .data.ptr = e };
+
+	if (e->child) {
+		xl_ep_remove(ep, i);
+		return 0;
+	}
+	if (e->in_inner && e->kmask &&
+	    real.epoll_ctl(ep->inner, EPOLL_CTL_MOD, e->fd, &ev) < 0) {
+		xl_ep_remove(ep, i);
+		return 0;
+	}
+	e->kmask = 0;
+	e->deleted = e->disabled = true;
+	e->kern_rev = 0;
+	return 0;
+}
+
+/* ADD of a socket whose entry was retired: take it up again. */
+static int xl_ep_ctl_revive(struct xl_ep *ep, int i,
+			    const struct epoll_event *ev)
+{
+	struct xl_ep_ent *e = ep->ent[i];
+
+	if ((ev->events & EPOLLEXCLUSIVE) &&
+	    (ev->events & ~XL_EP_EXCLUSIVE_OK))
+		return -EINVAL;
+	e->deleted = false;
+	/* as MOD does, but an EXCLUSIVE entry may be added so */
+	e->ev = *ev;
+	e->disabled = false;
+	e->owed = false;
+	e->last.in = e->last.out = false;
+	e->kern_rev = 0;
+	return xl_ep_ctl_mod_entry(ep, e);
 }
 
 /* epoll_ctl() on a tracked socket or a registered fd. Returns 0 or -errno,
@@ -702,6 +775,21 @@ static int xl_ep_ctl(int epfd, int op, int fd, struct epoll_event *ev,
 		return 1;
 	pthread_mutex_lock(&ep->mutex);
 	i = xl_ep_find(ep, fd);
+	if (i >= 0 && ep->ent[i]->deleted) {
+		/* for the program, not there: its MOD or DEL is the kernel's
+		 * ENOENT; its ADD takes the entry up again if the fd is still
+		 * the same socket */
+		if (op != EPOLL_CTL_ADD || !s) {
+			ret = 1;
+			goto out_unlock;
+		}
+		if (ep->ent[i]->s == s) {
+			ret = xl_ep_ctl_revive(ep, i, ev);
+			goto out_unlock;
+		}
+		xl_ep_remove(ep, i);
+		i = -1;
+	}
 	if (op == EPOLL_CTL_ADD && (s || child) && i >= 0)
 		ret = -EEXIST;
 	else if (op == EPOLL_CTL_ADD && s)
@@ -711,7 +799,8 @@ static int xl_ep_ctl(int epfd, int op, int fd, struct epoll_event *ev,
 	else if (op == EPOLL_CTL_MOD && i >= 0)
 		ret = ev ? xl_ep_ctl_mod(ep, i, ev) : -EFAULT;
 	else if (op == EPOLL_CTL_DEL && i >= 0)
-		ret = (xl_ep_remove(ep, i), 0);
+		ret = xl_ep_ctl_retire(ep, i);
+out_unlock:
 	pthread_mutex_unlock(&ep->mutex);
 	xl_ep_put(ep);
 	return ret;
@@ -1164,6 +1253,50 @@ static bool xl_ep_arm(struct xl_ep *ep)
 	return !xl_ep_any_due(ep);
 }
 
+/* Where the rings a spin watches stood when it began: the producer index
+ * of each ring the program reads, the consumer index of each it writes. */
+static void xl_ep_spin_mark(struct xl_ep *ep)
+{
+	struct xl_ep_ent *e;
+	int i;
+
+	for (i = 0; i < ep->n; i++) {
+		e = ep->ent[i];
+		if (e->disabled || !e->ch)
+			continue;
+		e->spin_prod = XL_READ_ONCE(e->ch->rx.sh->p.prod);
+		/* our ring's shared half exists once we opened it */
+		e->spin_tx = atomic_load(&e->s->conn->tx_ring);
+		if (e->spin_tx)
+			e->spin_cons = XL_READ_ONCE(e->ch->tx.sh->c.cons);
+	}
+}
+
+/* Has one of them moved? Two loads a socket, where a full look at its
+ * readiness (xl_ep_any_due()) is a dozen and most of a busy event
+ * loop's time: the caller then looks in full. */
+static bool xl_ep_spin_moved(struct xl_ep *ep)
+{
+	struct xl_ep_ent *e;
+	int i;
+
+	for (i = 0; i < ep->n; i++) {
+		e = ep->ent[i];
+		if (e->disabled || !e->ch)
+			continue;
+		if ((e->ev.events & XL_EP_IN) &&
+		    XL_READ_ONCE(e->ch->rx.sh->p.prod) != e->spin_prod)
+			return true;
+		if ((e->ev.events & XL_EP_OUT) && e->spin_tx &&
+		    XL_READ_ONCE(e->ch->tx.sh->c.cons) != e->spin_cons)
+			return true;
+	}
+	return false;
+}
+
+/* Spin before sleeping; true when a ring moved (look again). What does
+ * not move a ring (a kernel event, a peer's death) waits for the sleep,
+ * which comes at most a spin later; the arming before it looks in full. */
 static bool xl_ep_spin(struct xl_ep *ep)
 {
 	uint64_t end = xl_now_ns() + xl_cfg.spin_ns;
@@ -1171,8 +1304,9 @@ static bool xl_ep_spin(struct xl_ep *ep)
 
 	if (!xl_cfg.spin_ns)
 		return false;
+	xl_ep_spin_mark(ep);
 	do {
-		if (xl_ep_any_due(ep))
+		if (xl_ep_spin_moved(ep))
 			return true;
 	} while (++i & 7 || xl_now_ns() < end);
 	return false;
