@@ -145,6 +145,7 @@ app_srv_stop() {
 # and, with "mode", of the next mode's (app.mode).
 app_mark() {
 	local f=("$XL_RUNDIR/app.step")
+	APP_T_STEP=$SECONDS
 	[ "${1:-}" != mode ] || f+=("$XL_RUNDIR/app.mode")
 	{ xl_status_json "$XL_NS_A"; xl_status_json "$XL_NS_B"; } |
 		"$XL_PY" -c '
@@ -168,7 +169,7 @@ app_idle() {
 # since the last step (or the start of the mode), checked as MODE
 # requires (see the top); the shares go to the summary.
 app_step() {
-	local mode=$1 step=$2 out kind line
+	local mode=$1 step=$2 out kind line dt=$((SECONDS - APP_T_STEP))
 	app_idle 10 || app_short "$mode" "$step: connections still listed" \
 		"after the step's clients ended: a: $(xl_status_json \
 		"$XL_NS_A") b: $(xl_status_json "$XL_NS_B")" || true
@@ -178,8 +179,8 @@ app_step() {
 	while read -r kind line; do
 		case $kind in
 		log) app_log "$mode: $step: $line" ;;
-		share) APP_SUMMARY+=("$(printf '  %-7s %-26s %s' "$mode" \
-			"$step" "$line")") ;;
+		share) APP_SUMMARY+=("$(printf '  %-7s %-30s %s, %d s' \
+			"$mode" "$step" "$line" "$dt")") ;;
 		bad) app_bad "$mode" "$step: $line" || true ;;
 		short) app_short "$mode" "$step: $line" || true ;;
 		esac

@@ -12,8 +12,8 @@
 # Each transfer's status, size, the number of connections curl opened for
 # it and the sha256 of what came must be what the plain run got (and the
 # files' own sha256 in the plain run). With the library at both ends at
-# least 99% of the payload must go by the rings, and none with the
-# library at one end only.
+# least 99% of each step's payload must go by the rings, and none with
+# the library at one end only.
 . "${XL_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/app-lib.sh"
 
 xl_require_cmd nginx curl sha256sum
