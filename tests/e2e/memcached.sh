@@ -178,7 +178,7 @@ mc_mode() {
 			app_bad "$mode" "memccapable: $(grep -v pass \
 				"$log.capable")" || rc=1
 		cat "$log.capable" >>"$out"
-		APP_MIN_RING=0 app_step "$mode" "memccapable (not held)"
+		app_step "$mode" "memccapable (share not held)" noshare
 	fi
 	if command -v memcslap >/dev/null; then
 		for t in set get mget; do

@@ -117,7 +117,7 @@ nginx_mode() {
 			app_bad "$mode" "wrk: $(cat "$APP_DIR/$mode.wrk")"
 			rc=1
 		fi
-		app_step "$mode" "wrk"
+		app_step "$mode" "wrk" timed
 	fi
 	app_srv_stop
 	return $rc

@@ -131,7 +131,7 @@ pg_mode() {
 		app_bad "$mode" "pgbench -S: $(tail -n 8 "$log.bench")"
 		rc=1
 	fi
-	app_step "$mode" "pgbench -S -T $SECS -c 4"
+	app_step "$mode" "pgbench -S -T $SECS -c 4" timed
 	{
 		echo "accounts: $(pgq "$mode" -At -c "SELECT count(*),
 			sum(abalance), md5(string_agg(aid || ':' || abalance,
