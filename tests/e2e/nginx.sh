@@ -17,6 +17,7 @@
 . "${XL_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/app-lib.sh"
 
 xl_require_cmd nginx curl sha256sum
+app_require_preloadable curl
 PORT=8080
 NSMALL=40
 app_setup nginx
@@ -75,8 +76,11 @@ get() {
 	mkdir -p "$dir"
 	echo "$name:" >>"$APP_DIR/$mode.out"
 	(cd "$dir" && app_cli "$mode" 60 curl -sS --no-progress-meter \
-		-w "$FMT" "$@") >>"$APP_DIR/$mode.out" 2>"$dir.err" || {
-		app_bad "$mode" "$name: curl failed: $(head -c 500 "$dir.err")"
+		--max-time 40 -w "$FMT" "$@") >>"$APP_DIR/$mode.out" \
+		2>"$dir.err" || {
+		app_bad "$mode" "$name: curl failed: $(head -c 500 "$dir.err")" \
+			"nginx's log: $(grep -v '\[info\]' "$APP_DIR/error.log" |
+			tail -n 5)"
 		return 1
 	}
 	(cd "$dir" && sha256sum -- *) >>"$APP_DIR/$mode.out"

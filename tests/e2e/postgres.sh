@@ -33,6 +33,7 @@ for p in postgres initdb pg_ctl pg_isready pgbench psql; do
 done
 id postgres >/dev/null 2>&1 || xl_skip "needs the postgres user"
 xl_require_cmd setpriv sha256sum
+app_require_preloadable "$PGBIN/postgres" "$PGBIN/psql" "$PGBIN/pgbench"
 PORT=5432
 SECS=${XL_PG_SECS:-5}
 app_setup postgres
