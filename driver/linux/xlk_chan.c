@@ -10,8 +10,9 @@
  * own (a fresh inode each, so that unmap_mapping_range on its mapping
  * touches that channel's user mappings and nothing else): mmap serves its
  * pages through a fault handler that inserts them one by one under the
- * channel's lock, read()/poll() report kicks, ioctls kick, accept, peek
- * and close. Once void (closed, or the domain suspends: xlk_main.c), the
+ * channel's lock, read()/poll() report kicks, ioctls kick, peek and
+ * close (the offering side's accept is a call on /dev/xenloop naming the
+ * channel fd, so that whoever holds a channel fd can map nothing new). Once void (closed, or the domain suspends: xlk_main.c), the
  * peer's pages are out of every user page table and unmapped, the event
  * channel is closed and our grants are ended; a fault on the peer's part
  * of a mapping then gets a private zero page (xlk_void_page), poll()
@@ -507,17 +508,11 @@ static u32 *xlk_refs_from_user(u64 uptr, u32 n)
 	return refs;
 }
 
-static long xlk_chan_accept(struct xlk_chan *ch, void __user *uarg)
+static long xlk_chan_accept(struct xlk_chan *ch, struct xldev_accept a)
 {
-	struct xldev_accept a;
 	u32 *refs;
 	int err;
 
-	if (copy_from_user(&a, uarg, sizeof(a)))
-		return -EFAULT;
-	err = xlk_check_accept(&a);
-	if (err)
-		return err;
 	refs = xlk_refs_from_user(a.peer_refs, a.peer_pages);
 	if (IS_ERR(refs))
 		return PTR_ERR(refs);
@@ -629,8 +624,6 @@ static long xlk_chan_ioctl(struct file *file, unsigned int cmd,
 	void __user *uarg = (void __user *)arg;
 
 	switch (cmd) {
-	case XLDEV_CHAN_IOC_ACCEPT:
-		return xlk_chan_accept(ch, uarg);
 	case XLDEV_CHAN_IOC_KICK:
 		return xlk_chan_kick(ch);
 	case XLDEV_CHAN_IOC_INFO:
@@ -663,6 +656,27 @@ static const struct file_operations xlk_chan_fops = {
 	.release = xlk_chan_release,
 	.llseek = noop_llseek,
 };
+
+int xlk_ioctl_accept(struct xldev_accept __user *uarg)
+{
+	struct xldev_accept a;
+	struct fd f;
+	int err;
+
+	if (copy_from_user(&a, uarg, sizeof(a)))
+		return -EFAULT;
+	err = xlk_check_accept(&a);
+	if (err)
+		return err;
+	f = fdget(a.chan_fd);
+	if (!f.file)
+		return -EBADF;
+	/* a channel of this module, nothing else */
+	err = f.file->f_op == &xlk_chan_fops ?
+		xlk_chan_accept(f.file->private_data, a) : -EINVAL;
+	fdput(f);
+	return err;
+}
 
 /* The channel's fd, or -errno with the channel destroyed. */
 static int xlk_chan_fd(struct xlk_chan *ch)

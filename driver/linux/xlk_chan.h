@@ -51,6 +51,7 @@ extern struct page *xlk_void_page;
 /* xlk_chan.c */
 int xlk_ioctl_create(struct xldev_create __user *uarg);
 int xlk_ioctl_connect(struct xldev_connect __user *uarg);
+int xlk_ioctl_accept(struct xldev_accept __user *uarg);
 void xlk_chan_suspend(struct xlk_chan *ch);
 bool xlk_peer_mmap(void);
 

@@ -82,7 +82,7 @@ int xlk_check_connect(const struct xldev_connect *c)
 
 int xlk_check_accept(const struct xldev_accept *a)
 {
-	if (a->flags || !a->peer_refs)
+	if (a->flags || a->pad || !a->peer_refs)
 		return -EINVAL;
 	return xlk_check_pages(a->peer_pages);
 }

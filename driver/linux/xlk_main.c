@@ -66,6 +66,8 @@ static long xlk_dev_ioctl(struct file *file, unsigned int cmd,
 		return xlk_ioctl_create(uarg);
 	case XLDEV_IOC_CONNECT:
 		return xlk_ioctl_connect(uarg);
+	case XLDEV_IOC_ACCEPT:
+		return xlk_ioctl_accept(uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -15,8 +15,10 @@
  *  - The peer connects with XLDEV_IOC_CONNECT: it maps the offered
  *    references (read-only), binds the event channel, grants its own
  *    pages the same way and returns their references and a channel fd.
- *  - The offering side completes with XLDEV_CHAN_IOC_ACCEPT on its
- *    channel fd, naming the peer's references.
+ *  - The offering side completes with XLDEV_IOC_ACCEPT on /dev/xenloop,
+ *    naming its channel fd and the peer's references. (On the device, not
+ *    the channel: a channel fd can be handed to a process that may map
+ *    that channel's pages and nothing else.)
  *
  * A channel fd maps that channel's pages and nothing else: page offset 0
  * .. own_pages-1 are this side's own pages (read-write), own_pages ..
@@ -82,11 +84,13 @@ struct xldev_connect {
 	__u32 pad;		/* in: 0 */
 };
 
-/* The offering side's second half, on its channel fd. */
+/* The offering side's second half, on /dev/xenloop. */
 struct xldev_accept {
 	__u32 peer_pages;	/* in: 1..XLDEV_MAX_PAGES */
-	__u32 flags;		/* in: 0 */
+	__s32 chan_fd;		/* in: the channel fd XLDEV_IOC_CREATE gave */
 	__u64 peer_refs;	/* in: user pointer to __u32[peer_pages] */
+	__u32 flags;		/* in: 0 */
+	__u32 pad;		/* in: 0 */
 };
 
 /* Channel states, as XLDEV_CHAN_IOC_INFO reports them. */
@@ -125,8 +129,8 @@ struct xldev_peek {
 #define XLDEV_IOC_VERSION	_IOR(XLDEV_IOC_MAGIC, 0x00, struct xldev_version)
 #define XLDEV_IOC_CREATE	_IOWR(XLDEV_IOC_MAGIC, 0x01, struct xldev_create)
 #define XLDEV_IOC_CONNECT	_IOWR(XLDEV_IOC_MAGIC, 0x02, struct xldev_connect)
-/* on a channel fd */
-#define XLDEV_CHAN_IOC_ACCEPT	_IOW(XLDEV_IOC_MAGIC, 0x10, struct xldev_accept)
+#define XLDEV_IOC_ACCEPT	_IOW(XLDEV_IOC_MAGIC, 0x03, struct xldev_accept)
+/* on a channel fd (0x10, an accept there, is no more) */
 #define XLDEV_CHAN_IOC_KICK	_IO(XLDEV_IOC_MAGIC, 0x11)
 #define XLDEV_CHAN_IOC_INFO	_IOR(XLDEV_IOC_MAGIC, 0x12, struct xldev_chan_info)
 #define XLDEV_CHAN_IOC_PEEK	_IOW(XLDEV_IOC_MAGIC, 0x13, struct xldev_peek)

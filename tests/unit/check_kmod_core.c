@@ -130,6 +130,12 @@ START_TEST(test_accept_and_peek_args)
 	a.peer_pages = 2;
 	a.flags = 1;
 	ck_assert_int_eq(xlk_check_accept(&a), -EINVAL);
+	a.flags = 0;
+	a.pad = 1;
+	ck_assert_int_eq(xlk_check_accept(&a), -EINVAL);
+	a.pad = 0;
+	a.peer_refs = 0;
+	ck_assert_int_eq(xlk_check_accept(&a), -EINVAL);
 
 	ck_assert_int_eq(xlk_check_peek(&p, 2), 0);
 	ck_assert_int_eq(xlk_check_peek(&p, 1), -EINVAL);

@@ -300,10 +300,20 @@ static void check_args(int dev, uint32_t peer)
 		return;
 	}
 	fill(own, 2 * PAGE, 7);
-	a = (struct xldev_accept){ .peer_pages = 0,
+	a = (struct xldev_accept){ .peer_pages = 0, .chan_fd = c.fd,
 				   .peer_refs = (uintptr_t)refs };
-	EXPECT(ioctl(c.fd, XLDEV_CHAN_IOC_ACCEPT, &a), EINVAL,
-	       "accept 0 pages");
+	EXPECT(ioctl(dev, XLDEV_IOC_ACCEPT, &a), EINVAL, "accept 0 pages");
+	a.peer_pages = 1;
+	/* only on the device, and only naming a channel */
+	EXPECT(ioctl(c.fd, _IOW(XLDEV_IOC_MAGIC, 0x10, struct xldev_accept),
+		     &a), ENOTTY, "accept on the channel fd");
+	a.chan_fd = dev;
+	EXPECT(ioctl(dev, XLDEV_IOC_ACCEPT, &a), EINVAL,
+	       "accept naming the device");
+	a.chan_fd = -1;
+	EXPECT(ioctl(dev, XLDEV_IOC_ACCEPT, &a), EBADF, "accept naming fd -1");
+	a.chan_fd = c.fd;
+	a.peer_pages = 0;
 	pfd = (struct pollfd){ .fd = c.fd, .events = POLLIN | POLLOUT };
 	if (poll(&pfd, 1, 0) != 0)
 		failf("poll offered: revents %#x", pfd.revents);
@@ -315,10 +325,10 @@ static void check_args(int dev, uint32_t peer)
 	if (read(c.fd, &v, 8) != 0)
 		failf("read void: not end of file");
 	EXPECT(ioctl(c.fd, XLDEV_CHAN_IOC_KICK), EPIPE, "kick void");
-	EXPECT(ioctl(c.fd, XLDEV_CHAN_IOC_ACCEPT, &a), EINVAL,
+	EXPECT(ioctl(dev, XLDEV_IOC_ACCEPT, &a), EINVAL,
 	       "accept void, 0 pages");
 	a.peer_pages = 1;
-	EXPECT(ioctl(c.fd, XLDEV_CHAN_IOC_ACCEPT, &a), EPIPE, "accept void");
+	EXPECT(ioctl(dev, XLDEV_IOC_ACCEPT, &a), EPIPE, "accept void");
 	if (ioctl(c.fd, XLDEV_CHAN_IOC_INFO, &info) < 0 ||
 	    info.state != XLDEV_STATE_VOID ||
 	    info.void_reason != XLDEV_VOID_CLOSED || info.port != 0)
@@ -581,11 +591,12 @@ static int run(const char *addr, uint32_t me)
 			goto out;
 		}
 		a.peer_pages = n;
-		if (ioctl(ch.fd, XLDEV_CHAN_IOC_ACCEPT, &a) < 0) {
+		a.chan_fd = ch.fd;
+		if (ioctl(dev, XLDEV_IOC_ACCEPT, &a) < 0) {
 			failf("accept: %s", strerror(errno));
 			goto out;
 		}
-		if (ioctl(ch.fd, XLDEV_CHAN_IOC_ACCEPT, &a) == 0 ||
+		if (ioctl(dev, XLDEV_IOC_ACCEPT, &a) == 0 ||
 		    errno != EISCONN)
 			failf("second accept: %s", strerror(errno));
 	} else {
@@ -736,7 +747,8 @@ static int run_suspend(uint32_t me, int wait_s)
 		printf("XLINFO kmod c: connect to ourselves: %s; the offer "
 		       "alone goes through the suspend\n", strerror(errno));
 		single = true;
-	} else if (ioctl(ca.fd, XLDEV_CHAN_IOC_ACCEPT, &a) < 0) {
+	} else if ((a.chan_fd = ca.fd) < 0 ||
+		   ioctl(dev, XLDEV_IOC_ACCEPT, &a) < 0) {
 		printf("XLTEST kmod_restore_c FAIL accept: %s\n",
 		       strerror(errno));
 		return 1;
