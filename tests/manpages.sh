@@ -17,7 +17,7 @@ man_dir=$top/man
 daemon=$build/daemon/xenloopd
 ctl=$build/daemon/xenloopctl
 wrapper=$build/preload/xenloop
-pages="xenloop.1 xenloop.7 xenloopd.8 xenloopctl.8 xenloop.conf.5"
+pages="xenloop.1 xenloop.4 xenloop.7 xenloopd.8 xenloopctl.8 xenloop.conf.5"
 
 fail() { printf 'manpages: FAIL: %s\n' "$*" >&2; exit 1; }
 skip() { printf 'manpages: SKIP: %s\n' "$*" >&2; exit 77; }

@@ -3,7 +3,8 @@
 # Build what tests/xen/run.sh boots: Xen 4.17 (xen.elf), Debian's kernel
 # (vmlinuz), a dom0 initramfs and a guest initramfs, from Debian 12
 # packages, into $XL_XEN_WORK (default: $XL_XEN_BUILDDIR/tests/xen/work).
-# The guest image carries xen_chan_probe and xen_disc_probe, and for
+# The guest image carries xen_chan_probe, xen_disc_probe, xen_kmod_probe
+# and xenloop.ko (built here against linux-headers-<guest kernel>), and for
 # guest-e2e.sh xenloopd, xenloopctl, libxenloop.so and unmodified iperf3,
 # socat and sockperf; the dom0 image xenloopd and two minimal vif hotplug
 # scripts (bridged and routed); all from the build tree
@@ -18,6 +19,11 @@ builddir=$(cd "${XL_XEN_BUILDDIR:-.}" && pwd)
 work=${XL_XEN_WORK:-$builddir/tests/xen/work}
 probe=$builddir/tests/xen/xen_chan_probe
 disc_probe=$builddir/tests/xen/xen_disc_probe
+kmod_probe=$builddir/tests/xen/xen_kmod_probe
+# xenloop.ko's sources (driver/linux) and its ABI header
+srcdir=$(cd "$here/../.." && pwd)
+kmod_src=$srcdir/driver/linux
+kmod_hdr=$srcdir/include/xenloop/xenloop_dev.h
 xenloopd=$builddir/daemon/xenloopd
 xenloopctl=$builddir/daemon/xenloopctl
 preload=$builddir/preload/.libs/libxenloop.so
@@ -60,6 +66,40 @@ kernel_version() {
 	done
 	[ -n "$found" ] || die "no kernel in /boot with modules in /lib/modules"
 	echo "$found"
+}
+
+# xenloop.ko for the guests' kernel $kv, built in $work/kmod against
+# Debian's linux-headers-$kv (installed here when missing). Without the
+# headers (no network, no such package) the guests get no module and the
+# kmod_* checks fail; every other check still runs.
+build_kmod() {
+	local kdir=/lib/modules/$kv/build out=$work/kmod
+
+	rm -f "$work/xenloop.ko"
+	if [ ! -e "$kdir/Makefile" ]; then
+		[ "$(id -u)" -eq 0 ] || { echo "build-images.sh: no $kdir" \
+			"and not root to install linux-headers-$kv" >&2; return 0; }
+		echo "build-images.sh: installing linux-headers-$kv"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "linux-headers-$kv" >/dev/null ||
+			{ apt-get update -qq &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends "linux-headers-$kv" >/dev/null; } ||
+			{ echo "build-images.sh: no linux-headers-$kv: the" \
+				"guests get no xenloop.ko" >&2; return 0; }
+	fi
+	rm -rf "$out"
+	mkdir -p "$out/include/xenloop"
+	cp "$kmod_src"/Kbuild "$kmod_src"/Makefile "$kmod_src"/*.[ch] "$out/"
+	cp "$kmod_hdr" "$out/include/xenloop/"
+	if make -C "$kdir" M="$out" modules >"$work/kmod.log" 2>&1; then
+		# the debug info is 95% of it
+		strip --strip-debug -o "$work/xenloop.ko" "$out/xenloop.ko"
+	else
+		echo "build-images.sh: xenloop.ko did not build" \
+			"(see $work/kmod.log):" >&2
+		tail -n 20 "$work/kmod.log" >&2
+	fi
 }
 
 # Copy programs (or libraries) into root $1, with the libraries ldd names.
@@ -126,12 +166,14 @@ build_guest() {
 	base_root "$r" "${guest_mods[@]}"
 	copy_bin "$r" /usr/bin/xenstore-read /usr/bin/xenstore-write \
 		/usr/bin/xenstore-ls /usr/bin/xenstore-rm "$probe" \
-		"$disc_probe" "$xenloopd" "$xenloopctl" "$preload" \
+		"$disc_probe" "$kmod_probe" "$xenloopd" "$xenloopctl" "$preload" \
 		"${e2e_tools[@]}"
-	for f in "$probe" "$disc_probe" "$xenloopd" "$xenloopctl" "$preload"
+	for f in "$probe" "$disc_probe" "$kmod_probe" "$xenloopd" \
+		"$xenloopctl" "$preload"
 	do
 		to_xl "$r" "$f"
 	done
+	[ -e "$work/xenloop.ko" ] && cp "$work/xenloop.ko" "$r/lib/modules/"
 	install -m 755 "$here/guest-init.sh" "$r/init"
 	install -m 755 "$here/guest-e2e.sh" "$r/xl/guest-e2e.sh"
 	cpio_pack "$r" "$work/domu.cpio.gz"
@@ -197,7 +239,8 @@ up_to_date() {
 	local f
 
 	[ -e "$work/dom0.cpio.gz" ] && [ -e "$work/xen.elf" ] || return 1
-	for f in "$probe" "$disc_probe" "$xenloopd" "$xenloopctl" "$preload" \
+	for f in "$probe" "$disc_probe" "$kmod_probe" "$xenloopd" \
+		"$xenloopctl" "$preload" "$kmod_src"/* "$kmod_hdr" \
 		"$here/guest-init.sh" "$here/guest-e2e.sh" \
 		"$here/dom0-init.sh" "${BASH_SOURCE[0]}"; do
 		[ "$f" -nt "$work/dom0.cpio.gz" ] && return 1
@@ -205,7 +248,8 @@ up_to_date() {
 	return 0
 }
 
-for f in "$probe" "$disc_probe" "$xenloopd" "$xenloopctl" "$preload"; do
+for f in "$probe" "$disc_probe" "$kmod_probe" "$xenloopd" "$xenloopctl" \
+	"$preload"; do
 	[ -x "$f" ] || die "no $f: build it first (make check-xen does;" \
 		"configure must have found the Xen libraries)"
 done
@@ -217,6 +261,7 @@ kv=$(kernel_version)
 mkdir -p "$work"
 zcat /boot/xen-4.17-amd64.gz >"$work/xen.elf"
 cp "/boot/vmlinuz-$kv" "$work/vmlinuz"
+build_kmod
 build_guest
 build_dom0
 echo "build-images.sh: images for kernel $kv in $work:" \

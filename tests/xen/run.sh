@@ -67,6 +67,8 @@ expected=(
 	dom0_destroy live_domain_a live_domain_signal dom0_released
 	disc_steady_g2 disc_destroy_g2
 	dom0_disc_leftover dom0_disc_tables dom0_disc_term disc_term_g2
+	kmod_load_a kmod_load_b kmod_args_a kmod_args_b kmod_chan
+	kmod_unload_a kmod_unload_b kmod_dmesg_a kmod_dmesg_b
 )
 
 die() {
@@ -85,7 +87,8 @@ e2e_ring=(e2e_daemon_a e2e_daemon_b e2e_iperf3_ring e2e_iperf3_ring_srv
 # guest 3, which dom0 creates and destroys on guest 2's cues in that
 # step, then creates again, saves and restores, and destroys
 e2e_dom0=(dom0_create_c dom0_destroy_c dom0_create_c2 dom0_save_c2
-	dom0_restore_c2 dom0_destroy_c2)
+	dom0_restore_c2 dom0_destroy_c2
+	kmod_restore_c kmod_unload_c kmod_dmesg_c)
 case $e2e in
 on | auto) expected+=("${e2e_tcp[@]}" "${e2e_ring[@]}" "${e2e_dom0[@]}") ;;
 off) ;;
