@@ -190,6 +190,11 @@ app_idle() {
 # MODE requires (see the top); the shares go to the summary. Flags:
 #   noshare  the ring share is logged, not held to APP_MIN_RING (a step
 #            of a few kB, for its behaviour only);
+#   short    the same, for a step of short connections (one per request,
+#            or a few pipelined round trips): a connection's first bytes
+#            go by TCP until its channel comes, and one that ends within a
+#            round trip or two is over before (xenloop(7)); the mode's
+#            total is held instead (app_run);
 #   timed    the step runs for a time, not a fixed amount of work: its
 #            byte counts are not compared across modes (app_totals).
 app_step() {
@@ -198,7 +203,7 @@ app_step() {
 	shift 2
 	for f in "$@"; do
 		case $f in
-		noshare) min=0 ;;
+		noshare|short) min=0 ;;
 		timed) timed=1 ;;
 		*) xl_fail "app_step: no flag $f" ;;
 		esac
@@ -322,9 +327,14 @@ app_run_modes() {
 			app_bad "$mode" "the run failed" || true
 		app_srv_stop	# if FUNC did not
 		app_idle 10 || true
-		app_counts "$mode" "$XL_RUNDIR/app.mode" |
-			sed -n 's/^share /mode total: /p' |
-			while read -r line; do app_log "$mode: $line"; done
+		# the whole mode's payload, short steps included, held to
+		# APP_MIN_RING as each long step is
+		while read -r kind line; do
+			case $kind in
+			share) app_log "$mode: mode total: $line" ;;
+			short) app_short "$mode" "mode total: $line" || true ;;
+			esac
+		done <<<"$(app_counts "$mode" "$XL_RUNDIR/app.mode")"
 		app_mark
 		app_compare "$mode" || true
 		res=same

@@ -203,7 +203,7 @@ mc_mode() {
 		>>"$out" 2>"$log.mc.err" ||
 		app_bad "$mode" "the short client failed: $(tail -n 5 "$out" \
 			"$log.mc.err")" || rc=1
-	app_step "$mode" "a connection a request"
+	app_step "$mode" "a connection a request" short
 	app_srv_stop
 	# every value stored, found and as it was set, on all 4 connections
 	[ "$(awk -F'[ ,]+' '$1 == "conn" && $3 == "keys" && $4 == $6 &&

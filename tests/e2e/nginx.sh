@@ -108,7 +108,7 @@ nginx_mode() {
 		-o nothing "$URL/s/2.bin" -o 2.bin || rc=1
 	app_step "$mode" "small files, keep-alive"
 	get "$mode" close -H "Connection: close" "${small[@]}" || rc=1
-	app_step "$mode" "small files, Connection: close"
+	app_step "$mode" "small files, Connection: close" short
 	if command -v wrk >/dev/null; then
 		app_cli "$mode" 30 wrk -t 2 -c 32 -d 3s "$URL/s/5.bin" \
 			>"$APP_DIR/$mode.wrk" 2>&1 || rc=1

@@ -83,7 +83,13 @@ bench_step() {
 		return 1
 	fi
 	bench_tests <"$log.bench.csv" >>"$log.out"
-	app_step "$mode" "redis-benchmark $p"
+	# a pipelined or a connection-per-request run is over within a few
+	# round trips a connection: short (app-lib.sh)
+	if [ "$p" = "-P 1" ]; then
+		app_step "$mode" "redis-benchmark $p"
+	else
+		app_step "$mode" "redis-benchmark $p" short
+	fi
 	app_log "$mode: redis-benchmark $p, requests/s: $(awk -F, \
 		'NR > 1 { gsub(/"/, ""); printf "%s %d ", $1, $2 }' \
 		"$log.bench.csv")"
