@@ -262,9 +262,14 @@ static void xl_link_send_or_keep(struct xl_ctl_msg *msg)
 	}
 }
 
-int xl_link_register(struct xl_sock *s)
+/*
+ * REGISTER s, or CLAIM it (fd: the socket, the claim's proof) once it was
+ * shared by fork(): s waits for its channel on the pending list after.
+ * Returns 0 or -errno (-EAGAIN: the daemon is busy; s stays on TCP).
+ */
+static int xl_link_ask(struct xl_sock *s, uint32_t type, const int *fd)
 {
-	struct xl_ctl_msg msg = { .type = XL_CTL_REGISTER };
+	struct xl_ctl_msg msg = { .type = type };
 	int ret;
 
 	pthread_mutex_lock(&xl_link.mutex);
@@ -285,17 +290,26 @@ int xl_link_register(struct xl_sock *s)
 	msg.role = s->role;
 	msg.local = s->local;
 	msg.remote = s->remote;
-	ret = xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
+	msg.nfds = fd ? 1 : 0;
+	xl_lib_enter();
+	ret = xl_ctl_send(xl_link.fd, &msg, fd, NULL, MSG_DONTWAIT);
+	xl_lib_leave();
 	if (ret == -EAGAIN)
 		goto out_unlock;	/* daemon busy: this one stays on TCP */
 	if (ret < 0) {
 		xl_link_drop();
 		goto out_unlock;
 	}
+	atomic_store(&s->state, XL_SOCK_PENDING);
 	xl_link_pend(s);
 out_unlock:
 	pthread_mutex_unlock(&xl_link.mutex);
 	return ret;
+}
+
+int xl_link_register(struct xl_sock *s)
+{
+	return xl_link_ask(s, XL_CTL_REGISTER, NULL);
 }
 
 /* Tell the daemon we will not use the channel of cookie. */
@@ -527,30 +541,7 @@ void xl_link_atfork_prepare(void)
 
 int xl_link_claim(struct xl_sock *s, int fd)
 {
-	struct xl_ctl_msg msg = { .type = XL_CTL_CLAIM };
-	int ret;
-
-	pthread_mutex_lock(&xl_link.mutex);
-	ret = xl_link_ensure();
-	if (ret < 0)
-		goto out_unlock;
-	s->cookie = xl_link.next_cookie++;
-	s->link_gen = xl_link.gen;
-	msg.cookie = s->cookie;
-	msg.role = s->role;
-	msg.local = s->local;
-	msg.remote = s->remote;
-	msg.nfds = 1;
-	xl_lib_enter();
-	ret = xl_ctl_send(xl_link.fd, &msg, &fd, NULL, MSG_DONTWAIT);
-	xl_lib_leave();
-	if (ret == 0) {
-		atomic_store(&s->state, XL_SOCK_PENDING);
-		xl_link_pend(s);
-	}
-out_unlock:
-	pthread_mutex_unlock(&xl_link.mutex);
-	return ret;
+	return xl_link_ask(s, XL_CTL_CLAIM, &fd);
 }
 
 void xl_link_atfork_parent(void)
