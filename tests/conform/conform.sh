@@ -41,6 +41,12 @@ CONFORM=$XL_BUILDDIR/tests/conform/xl_conform
 #                    reaches it, the server's read times out
 #   rcvlowat         SO_RCVLOWAT 5 with 3 bytes there: poll says nothing /
 #                    POLLIN
+#   sig_connect_restart?, sig_connect_intr?  a connect() to a silent
+#                    address, ended by a shutdown() from another thread at
+#                    a set time, races the neighbour lookup's own failure:
+#                    under load either comes first (ECONNRESET or
+#                    EHOSTUNREACH), plain or not; the library is not in
+#                    that call's way
 #   epoll_rdhup?, poll_halfclosed?  after the peer's shutdown(SHUT_WR):
 #                    IN|RDHUP / at times IN only (the ring's EOF is seen
 #                    before the kernel's FIN)
@@ -48,7 +54,7 @@ CONFORM=$XL_BUILDDIR/tests/conform/xl_conform
 # and NAME@srv for the runs with it at one end.
 XL_CONFORM_XFAIL=${XL_CONFORM_XFAIL-"poll_closed epipe linger0
 	exec_helper exec_cat exec_shared rcvlowat
-	epoll_rdhup? poll_halfclosed?
+	epoll_rdhup? poll_halfclosed? sig_connect_restart? sig_connect_intr?
 	peek_waitall@cli"}
 MODES=${XL_CONFORM_MODES:-lib cli srv}
 BASE_PORT=7300
