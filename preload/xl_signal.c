@@ -23,6 +23,7 @@
  */
 #include "config.h"
 
+#include <dlfcn.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -81,14 +82,45 @@ static void xl_sig_unwrap(int sig, const struct sigaction *k,
 		out->sa_handler = (xl_sigfn)atomic_load(&xl_sig_prog[sig].fn);
 }
 
+/* A fault is the faulting instruction's, never a wait's. */
+static bool xl_sig_is_fault(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
+	       sig == SIGILL || sig == SIGTRAP;
+}
+
 static bool xl_sig_wants_tramp(int sig, const struct sigaction *act)
 {
-	if (sig <= 0 || sig >= NSIG || (act->sa_flags & SA_RESTART))
+	if (sig <= 0 || sig >= NSIG || (act->sa_flags & SA_RESTART) ||
+	    xl_sig_is_fault(sig))
 		return false;
 	if (!(act->sa_flags & SA_SIGINFO) &&
 	    (act->sa_handler == SIG_DFL || act->sa_handler == SIG_IGN))
 		return false;
 	return !xl_bypass();
+}
+
+/*
+ * The real sigaction() without the library's initialisation: a sanitizer's
+ * runtime installs its handlers before the program's environment is set
+ * up, and a configuration read then would miss every XENLOOP_* variable
+ * for good (xl_init() runs once).
+ */
+static int xl_sig_real(int sig, const struct sigaction *act,
+		       struct sigaction *old)
+{
+	int (*fn)(int, const struct sigaction *, struct sigaction *);
+
+	fn = __atomic_load_n(&real.sigaction, __ATOMIC_ACQUIRE);
+	if (!fn) {
+		fn = (int (*)(int, const struct sigaction *,
+			      struct sigaction *))dlsym(RTLD_NEXT, "sigaction");
+		if (!fn) {
+			errno = ENOSYS;
+			return -1;
+		}
+	}
+	return fn(sig, act, old);
 }
 
 static int xl_sigaction(int sig, const struct sigaction *act,
@@ -98,7 +130,7 @@ static int xl_sigaction(int sig, const struct sigaction *act,
 	int ret;
 
 	if (!act || !xl_sig_wants_tramp(sig, act)) {
-		ret = real.sigaction(sig, act, old ? &prev : NULL);
+		ret = xl_sig_real(sig, act, old ? &prev : NULL);
 		if (ret == 0 && old)
 			xl_sig_unwrap(sig, &prev, old);
 		return ret;
@@ -111,7 +143,7 @@ static int xl_sigaction(int sig, const struct sigaction *act,
 	atomic_store(&xl_sig_prog[sig].fn, act->sa_flags & SA_SIGINFO ?
 		     (void *)act->sa_sigaction : (void *)act->sa_handler);
 	atomic_store(&xl_sig_prog[sig].flags, act->sa_flags);
-	ret = real.sigaction(sig, &k, old ? &prev : NULL);
+	ret = xl_sig_real(sig, &k, old ? &prev : NULL);
 	if (ret == 0 && old)
 		xl_sig_unwrap(sig, &prev, old);
 	return ret;
@@ -144,12 +176,10 @@ bool xl_restart_after_signal(void)
 	/* a handler installed past us (a raw system call) that lacks
 	 * SA_RESTART may be the one that ran: say EINTR, as it may */
 	for (sig = 1; sig < NSIG; sig++) {
-		/* a fault is the faulting instruction's, never a wait's
-		 * (a sanitizer's handlers for them lack SA_RESTART) */
-		if (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE ||
-		    sig == SIGILL || sig == SIGTRAP)
+		/* (a sanitizer's handlers for faults lack SA_RESTART) */
+		if (xl_sig_is_fault(sig))
 			continue;
-		if (real.sigaction(sig, NULL, &sa) < 0 || xl_sig_is_tramp(&sa))
+		if (xl_sig_real(sig, NULL, &sa) < 0 || xl_sig_is_tramp(&sa))
 			continue;
 		if (!(sa.sa_flags & SA_SIGINFO) &&
 		    (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN))
@@ -170,7 +200,6 @@ XL_EXPORT int sigaction(int sig, const struct sigaction *act,
 {
 	int saved = errno, ret;
 
-	xl_init();
 	ret = xl_sigaction(sig, act, old);
 	if (ret == 0)
 		errno = saved;
@@ -179,19 +208,16 @@ XL_EXPORT int sigaction(int sig, const struct sigaction *act,
 
 XL_EXPORT xl_sigfn signal(int sig, xl_sigfn fn)
 {
-	xl_init();
 	return xl_signal(sig, fn, SA_RESTART);
 }
 
 XL_EXPORT xl_sigfn bsd_signal(int sig, xl_sigfn fn)
 {
-	xl_init();
 	return xl_signal(sig, fn, SA_RESTART);
 }
 
 XL_EXPORT xl_sigfn sysv_signal(int sig, xl_sigfn fn)
 {
-	xl_init();
 	return xl_signal(sig, fn, SA_RESETHAND | SA_NODEFER);
 }
 
@@ -204,7 +230,6 @@ XL_EXPORT int siginterrupt(int sig, int flag)
 {
 	struct sigaction act;
 
-	xl_init();
 	if (xl_sigaction(sig, NULL, &act) < 0)
 		return -1;
 	if (flag)
