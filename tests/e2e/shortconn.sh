@@ -7,9 +7,10 @@
 # leaves nothing behind. Then once more with registration at once
 # (XENLOOP_REGISTER_DELAY_US=0), where every connection goes through the
 # daemons and the same must hold once they are closed.
-. "$XL_TOP_SRCDIR/tests/e2e/lib.sh"
+. "$XL_TOP_SRCDIR/tests/e2e/edge-lib.sh"
 xl_require_root
 xl_require_cmd python3 timeout
+e2_preload_setup
 
 SC=$XL_BUILDDIR/bench/shortconn
 [ -x "$SC" ] || xl_skip "bench/shortconn not built"
@@ -39,13 +40,12 @@ if bad:
 
 sc_run() {	# PORT DELAY_US CONNS
 	local port=$1 delay=$2 n=$3 ns
-	xl_bg xl_in_shim "$XL_NS_B" env XENLOOP_REGISTER_DELAY_US="$delay" \
+	xl_bg e2_shim "$XL_NS_B" env XENLOOP_REGISTER_DELAY_US="$delay" \
 		"$SC" server "$XL_ADDR_B" "$port"
 	xl_wait_for 5 bash -c "ip netns exec $XL_NS_B ss -Hltn 'sport = :$port' | grep -q ." ||
 		xl_fail "the server on port $port did not come up"
 	xl_log "$n short connections, registration delay $delay us"
-	timeout 120 ip netns exec "$XL_NS_A" env LD_PRELOAD="$XL_PRELOAD" \
-		XENLOOP_RUNDIR="$XL_RUNDIR" XENLOOP_REGISTER_DELAY_US="$delay" \
+	e2_shim "$XL_NS_A" timeout 120 env XENLOOP_REGISTER_DELAY_US="$delay" \
 		"$SC" client "$XL_ADDR_B" "$port" --conns "$n" --inflight 32 ||
 		xl_fail "short connections (delay $delay us): not every request was answered correctly"
 	# the server's last CLOSEs are on their way: a bounded wait
