@@ -18,6 +18,15 @@
 # xenloopctl) must account for the same bytes, at least 99% of them on
 # the ring.
 #
+# xenloop-dkms is installed with them: its files must be in
+# /usr/src/xenloop-<version>/ (dkms.conf with that PACKAGE_VERSION, the
+# module's sources, the ABI header), and its postinst must have run
+# `dkms add` (dkms status: xenloop/<version> added). Where a kernel in
+# /lib/modules has its headers (linux-headers-*), the postinst also builds
+# and installs the module for it, and the test then checks xenloop.ko is
+# in that kernel's updates/dkms/ (it cannot be loaded here, outside a Xen
+# guest). dpkg --purge must remove it all from dkms again.
+#
 # Run by tests/run-all.sh as a step of its own (a package build takes a
 # few minutes), not by make check. Needs root and Debian's packaging
 # tools, which it installs (apt-get); exits 77 without root or git.
@@ -44,7 +53,7 @@ deb_outside() {
 	# shellcheck source=tests/deps.sh
 	. "$top/tests/deps.sh"
 	xl_install_deps debhelper dh-autoreconf lintian fakeroot dpkg-dev \
-		systemd socat
+		dh-dkms dkms systemd socat
 	grep -qw overlay /proc/filesystems || xl_skip "needs overlayfs"
 
 	work=$(mktemp -d /tmp/xenloop-deb.XXXXXX)
@@ -67,7 +76,7 @@ deb_outside() {
 		"$work/build.log") packages)"
 	[ "$(git -C "$top" status --porcelain --ignored -- debian)" = \
 		"$before" ] || xl_fail "the build changed the source tree's debian/"
-	for p in xenloop libxenloop; do
+	for p in xenloop libxenloop xenloop-dkms; do
 		ls "$work"/${p}_*.deb >/dev/null 2>&1 || xl_fail "no $p package"
 	done
 
@@ -81,9 +90,62 @@ deb_outside() {
 	ok "lintian: no error ($(grep -c '^W: ' <<<"$tags" || true) warnings)"
 
 	rc=0
-	XL_DEB_PRIVATE=$work XL_DEB_PASSED=$passed timeout 180 \
+	XL_DEB_PRIVATE=$work XL_DEB_PASSED=$passed timeout 240 \
 		unshare --mount --propagation private -- bash "$0" || rc=$?
 	exit $rc
+}
+
+# xenloop-dkms as installed (deb_inside): the source tree, what dkms made
+# of it. Sets XL_DEB_DKMS_SRC and XL_DEB_DKMS_KOS for the purge checks.
+deb_dkms() {
+	local ver src f st k n=0 built=""
+	ver=$(dpkg-query -W -f='${Version}' xenloop-dkms)
+	ver=${ver#*:}
+	ver=${ver%-*}
+	src=/usr/src/xenloop-$ver
+	XL_DEB_DKMS_SRC=$src
+	XL_DEB_DKMS_KOS=""
+	for f in dkms.conf Kbuild Makefile xlk_main.c xlk_chan.c xlk_chan.h \
+		xlk_core.c xlk_core.h include/xenloop/xenloop_dev.h; do
+		[ -s "$src/$f" ] || xl_fail "$src/$f is not installed"
+		[ "$f" = dkms.conf ] || cmp -s "$src/$f" "$top/driver/linux/$f" ||
+			cmp -s "$src/$f" "$top/$f" ||
+			xl_fail "$src/$f differs from the project's"
+	done
+	grep -qx 'PACKAGE_NAME="xenloop"' "$src/dkms.conf" &&
+		grep -qx "PACKAGE_VERSION=\"$ver\"" "$src/dkms.conf" ||
+		xl_fail "$src/dkms.conf: not xenloop $ver: $(grep PACKAGE_ \
+			"$src/dkms.conf")"
+	ok "xenloop-dkms: $src holds dkms.conf (xenloop $ver) and the sources"
+
+	# "xenloop/<ver>: added", or ", <kernel>, <arch>: built|installed"
+	st=$(dkms status xenloop 2>&1)
+	xl_log "dkms status: ${st:-(nothing)}"
+	grep -q "^xenloop/$ver\(,.*\)\?: \(added\|built\|installed\)" <<<"$st" ||
+		xl_fail "dkms status does not show xenloop/$ver added: '$st'"
+	# the postinst builds and installs for the running kernel and the
+	# newest one, or for all when the running one is not installed (a
+	# container's host): at least one of those with headers here
+	for k in /lib/modules/*; do
+		[ -e "$k/build/Makefile" ] && n=$((n + 1))
+	done
+	for k in $(sed -n "s|^xenloop/$ver, \([^,]*\), [^:]*: installed.*|\1|p" \
+		<<<"$st"); do
+		f=$(find "/lib/modules/$k/updates/dkms" -name 'xenloop.ko*' \
+			2>/dev/null | head -n 1)
+		[ -n "$f" ] && modinfo -F vermagic "$f" | grep -q "^$k " ||
+			xl_fail "dkms says installed, but no xenloop.ko for $k"
+		XL_DEB_DKMS_KOS="$XL_DEB_DKMS_KOS $f"
+		built="$built $k"
+	done
+	if [ $n -eq 0 ]; then
+		ok "dkms status: xenloop/$ver added (no kernel headers here: \
+not built)"
+	else
+		[ -n "$built" ] || xl_fail "$n kernel(s) with headers in \
+/lib/modules, but dkms installed xenloop for none: '$st'"
+		ok "dkms status: xenloop/$ver added, built and installed for$built"
+	fi
 }
 
 # A copy-on-write view of directory $1: writes go under $2.
@@ -104,15 +166,18 @@ deb_inside() {
 	triplet=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 	lib=/usr/lib/$triplet/libxenloop.so
 	[ ! -e "$lib" ] || xl_fail "$lib exists before the install"
+	! dkms status xenloop 2>/dev/null | grep -q . ||
+		xl_fail "dkms knows xenloop before the install"
 
 	# shellcheck disable=SC2046 # one argument per package
 	DEBIAN_FRONTEND=noninteractive dpkg -i \
-		$(ls "$work"/libxenloop_*.deb "$work"/xenloop_*.deb) \
+		$(ls "$work"/libxenloop_*.deb "$work"/xenloop_*.deb \
+			"$work"/xenloop-dkms_*.deb) \
 		>"$work/dpkg.log" 2>&1 || {
 		cat "$work/dpkg.log" >&2
 		xl_fail "dpkg -i failed"
 	}
-	for p in xenloop libxenloop; do
+	for p in xenloop libxenloop xenloop-dkms; do
 		[ "$(dpkg-query -W -f='${Status}' $p)" = "install ok installed" ] ||
 			xl_fail "$p is not installed"
 	done
@@ -123,7 +188,9 @@ deb_inside() {
 		/lib/systemd/system/xenloopd-discovery.service; do
 		[ -e "$f" ] || xl_fail "$f is not installed"
 	done
-	ok "dpkg -i xenloop libxenloop"
+	ok "dpkg -i xenloop libxenloop xenloop-dkms"
+
+	deb_dkms
 
 	# (on a merged /usr the cache may name it under /lib: the same file)
 	got=$(ldconfig -p | sed -n 's/^\tlibxenloop.so .*=> //p')
@@ -174,7 +241,8 @@ deb_inside() {
 	xl_check_ring "deb" 1 exact
 	ok "64 MiB a -> b under LD_PRELOAD=libxenloop.so, on the ring"
 
-	DEBIAN_FRONTEND=noninteractive dpkg --purge xenloop libxenloop \
+	DEBIAN_FRONTEND=noninteractive dpkg --purge xenloop-dkms xenloop \
+		libxenloop \
 		>"$work/dpkg.log" 2>&1 || {
 		cat "$work/dpkg.log" >&2
 		xl_fail "dpkg --purge failed"
@@ -184,7 +252,14 @@ deb_inside() {
 	done
 	! grep -q libxenloop.so <<<"$(ldconfig -p)" ||
 		xl_fail "libxenloop.so is still cached after dpkg --purge"
-	ok "dpkg --purge xenloop libxenloop leaves nothing behind"
+	[ ! -e "$XL_DEB_DKMS_SRC" ] ||
+		xl_fail "$XL_DEB_DKMS_SRC is left after dpkg --purge"
+	[ -z "$(dkms status xenloop 2>/dev/null)" ] ||
+		xl_fail "dkms still knows xenloop: $(dkms status xenloop)"
+	for f in $XL_DEB_DKMS_KOS; do
+		[ ! -e "$f" ] || xl_fail "$f is left after dpkg --purge"
+	done
+	ok "dpkg --purge xenloop-dkms xenloop libxenloop leaves nothing behind"
 	xl_log "deb: all checks passed"
 	echo "$passed passed, 0 failed"
 }
