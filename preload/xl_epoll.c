@@ -720,24 +720,24 @@ static int xl_ep_ctl_mod(struct xl_ep *ep, int i, const struct epoll_event *ev)
  * The program deletes a tracked socket from the instance. Event loops do
  * that and add it again around every request (redis-benchmark: DEL and
  * ADD per reply), and an entry is four registrations in the inner
- * instance: the entry stays, quiet (its kernel fd asks for no event, its
- * rings are not armed), for an ADD of the same socket to take it up again
- * at the cost of the kernel's own DEL and ADD, one call each.
+ * instance: the entry stays, quiet (its kernel fd out of the inner
+ * instance, its rings not armed), for an ADD of the same socket to take it
+ * up again at the cost of the kernel's own DEL and ADD, one call each.
  */
 static int xl_ep_ctl_retire(struct xl_ep *ep, int i)
 {
 	struct xl_ep_ent *e = ep->ent[i];
-	struct epoll_event ev = { .data.ptr = e };
 
 	if (e->child) {
 		xl_ep_remove(ep, i);
 		return 0;
 	}
-	if (e->in_inner && e->kmask &&
-	    real.epoll_ctl(ep->inner, EPOLL_CTL_MOD, e->fd, &ev) < 0) {
-		xl_ep_remove(ep, i);
-		return 0;
-	}
+	/* out of the inner instance, not merely masked: a kernel socket
+	 * always reports EPOLLHUP and EPOLLERR, and a peer that closes while
+	 * the entry sleeps would keep the instance readable for nothing */
+	if (e->in_inner)
+		xl_ep_inner_del(ep, e->fd);
+	e->in_inner = false;
 	e->kmask = 0;
 	e->deleted = e->disabled = true;
 	e->kern_rev = 0;
