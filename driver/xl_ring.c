@@ -80,6 +80,9 @@ static void xl_ring_copy_in(uint8_t *data, uint32_t size, uint32_t idx,
 	uint32_t off = idx & (size - 1);
 	size_t first = size - off;
 
+	/* an empty iovec piece may have a NULL base (writev 10+0+20) */
+	if (!len)
+		return;
 	if (first > len)
 		first = len;
 	memcpy(data + off, src, first);
@@ -92,6 +95,8 @@ static void xl_ring_copy_out(const uint8_t *data, uint32_t size,
 	uint32_t off = idx & (size - 1);
 	size_t first = size - off;
 
+	if (!len)
+		return;
 	if (first > len)
 		first = len;
 	memcpy(dst, data + off, first);
