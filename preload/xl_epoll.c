@@ -478,6 +478,22 @@ static void xl_ep_sync(struct xl_ep *ep)
 	atomic_store(&ep->npending, npending);
 }
 
+/* Room for one more entry; caller holds the mutex. 0 or -ENOMEM. */
+static int xl_ep_room(struct xl_ep *ep)
+{
+	struct xl_ep_ent **grown;
+	int cap = ep->cap ? ep->cap * 2 : 8;
+
+	if (ep->n < ep->cap)
+		return 0;
+	grown = realloc(ep->ent, (size_t)cap * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	ep->ent = grown;
+	ep->cap = cap;
+	return 0;
+}
+
 /* ---- nested instances ---- */
 
 /*
@@ -586,18 +602,12 @@ static int xl_ep_child_ctl(struct xl_ep *ep, int op, struct xl_ep_ent *e)
 static int xl_ep_ctl_add_child(struct xl_ep *ep, int fd,
 			       const struct epoll_event *ev)
 {
-	struct xl_ep_ent *e, **grown;
+	struct xl_ep_ent *e;
 	struct xl_ep *child;
 	int ret;
 
-	if (ep->n == ep->cap) {
-		grown = realloc(ep->ent, (size_t)(ep->cap ? ep->cap * 2 : 8) *
-				sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		ep->ent = grown;
-		ep->cap = ep->cap ? ep->cap * 2 : 8;
-	}
+	if (xl_ep_room(ep) < 0)
+		return -ENOMEM;
 	child = xl_ep_get(fd);
 	if (!child)
 		return 1;	/* the kernel's, as it was */
@@ -644,7 +654,7 @@ bool xl_epoll_is_registry(int fd)
 static int xl_ep_ctl_add(struct xl_ep *ep, int fd, struct xl_sock *s,
 			 const struct epoll_event *ev)
 {
-	struct xl_ep_ent *e, **grown;
+	struct xl_ep_ent *e;
 	struct xl_ready r;
 	int ret;
 
@@ -653,14 +663,8 @@ static int xl_ep_ctl_add(struct xl_ep *ep, int fd, struct xl_sock *s,
 	if ((ev->events & EPOLLEXCLUSIVE) &&
 	    (ev->events & ~XL_EP_EXCLUSIVE_OK))
 		return -EINVAL;
-	if (ep->n == ep->cap) {
-		grown = realloc(ep->ent, (size_t)(ep->cap ? ep->cap * 2 : 8) *
-				sizeof(*grown));
-		if (!grown)
-			return -ENOMEM;
-		ep->ent = grown;
-		ep->cap = ep->cap ? ep->cap * 2 : 8;
-	}
+	if (xl_ep_room(ep) < 0)
+		return -ENOMEM;
 	e = calloc(1, sizeof(*e));
 	if (!e)
 		return -ENOMEM;
