@@ -417,16 +417,15 @@ static bool xl_select_ours(int nfds, fd_set *r, fd_set *w, fd_set *e)
 	if (xl_bypass())
 		return false;
 	for (fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
+		/* an epoll instance we keep readiness for (xl_epoll.c) */
+		if (r && FD_ISSET(fd, r) && xl_epoll_is_registry(fd))
+			return true;
 		s = xl_fd_peek(fd);
 		if (!s || !((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) ||
 			    (e && FD_ISSET(fd, e))))
 			continue;
 		st = atomic_load_explicit(&s->state, memory_order_relaxed);
 		if (st == XL_SOCK_PENDING || st == XL_SOCK_CHAN)
-			return true;
-	}
-	for (fd = 0; fd < nfds && fd < FD_SETSIZE; fd++) {
-		if (r && FD_ISSET(fd, r) && xl_epoll_is_registry(fd))
 			return true;
 	}
 	return false;
