@@ -159,46 +159,51 @@ static void xl_exec_fill(char **argv, const char *first, va_list ap,
 		argv[i] = va_arg(ap, char *);
 }
 
+/* The list forms' common part: what executes the array (execv, execvp,
+ * or execve with the environment that follows the list). */
+enum xl_exec_list { XL_EXEC_V, XL_EXEC_VP, XL_EXEC_VE };
+
+static int xl_exec_l(enum xl_exec_list how, const char *file,
+		     const char *arg, va_list ap)
+{
+	size_t n = xl_exec_nargs(ap);
+	char **argv = __builtin_alloca((n + 2) * sizeof(*argv));
+
+	xl_exec_fill(argv, arg, ap, n);
+	if (how == XL_EXEC_VE)
+		return execve(file, argv, va_arg(ap, char *const *));
+	return how == XL_EXEC_VP ? execvp(file, argv) : execv(file, argv);
+}
+
 XL_EXPORT int execl(const char *path, const char *arg, ...)
 {
 	va_list ap;
-	char **argv;
-	size_t n;
+	int ret;
 
 	va_start(ap, arg);
-	n = xl_exec_nargs(ap);
-	argv = __builtin_alloca((n + 2) * sizeof(*argv));
-	xl_exec_fill(argv, arg, ap, n);
+	ret = xl_exec_l(XL_EXEC_V, path, arg, ap);
 	va_end(ap);
-	return execv(path, argv);
+	return ret;
 }
 
 XL_EXPORT int execlp(const char *file, const char *arg, ...)
 {
 	va_list ap;
-	char **argv;
-	size_t n;
+	int ret;
 
 	va_start(ap, arg);
-	n = xl_exec_nargs(ap);
-	argv = __builtin_alloca((n + 2) * sizeof(*argv));
-	xl_exec_fill(argv, arg, ap, n);
+	ret = xl_exec_l(XL_EXEC_VP, file, arg, ap);
 	va_end(ap);
-	return execvp(file, argv);
+	return ret;
 }
 
 XL_EXPORT int execle(const char *path, const char *arg, ...)
 {
-	char *const *envp;
 	va_list ap;
-	char **argv;
-	size_t n;
+	int ret;
 
 	va_start(ap, arg);
-	n = xl_exec_nargs(ap);
-	argv = __builtin_alloca((n + 2) * sizeof(*argv));
-	xl_exec_fill(argv, arg, ap, n);
-	envp = va_arg(ap, char *const *);
+	ret = xl_exec_l(XL_EXEC_VE, path, arg, ap);
 	va_end(ap);
-	return execve(path, argv, envp);
+	return ret;
 }
