@@ -41,6 +41,10 @@
 
 /* A deferred registration waits for this many data calls too. */
 #define XL_REGISTER_CALLS	8u
+/* ... unless the stream has moved this much already: a bulk transfer
+ * (a download, a copy) is no short request and reply, and every byte it
+ * sends before its channel comes goes by TCP. */
+#define XL_REGISTER_BYTES	(64u * 1024)
 /* STATS at most this often per socket (protocol §6). */
 #define XL_STATS_PERIOD_NS	1000000000ull
 /* Look at the clock only every so many calls. */
@@ -612,7 +616,10 @@ void xl_sock_register_due(struct xl_sock *s, int fd, bool now)
 	 * over before a channel could pay for itself */
 	if (!now && (atomic_fetch_add_explicit(&s->calls, 1,
 					       memory_order_relaxed) <
-		     XL_REGISTER_CALLS || xl_now_ns() < s->reg_at_ns))
+		     XL_REGISTER_CALLS || xl_now_ns() < s->reg_at_ns) &&
+	    atomic_load_explicit(&s->conn->tcp_tx, memory_order_relaxed) +
+	    atomic_load_explicit(&s->conn->tcp_rx, memory_order_relaxed) <
+	    XL_REGISTER_BYTES)
 		return;
 	if (!atomic_compare_exchange_strong(&s->reg_taken, &expect, true))
 		return;
