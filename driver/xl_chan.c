@@ -41,7 +41,21 @@ static uint64_t xl_now_ns(void)
 
 static uint8_t *xl_chan_dir_data(struct xl_chan *ch, unsigned int d)
 {
+	if (ch->ddata[d])
+		return ch->ddata[d];
 	return ch->data + (d ? (1ull << ch->order[0]) : 0);
+}
+
+static struct xl_wire_dir *xl_chan_dir_sh(struct xl_chan *ch, unsigned int d)
+{
+	return ch->dsh[d] ? ch->dsh[d] : &ch->ctrl->dir[d];
+}
+
+/* Refresh our copy of the peer's part of direction d's lines, if a copy. */
+static void xl_chan_pull(struct xl_chan *ch, const void *addr, size_t len)
+{
+	if (ch->peer && ch->peer->pull)
+		(void)ch->peer->pull(ch->peer->arg, addr, len);
 }
 
 static void xl_chan_init(struct xl_chan *ch, const struct xl_backend_ops *ops,
@@ -77,11 +91,15 @@ static void xl_chan_free(struct xl_chan *ch)
 static int xl_chan_setup_rx(struct xl_chan *ch, const uint32_t order[2])
 {
 	unsigned int d = !ch->side;
+	int ret;
 
 	ch->order[0] = order[0];
 	ch->order[1] = order[1];
-	return xl_ring_rx_init(&ch->rx, &ch->ctrl->dir[d],
-			       xl_chan_dir_data(ch, d), order[d]);
+	ret = xl_ring_rx_init(&ch->rx, xl_chan_dir_sh(ch, d),
+			      xl_chan_dir_data(ch, d), order[d]);
+	if (ret == 0 && ch->peer)
+		xl_ring_rx_set_peer(&ch->rx, ch->peer);
+	return ret;
 }
 
 int xl_chan_create(struct xl_chan **out, const struct xl_backend_ops *ops,
@@ -117,8 +135,11 @@ static int xl_chan_do_attach(struct xl_chan *ch, const struct xl_chan_desc *desc
 
 	if (ret < 0)
 		return ret;
-	/* the creator wrote the control page: believe only what was agreed */
-	ret = xl_ring_ctrl_check(ch->ctrl, desc->order[0], desc->order[1]);
+	/* the creator wrote the control page: believe only what was agreed
+	 * (a transport with a page per side checked its peer's itself) */
+	if (!ch->dsh[0])
+		ret = xl_ring_ctrl_check(ch->ctrl, desc->order[0],
+					 desc->order[1]);
 	if (ret == 0)
 		ret = xl_chan_setup_rx(ch, desc->order);
 	if (ret < 0)
@@ -170,7 +191,10 @@ bool xl_chan_tx_peer_attached(struct xl_chan *ch)
 	unsigned int d = ch->side;
 
 	/* usable before tx_open: read the consumer line of our direction */
-	return XL_READ_ONCE(ch->ctrl->dir[d].c.attached) != 0;
+	struct xl_wire_dir *sh = xl_chan_dir_sh(ch, d);
+
+	xl_chan_pull(ch, &sh->c, sizeof(sh->c));
+	return XL_READ_ONCE(sh->c.attached) != 0;
 }
 
 int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off)
@@ -180,10 +204,12 @@ int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off)
 
 	if (ch->tx_opened)
 		return -EALREADY;
-	ret = xl_ring_tx_init(&ch->tx, &ch->ctrl->dir[d],
+	ret = xl_ring_tx_init(&ch->tx, xl_chan_dir_sh(ch, d),
 			      xl_chan_dir_data(ch, d), ch->order[d], start_off);
 	if (ret < 0)
 		return ret;
+	if (ch->peer)
+		xl_ring_tx_set_peer(&ch->tx, ch->peer);
 	ch->tx_opened = true;
 	return 0;
 }
@@ -505,10 +531,15 @@ int xl_chan_shutdown_rx(struct xl_chan *ch)
 
 bool xl_chan_peer_live(struct xl_chan *ch)
 {
+	struct xl_wire_dir *sh;
+
 	if (XL_READ_ONCE(ch->peer_gone))
 		return false;
-	/* the peer's live byte: Xen's unmap-notify or the peer's destroy */
-	if (XL_READ_ONCE(ch->ctrl->dir[!ch->side].p.live) == XL_WIRE_DEAD) {
+	/* the peer's live byte: Xen's unmap-notify, the module's release
+	 * of the peer's channel, or the peer's destroy */
+	sh = xl_chan_dir_sh(ch, !ch->side);
+	xl_chan_pull(ch, &sh->p, sizeof(sh->p));
+	if (XL_READ_ONCE(sh->p.live) == XL_WIRE_DEAD) {
 		XL_WRITE_ONCE(ch->peer_gone, true);
 		return false;
 	}

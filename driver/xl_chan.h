@@ -64,6 +64,14 @@ struct xl_chan {
 	struct xl_wire_ctrl *ctrl;
 	uint8_t *data;
 	uint32_t order[2];
+	/* Set by a transport whose directions do not sit in one control
+	 * page (xenkmod: each side's lines in its own page, docs/xen.md
+	 * §5.5): the shared control of direction d and its data, and how
+	 * the rings reach the peer's half (struct xl_ring_peer). NULL:
+	 * ctrl->dir[d] and data, plain shared memory. */
+	struct xl_wire_dir *dsh[2];
+	uint8_t *ddata[2];
+	const struct xl_ring_peer *peer;
 	struct xl_ring_tx tx;
 	struct xl_ring_rx rx;
 	bool tx_opened;

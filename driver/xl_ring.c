@@ -113,6 +113,16 @@ static size_t xl_iov_total(const struct iovec *iov, int iovcnt)
 	return total;
 }
 
+/* Refresh our copy of the peer's [addr, addr + len), if it is one. A
+ * failure leaves the copy as it was: the channel is void then, which its
+ * transport reports. */
+static void xl_ring_pull(const struct xl_ring_peer *peer, const void *addr,
+			 size_t len)
+{
+	if (peer && peer->pull)
+		(void)peer->pull(peer->arg, addr, len);
+}
+
 /* ---- producer ---- */
 
 int xl_ring_tx_init(struct xl_ring_tx *tx, struct xl_wire_dir *sh,
@@ -144,13 +154,15 @@ static ssize_t xl_ring_tx_fail(struct xl_ring_tx *tx, int err)
  */
 static ssize_t xl_ring_tx_refresh(struct xl_ring_tx *tx)
 {
-	/* cons /before/ we overwrite the slots it released */
-	uint32_t cons = xl_load_acquire(&tx->sh->c.cons);
-	uint32_t cstate = XL_READ_ONCE(tx->sh->c.state);
-	uint32_t inflight = tx->prod - cons;
+	uint32_t cons, cstate, inflight;
 
 	if (tx->error)
 		return tx->error;
+	xl_ring_pull(tx->peer, &tx->sh->c, sizeof(tx->sh->c));
+	/* cons /before/ we overwrite the slots it released */
+	cons = xl_load_acquire(&tx->sh->c.cons);
+	cstate = XL_READ_ONCE(tx->sh->c.state);
+	inflight = tx->prod - cons;
 	/* cons may only move forward, and never past prod */
 	if (inflight > tx->size || cons - tx->cons > tx->prod - tx->cons)
 		return xl_ring_tx_fail(tx, -EPROTO);
@@ -237,6 +249,22 @@ bool xl_ring_tx_notify_needed(struct xl_ring_tx *tx)
 	/* prod (and state) /before/ reading want_data: pairs with the
 	 * barrier in xl_ring_rx_prepare_sleep() */
 	xl_smp_mb();
+	if (tx->peer) {
+		uint32_t cons;
+
+		xl_ring_pull(tx->peer, &tx->sh->c, sizeof(tx->sh->c));
+		if (!XL_READ_ONCE(tx->sh->c.want_data))
+			return false;
+		/* not again until the consumer has moved: a consumer
+		 * that sleeps again after our kick has consumed first
+		 * (the barriers on both sides make us see that) */
+		cons = XL_READ_ONCE(tx->sh->c.cons);
+		if (tx->kicked && cons == tx->kick_cons)
+			return false;
+		tx->kicked = true;
+		tx->kick_cons = cons;
+		return true;
+	}
 	if (!XL_READ_ONCE(tx->sh->c.want_data))
 		return false;
 	/* claim the announcement so one sleep costs one notification */
@@ -274,6 +302,7 @@ uint64_t xl_ring_tx_offset(const struct xl_ring_tx *tx)
 
 bool xl_ring_tx_peer_attached(const struct xl_ring_tx *tx)
 {
+	xl_ring_pull(tx->peer, &tx->sh->c, sizeof(tx->sh->c));
 	return XL_READ_ONCE(tx->sh->c.attached) != 0;
 }
 
@@ -342,14 +371,21 @@ static int xl_ring_rx_new_state(struct xl_ring_rx *rx, uint32_t pstate)
  */
 static ssize_t xl_ring_rx_refresh(struct xl_ring_rx *rx)
 {
-	/* state /before/ prod: a CLOSED state guarantees the final prod */
-	uint32_t pstate = xl_load_acquire(&rx->sh->p.state);
-	/* prod /before/ reading the payload it covers */
-	uint32_t prod = xl_load_acquire(&rx->sh->p.prod);
-	uint32_t avail = prod - rx->cons;
+	uint32_t pstate, prod, avail;
 
 	if (rx->error)
 		return rx->error;
+	xl_ring_pull(rx->peer, &rx->sh->p, sizeof(rx->sh->p));
+	/* state /before/ prod: a CLOSED state guarantees the final prod */
+	pstate = xl_load_acquire(&rx->sh->p.state);
+	/* a copy takes prod before state: take it again after a final
+	 * state, which then covers the final prod */
+	if (rx->peer && rx->peer->pull && pstate >= XL_WIRE_PROD_CLOSED &&
+	    rx->pstate < XL_WIRE_PROD_CLOSED)
+		xl_ring_pull(rx->peer, &rx->sh->p, sizeof(rx->sh->p));
+	/* prod /before/ reading the payload it covers */
+	prod = xl_load_acquire(&rx->sh->p.prod);
+	avail = prod - rx->cons;
 	if (xl_ring_rx_new_state(rx, pstate) < 0)
 		return xl_ring_rx_fail(rx, -EPROTO);
 	/* prod may only move forward, never more than size ahead of us */
@@ -363,6 +399,21 @@ static ssize_t xl_ring_rx_refresh(struct xl_ring_rx *rx)
 		return xl_ring_rx_fail(rx, -EPROTO);
 	rx->prod = prod;
 	return avail;
+}
+
+/* Refresh our copy of the n bytes at index i of a pulled ring. */
+static void xl_ring_pull_data(struct xl_ring_rx *rx, uint32_t i, size_t n)
+{
+	uint32_t off = i & (rx->size - 1), first;
+
+	if (!rx->peer || !rx->peer->pull || !n)
+		return;
+	first = rx->size - off;
+	if (first > n)
+		first = (uint32_t)n;
+	xl_ring_pull(rx->peer, rx->data + off, first);
+	if (n > first)
+		xl_ring_pull(rx->peer, rx->data, n - first);
 }
 
 ssize_t xl_ring_read(struct xl_ring_rx *rx, const struct iovec *iov,
@@ -390,6 +441,7 @@ ssize_t xl_ring_read(struct xl_ring_rx *rx, const struct iovec *iov,
 		n = iov[i].iov_len;
 		if (n > (size_t)avail - done)
 			n = (size_t)avail - done;
+		xl_ring_pull_data(rx, rx->cons + (uint32_t)done, n);
 		xl_ring_copy_out(rx->data, rx->size, rx->cons + (uint32_t)done,
 				 iov[i].iov_base, n);
 		done += n;
@@ -444,9 +496,33 @@ bool xl_ring_rx_notify_needed(struct xl_ring_rx *rx)
 	/* cons /before/ reading want_space: pairs with the barrier in
 	 * xl_ring_tx_prepare_sleep() */
 	xl_smp_mb();
+	if (rx->peer) {
+		uint32_t prod;
+
+		xl_ring_pull(rx->peer, &rx->sh->p, sizeof(rx->sh->p));
+		if (!XL_READ_ONCE(rx->sh->p.want_space))
+			return false;
+		/* as xl_ring_tx_notify_needed(): once per producer move */
+		prod = XL_READ_ONCE(rx->sh->p.prod);
+		if (rx->kicked && prod == rx->kick_prod)
+			return false;
+		rx->kicked = true;
+		rx->kick_prod = prod;
+		return true;
+	}
 	if (!XL_READ_ONCE(rx->sh->p.want_space))
 		return false;
 	return xl_xchg_clear(&rx->sh->p.want_space) != 0;
+}
+
+void xl_ring_tx_set_peer(struct xl_ring_tx *tx, const struct xl_ring_peer *peer)
+{
+	tx->peer = peer;
+}
+
+void xl_ring_rx_set_peer(struct xl_ring_rx *rx, const struct xl_ring_peer *peer)
+{
+	rx->peer = peer;
 }
 
 int xl_ring_rx_close(struct xl_ring_rx *rx)

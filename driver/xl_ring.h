@@ -29,6 +29,20 @@
 
 #include "xenloop/wire.h"
 
+/*
+ * Where the peer's line and data are not ours to write (the kernel
+ * module's producer-owned layout, docs/xen.md §5): the ring never writes
+ * them (no claiming of the peer's want flag: it notifies at most once per
+ * move of the peer's index instead), and where they are a private copy of
+ * the peer's pages (a PV guest, which cannot map them) pull() refreshes
+ * the copy of [addr, addr + len) before each read. NULL: plain shared
+ * memory, both sides write both lines.
+ */
+struct xl_ring_peer {
+	int (*pull)(void *arg, const void *addr, size_t len);
+	void *arg;
+};
+
 /* Producer's private state. */
 struct xl_ring_tx {
 	struct xl_wire_dir *sh;		/* shared control of this direction */
@@ -41,6 +55,9 @@ struct xl_ring_tx {
 	int error;			/* sticky -errno, 0 while healthy */
 	bool closed;			/* we published CLOSED */
 	bool peer_closed;		/* we saw the consumer's CLOSED */
+	const struct xl_ring_peer *peer; /* see struct xl_ring_peer */
+	bool kicked;			/* peer mode: notified at kick_cons */
+	uint32_t kick_cons;
 };
 
 /* Consumer's private state. */
@@ -56,6 +73,9 @@ struct xl_ring_rx {
 	uint64_t done;			/* bytes consumed, all time */
 	int error;
 	bool closed;			/* we published CONS_CLOSED */
+	const struct xl_ring_peer *peer; /* see struct xl_ring_peer */
+	bool kicked;			/* peer mode: notified at kick_prod */
+	uint32_t kick_prod;
 };
 
 /* Flags for xl_ring_read(). */
@@ -83,6 +103,11 @@ int xl_ring_ctrl_check(const struct xl_wire_ctrl *ctrl, uint32_t order0,
  */
 int xl_ring_tx_init(struct xl_ring_tx *tx, struct xl_wire_dir *sh,
 		    void *data, uint32_t order, uint64_t start_off);
+
+/* The peer's half is read-only (and maybe a copy): see struct
+ * xl_ring_peer. Call right after the init; peer outlives the ring. */
+void xl_ring_tx_set_peer(struct xl_ring_tx *tx, const struct xl_ring_peer *peer);
+void xl_ring_rx_set_peer(struct xl_ring_rx *rx, const struct xl_ring_peer *peer);
 
 /* Become the consumer of a direction. */
 int xl_ring_rx_init(struct xl_ring_rx *rx, struct xl_wire_dir *sh,

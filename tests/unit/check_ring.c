@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "xenloop/wire.h"
@@ -1538,6 +1539,161 @@ static TCase *tcase(Suite *s, const char *name, int timeout)
 
 Suite *ring_suite(void);
 
+/*
+ * The kernel module's layout (wire.h, struct xl_wire_kpage): each side's
+ * control page mapped read-write by itself and read-only by the other,
+ * back to back so that a direction's lines are one struct xl_wire_dir
+ * across the page boundary. Writing anything of the peer's faults here,
+ * so the ring must never do it; the consumer's copy of the producer's
+ * page and data (a PV guest's) is refreshed only through pull().
+ */
+#define KP 4096u
+
+struct kview {
+	uint8_t *base;		/* [own kpage][peer kpage] or the reverse */
+	uint8_t *data;
+};
+
+static int kview_pull_calls;
+static const uint8_t *kview_src_page, *kview_src_data;
+static uint8_t *kview_copy_page, *kview_copy_data;
+static size_t kview_data_len;
+
+static int kview_pull(void *arg, const void *addr, size_t len)
+{
+	const uint8_t *a = addr;
+
+	(void)arg;
+	kview_pull_calls++;
+	if (a >= kview_copy_page && a + len <= kview_copy_page + KP)
+		memcpy((void *)a, kview_src_page + (a - kview_copy_page), len);
+	else if (a >= kview_copy_data &&
+		 a + len <= kview_copy_data + kview_data_len)
+		memcpy((void *)a, kview_src_data + (a - kview_copy_data), len);
+	else
+		ck_abort_msg("pull outside the peer's pages: %p+%zu", addr,
+			     len);
+	return 0;
+}
+
+static void *map_fixed(void *at, size_t len, int prot, int fd, off_t off)
+{
+	void *m = mmap(at, len, prot, MAP_SHARED | MAP_FIXED, fd, off);
+
+	ck_assert_ptr_ne(m, MAP_FAILED);
+	return m;
+}
+
+START_TEST(test_peer_readonly)
+{
+	const uint32_t order = 12 + (uint32_t)_i;	/* 4 and 64 KiB */
+	const size_t dlen = (size_t)1 << order;
+	bool pulled = _i == 1;
+	struct xl_ring_peer peer_mm = { .pull = NULL };
+	struct xl_ring_peer peer_pull = { .pull = kview_pull };
+	struct xl_ring_tx tx;
+	struct xl_ring_rx rx;
+	uint8_t *resv, *pv, *cv, *pdata, *cdata, out[3000], in[3000];
+	uint32_t seed = 7, got_sum = 0, sent_sum = 0;
+	size_t sent = 0, got = 0, total = 5 * dlen + 123, n, i;
+	int fd = memfd_create("kpages", MFD_CLOEXEC);
+	struct iovec iov;
+	ssize_t r;
+	int notified = 0;
+
+	ck_assert_int_ge(fd, 0);
+	/* page 0: the producer's kpage, 1: the consumer's, then data */
+	ck_assert_int_eq(ftruncate(fd, 2 * KP + (off_t)dlen), 0);
+	resv = mmap(NULL, 4 * KP + 2 * dlen, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ck_assert_ptr_ne(resv, MAP_FAILED);
+	pv = resv;			/* the producer's view */
+	cv = resv + 2 * KP;		/* the consumer's */
+	pdata = resv + 4 * KP;
+	cdata = pdata + dlen;
+	map_fixed(pv, KP, PROT_READ | PROT_WRITE, fd, 0);
+	map_fixed(pv + KP, KP, PROT_READ, fd, KP);
+	map_fixed(cv + KP, KP, PROT_READ | PROT_WRITE, fd, KP);
+	map_fixed(pdata, dlen, PROT_READ | PROT_WRITE, fd, 2 * KP);
+	if (pulled) {
+		/* the consumer sees a private copy of the producer's page
+		 * and data, which only pull() refreshes */
+		kview_src_page = pv;
+		kview_src_data = pdata;
+		kview_copy_page = cv;
+		kview_copy_data = cdata;
+		kview_data_len = dlen;
+		ck_assert_ptr_ne(mmap(cv, KP, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				      -1, 0), MAP_FAILED);
+		ck_assert_ptr_ne(mmap(cdata, dlen, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+				      -1, 0), MAP_FAILED);
+	} else {
+		map_fixed(cv, KP, PROT_READ, fd, 0);
+		map_fixed(cdata, dlen, PROT_READ, fd, 2 * KP);
+	}
+	kview_pull_calls = 0;
+	ck_assert_int_eq(xl_ring_rx_init(&rx, (struct xl_wire_dir *)
+					 (cv + KP - XL_WIRE_CACHELINE),
+					 cdata, order), 0);
+	xl_ring_rx_set_peer(&rx, pulled ? &peer_pull : &peer_mm);
+	ck_assert_int_eq(xl_ring_tx_init(&tx, (struct xl_wire_dir *)
+					 (pv + KP - XL_WIRE_CACHELINE),
+					 pdata, order, 1000), 0);
+	xl_ring_tx_set_peer(&tx, &peer_mm);
+	ck_assert(xl_ring_tx_peer_attached(&tx));
+
+	/* the consumer sleeps on an empty ring: one kick, not one per
+	 * write, until it has consumed */
+	ck_assert(xl_ring_rx_prepare_sleep(&rx));
+	while (got < total) {
+		n = total - sent < sizeof(out) ? total - sent : sizeof(out);
+		for (i = 0; i < n; i++)
+			out[i] = (uint8_t)(seed = seed * 1103515245u + 12345u);
+		iov = (struct iovec){ out, n };
+		r = n ? xl_ring_write(&tx, &iov, 1) : 0;
+		ck_assert(r >= 0 || r == -EAGAIN);
+		if (r > 0) {
+			for (i = 0; i < (size_t)r; i++)
+				sent_sum = sent_sum * 31 + out[i];
+			sent += (size_t)r;
+			seed = 0;	/* a fresh pattern per write */
+			if (xl_ring_tx_notify_needed(&tx))
+				notified++;
+			/* the same sleep is not kicked twice */
+			ck_assert(!xl_ring_tx_notify_needed(&tx));
+		}
+		if (notified && xl_ring_rx_ready(&rx)) {
+			xl_ring_rx_end_sleep(&rx);
+			iov = (struct iovec){ in, sizeof(in) };
+			r = xl_ring_read(&rx, &iov, 1, 0);
+			ck_assert_int_gt(r, 0);
+			for (i = 0; i < (size_t)r; i++)
+				got_sum = got_sum * 31 + in[i];
+			got += (size_t)r;
+			/* the producer may sleep for space, and is woken */
+			if (xl_ring_rx_notify_needed(&rx))
+				ck_assert(!xl_ring_rx_notify_needed(&rx));
+			if (!xl_ring_rx_ready(&rx))
+				ck_assert(xl_ring_rx_prepare_sleep(&rx));
+			notified = 0;
+		} else if (r == -EAGAIN) {
+			ck_abort_msg("full, and the consumer was not kicked");
+		}
+	}
+	ck_assert_uint_eq(got_sum, sent_sum);
+	ck_assert_int_eq(xl_ring_tx_close(&tx), 0);
+	iov = (struct iovec){ in, sizeof(in) };
+	ck_assert_int_eq(xl_ring_read(&rx, &iov, 1, 0), 0);
+	ck_assert_int_eq(rx.error, 0);
+	if (pulled)
+		ck_assert_int_gt(kview_pull_calls, 0);
+	munmap(resv, 4 * KP + 2 * dlen);
+	close(fd);
+}
+END_TEST
+
 Suite *ring_suite(void)
 {
 	Suite *s = suite_create("ring");
@@ -1571,6 +1727,9 @@ Suite *ring_suite(void)
 	tcase_add_loop_test(tc, test_close_empty, 0, N_ORDERS);
 	tcase_add_loop_test(tc, test_rx_close, 0, N_ORDERS);
 	tcase_add_loop_test(tc, test_attached_started, 0, N_ORDERS);
+
+	tc = tcase(s, "peer_readonly", 20);
+	tcase_add_loop_test(tc, test_peer_readonly, 0, 2);
 
 	tc = tcase(s, "offsets", 60);
 	tcase_add_loop_test(tc, test_offsets, 0,
