@@ -60,6 +60,8 @@ const struct xl_backend_ops *xl_backend_get(enum xl_backend_kind kind)
 		return &xl_backend_local;
 	case XL_BACKEND_XENDEV:
 		return &xl_backend_xendev;
+	case XL_BACKEND_XENKMOD:
+		return &xl_backend_xenkmod;
 #ifdef HAVE_XEN
 	case XL_BACKEND_XEN:
 		return &xl_backend_xen;

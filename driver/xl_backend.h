@@ -22,6 +22,10 @@
  *          process gets only those fds (and a liveness socket whose other
  *          end the daemon keeps), with the mmap offset and port numbers.
  *          See xl_xen_dev.h for the daemon's half.
+ *   xenkmod the same through the kernel module (/dev/xenloop): the
+ *          process gets one channel fd, which maps that channel's pages
+ *          and nothing else, and kicks and waits through it; each side
+ *          writes only pages of its own (xl_xen_kmod.h).
  *
  * All ops return 0 or -errno.
  */
@@ -51,6 +55,7 @@ enum xl_backend_kind {
 	XL_BACKEND_LOCAL = 1,
 	XL_BACKEND_XEN = 2,
 	XL_BACKEND_XENDEV = 3,
+	XL_BACKEND_XENKMOD = 4,
 };
 
 /* What side A asks for. */
@@ -93,6 +98,13 @@ struct xl_chan_desc {
 					  * pages on mem */
 			uint32_t port[2]; /* our bound ports, by wait */
 		} xendev;
+		struct {
+			int chan;	/* the module's channel fd */
+			int hup;	/* liveness, as xendev's (or -1) */
+			uint32_t own_pages, peer_pages;
+			uint32_t peer_mmap; /* 1: map the peer's pages; 0:
+					     * read them with PEEK (PV) */
+		} xenkmod;
 	} u;
 };
 
@@ -183,6 +195,7 @@ int xl_keeper_move(int *const slot[], unsigned int n, int fd);
 
 extern const struct xl_backend_ops xl_backend_local;
 extern const struct xl_backend_ops xl_backend_xendev;
+extern const struct xl_backend_ops xl_backend_xenkmod;
 #ifdef HAVE_XEN
 extern const struct xl_backend_ops xl_backend_xen;
 #endif

@@ -292,6 +292,13 @@ static void xlk_chan_void(struct xlk_chan *ch, u32 reason)
 {
 	if (ch->state == XLDEV_STATE_VOID)
 		return;
+	/* our end, where the peer's library looks for it (an own page
+	 * outlives the channel: writing it is always safe) */
+	if (ch->own && ch->own_pages && ch->own[0])
+		WRITE_ONCE(*((u8 *)page_address(ch->own[0]) +
+			     XLDEV_DEAD_OFFSET), 0);
+	/* the byte /before/ the kick */
+	smp_wmb();
 	/* the peer's sleepers wake and look */
 	if (ch->irq >= 0)
 		notify_remote_via_irq(ch->irq);

@@ -136,7 +136,38 @@ static inline uint64_t xl_wire_chan_size(uint32_t order0, uint32_t order1)
 	return XL_WIRE_CTRL_SIZE + (1ull << order0) + (1ull << order1);
 }
 
+/*
+ * A channel of the kernel module, /dev/xenloop (docs/xen.md §5.5): each
+ * side produces into pages of its own, which the peer maps read-only.
+ * A side's own pages are its control page, then the data of the
+ * direction it sends (side 0 sends direction 0). The control page holds,
+ * first, the consumer line of the direction this side receives and,
+ * last, the producer line of the one it sends: mapped back to back,
+ * [producer's page][consumer's page], the last line of the first and the
+ * first line of the second are one struct xl_wire_dir across the
+ * boundary, so that ring code reads and writes a direction as it does in
+ * one shared control page, and each side writes only its own page.
+ */
+#define XL_WIRE_KMAGIC		0x4b4e524cu	/* "LRNK" in memory order */
+
+struct xl_wire_kpage {
+	struct xl_wire_cons c;		/* of the direction we receive */
+	uint32_t magic;			/* XL_WIRE_KMAGIC */
+	uint16_t version;		/* XL_WIRE_VERSION */
+	uint16_t side;			/* 0 or 1: we send direction side */
+	uint32_t order;			/* log2 size of the data we send */
+	uint32_t reserved[13];
+	uint8_t tail[XL_WIRE_PAGE_SIZE - 3 * XL_WIRE_CACHELINE];
+	struct xl_wire_prod p;		/* of the direction we send */
+};
+
+/* The producer line's live byte in the page (XLDEV_DEAD_OFFSET). */
+#define XL_WIRE_KPAGE_LIVE_OFF	(XL_WIRE_PAGE_SIZE - XL_WIRE_CACHELINE + 28u)
+
 #if defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L
+_Static_assert(sizeof(struct xl_wire_kpage) == XL_WIRE_PAGE_SIZE,
+	       "a side's control page is one page");
+_Static_assert(XL_WIRE_KPAGE_LIVE_OFF == 4060, "xenloop_dev.h's offset");
 _Static_assert(sizeof(struct xl_wire_prod) == XL_WIRE_CACHELINE,
 	       "producer line is one cache line");
 _Static_assert(sizeof(struct xl_wire_cons) == XL_WIRE_CACHELINE,

@@ -47,6 +47,13 @@
 /* Domain ids at and above this are Xen's reserved ids (DOMID_SELF...). */
 #define XLDEV_DOMID_LIMIT	0x7ff0
 
+/* When a channel ends (its last fd closed, XLDEV_CHAN_IOC_CLOSE, or the
+ * domain's suspend), the module sets this byte of its own page 0 to 0
+ * before it kicks the peer: the live byte of the ring layout xenloop
+ * puts there (struct xl_wire_kpage in wire.h), so that the peer's
+ * library sees the end even when the process that held it was killed. */
+#define XLDEV_DEAD_OFFSET	4060
+
 /* XLDEV_IOC_VERSION.flags: the peer's pages can be mmapped (auto-
  * translated guests, PVH/HVM); without it (PV) only XLDEV_CHAN_IOC_PEEK
  * reads them. */

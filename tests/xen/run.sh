@@ -67,7 +67,7 @@ expected=(
 	dom0_destroy live_domain_a live_domain_signal dom0_released
 	disc_steady_g2 disc_destroy_g2
 	dom0_disc_leftover dom0_disc_tables dom0_disc_term disc_term_g2
-	kmod_load_a kmod_load_b kmod_args_a kmod_args_b kmod_chan
+	kmod_load_a kmod_load_b kmod_args_a kmod_args_b kmod_chan kmod_ring
 	kmod_unload_a kmod_unload_b kmod_dmesg_a kmod_dmesg_b
 )
 

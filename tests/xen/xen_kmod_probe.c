@@ -57,6 +57,9 @@
 
 #include <xenloop/xenloop_dev.h>
 
+#include "xl_chan.h"
+#include "xl_xen_kmod.h"
+
 #define PORT		7420
 #define PAGES		4
 #define PAGE		4096u
@@ -339,6 +342,10 @@ static void check_args(int dev, uint32_t peer)
 		uint8_t want[2 * PAGE];
 
 		fill(want, sizeof(want), 7);
+		/* but the byte the module clears when it ends one */
+		if (own[XLDEV_DEAD_OFFSET] != 0)
+			failf("own page 0's dead byte not cleared");
+		want[XLDEV_DEAD_OFFSET] = 0;
 		if (memcmp(own, want, sizeof(want)))
 			failf("own pages changed after close");
 	}
@@ -531,6 +538,8 @@ static void unload_check(int dev, struct chan *ch)
 		       "removed once closed\n", role);
 }
 
+static void ring_check(int dev, int sock, uint32_t peer);
+
 static int run(const char *addr, uint32_t me)
 {
 	struct xldev_version ver;
@@ -664,12 +673,222 @@ out:
 			printf("XLINFO kmod_chan: %d round trips of %u bytes "
 			       "in %.3f s\n", ROUNDS, PAGES * PAGE, took);
 	}
-	/* both done with the channel before either ends it */
+	fail_why[0] = 0;
+	ring_check(dev, sock, peer);
+	/* both done with the channels before either ends them */
 	send_line(sock, "DONE");
 	recv_line(sock, line, sizeof(line), WAIT_MS);
 	close(sock);
 	unload_check(dev, &ch);
 	return 0;
+}
+
+/* -------- the library's transport over a module channel -------- */
+
+#define RING_ORDER	16		/* 64 KiB each way: 17 pages a side */
+#define RING_BYTES	(4u << 20)	/* each way */
+
+/* Send RING_BYTES of a seeded pattern, then the end of our stream. */
+static int ring_send(struct xl_chan *ch, uint32_t seed, uint32_t *sum)
+{
+	static uint8_t buf[65536];
+	struct iovec iov;
+	size_t done = 0, n, off;
+	ssize_t got;
+	int ret;
+
+	*sum = 0;
+	ret = xl_chan_tx_open(ch, 0);
+	if (ret < 0)
+		return ret;
+	while (done < RING_BYTES) {
+		n = RING_BYTES - done < sizeof(buf) ? RING_BYTES - done :
+			sizeof(buf);
+		fill(buf, n, seed + (uint32_t)(done / sizeof(buf)));
+		*sum = *sum * 31 + sum32(buf, n);
+		for (off = 0; off < n; off += (size_t)got) {
+			iov = (struct iovec){ buf + off, n - off };
+			got = xl_chan_send(ch, &iov, 1, 0, WAIT_MS);
+			if (got <= 0)
+				return got < 0 ? (int)got : -EPIPE;
+		}
+		done += n;
+	}
+	return xl_chan_shutdown_tx(ch);
+}
+
+/* Receive to the end of the peer's stream, in the sender's pieces. */
+static int ring_recv(struct xl_chan *ch, uint32_t *sum, size_t *total)
+{
+	static uint8_t buf[65536];
+	struct iovec iov;
+	size_t have = 0;
+	ssize_t got;
+
+	*sum = 0;
+	*total = 0;
+	for (;;) {
+		iov = (struct iovec){ buf + have, sizeof(buf) - have };
+		got = xl_chan_recv(ch, &iov, 1, 0, WAIT_MS);
+		if (got < 0)
+			return (int)got;
+		if (got == 0)
+			break;
+		have += (size_t)got;
+		*total += (size_t)got;
+		if (have == sizeof(buf)) {
+			*sum = *sum * 31 + sum32(buf, have);
+			have = 0;
+		}
+	}
+	if (have)
+		*sum = *sum * 31 + sum32(buf, have);
+	return 0;
+}
+
+/*
+ * kmod_ring: the channel xenloopd would make (xl_xen_kmod.h), driven by
+ * the library's rings (the xenkmod transport): RING_BYTES from guest 1 to
+ * guest 2, then back, each checksummed against the sender's. Only the
+ * channel fd is used after the set-up: the data path of a process that
+ * holds no other file of the module or of /dev/xen.
+ */
+static void ring_check(int dev, int sock, uint32_t peer)
+{
+	uint32_t order[2] = { RING_ORDER, RING_ORDER }, refs[XLDEV_MAX_PAGES];
+	uint32_t nrefs, port, sum, psum, side = role == 'a' ? 0 : 1;
+	struct xl_chan_desc desc;
+	struct xl_chan *ch = NULL;
+	struct xl_chan_stats st;
+	char line[8192], *end;
+	double t0, t_send = 0, t_recv = 0;
+	bool peer_mmap = false;
+	size_t total;
+	int chan = -1, ret, n, i;
+	struct xldev_version ver;
+
+	if (ioctl(dev, XLDEV_IOC_VERSION, &ver) == 0)
+		peer_mmap = ver.flags & XLDEV_F_PEER_MMAP;
+	if (role == 'a') {
+		ret = xl_xen_kmod_offer(dev, peer, order, &chan, &port, refs,
+					&nrefs);
+		if (ret < 0) {
+			failf("offer: %s", strerror(-ret));
+			send_line(sock, "FAIL");
+			goto out;
+		}
+		n = snprintf(line, sizeof(line), "KOFFER %u ", port);
+		fmt_refs(line + n, sizeof(line) - n, refs, (int)nrefs);
+		send_line(sock, "%s", line);
+		if (recv_line(sock, line, sizeof(line), WAIT_MS) < 0 ||
+		    strncmp(line, "KREPLY ", 7) ||
+		    (n = parse_refs(line + 7, refs, XLDEV_MAX_PAGES)) < 0) {
+			failf("no reply: %s", line);
+			goto out;
+		}
+		ret = xl_xen_kmod_accept(dev, chan, order, refs, (uint32_t)n);
+		if (ret < 0) {
+			failf("accept: %s", strerror(-ret));
+			goto out;
+		}
+	} else {
+		uint32_t own[XLDEV_MAX_PAGES];
+
+		if (recv_line(sock, line, sizeof(line), WAIT_MS) < 0 ||
+		    strncmp(line, "KOFFER ", 7)) {
+			failf("no offer: %s", line);
+			goto out;
+		}
+		port = strtoul(line + 7, &end, 10);
+		n = parse_refs(end, refs, XLDEV_MAX_PAGES);
+		if (n < 0) {
+			failf("bad offer: %s", line);
+			goto out;
+		}
+		ret = xl_xen_kmod_connect(dev, peer, order, refs, (uint32_t)n,
+					  port, &chan, own, &nrefs);
+		if (ret < 0) {
+			failf("connect: %s", strerror(-ret));
+			send_line(sock, "FAIL");
+			goto out;
+		}
+		n = snprintf(line, sizeof(line), "KREPLY ");
+		fmt_refs(line + n, sizeof(line) - n, own, (int)nrefs);
+		send_line(sock, "%s", line);
+	}
+	ret = xl_xen_kmod_desc(&desc, side, order, chan, -1, peer_mmap);
+	if (ret == 0) {
+		ret = xl_chan_attach(&ch, &desc, 50000);
+		xl_backend_xenkmod.desc_release(&desc);
+	}
+	close(chan);		/* the channel is the library's now */
+	chan = -1;
+	if (ret < 0) {
+		failf("attach: %s", strerror(-ret));
+		goto out;
+	}
+	for (i = 0; i < 1000 && !xl_chan_tx_peer_attached(ch); i++)
+		usleep(10000);
+	if (!xl_chan_tx_peer_attached(ch)) {
+		failf("the peer never attached");
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		bool sending = (i == 0) == (role == 'a');
+
+		t0 = now_s();
+		if (sending) {
+			ret = ring_send(ch, 0x5eed0000u + (uint32_t)i, &sum);
+			if (ret < 0) {
+				failf("send %d: %s", i, strerror(-ret));
+				goto out;
+			}
+			t_send = now_s() - t0;
+			if (recv_line(sock, line, sizeof(line), 6 * WAIT_MS)
+			    < 0 || sscanf(line, "SUM %u", &psum) != 1) {
+				failf("no sum from the peer: %s", line);
+				goto out;
+			}
+			if (psum != sum)
+				failf("pass %d: sent sum %08x, peer got %08x",
+				      i, sum, psum);
+		} else {
+			ret = ring_recv(ch, &sum, &total);
+			t_recv = now_s() - t0;
+			if (ret < 0 || total != RING_BYTES) {
+				failf("recv %d: %s after %zu bytes", i,
+				      strerror(ret < 0 ? -ret : EPROTO), total);
+				send_line(sock, "SUM 0");
+				goto out;
+			}
+			send_line(sock, "SUM %u", sum);
+		}
+	}
+	xl_chan_get_stats(ch, &st);
+	printf("XLINFO kmod_ring %c: %u bytes sent in %.3f s, received in "
+	       "%.3f s (%s), %llu kicks sent, %llu sleeps\n", role,
+	       RING_BYTES, t_send, t_recv, peer_mmap ? "peer pages mapped" :
+	       "peer pages through PEEK", (unsigned long long)st.notifies,
+	       (unsigned long long)st.sleeps);
+out:
+	if (ch)
+		xl_chan_destroy(ch);
+	if (chan >= 0)
+		close(chan);
+	if (role == 'a') {
+		send_line(sock, "RVERDICT %s", fail_why[0] ? fail_why : "ok");
+	} else {
+		bool ok = recv_line(sock, line, sizeof(line), WAIT_MS) == 0 &&
+			  strcmp(line, "RVERDICT ok") == 0;
+
+		if (!fail_why[0] && !ok)
+			failf("guest 1: %s", line);
+		printf("XLTEST kmod_ring %s %s\n", fail_why[0] ? "FAIL" :
+		       "PASS", fail_why[0] ? fail_why : "4 MiB each way "
+		       "through the library's xenkmod transport, "
+		       "checksummed");
+	}
+	fail_why[0] = 0;
 }
 
 /* -------- guest 3: a suspend in the middle -------- */
@@ -701,6 +920,10 @@ static void check_void(int fd, const uint8_t *own, uint32_t seed)
 		failf("read: not end of file");
 	EXPECT(ioctl(fd, XLDEV_CHAN_IOC_KICK), EPIPE, "kick void");
 	fill(want, sizeof(want), seed);
+	/* but the byte the module clears when it ends one */
+	if (own[XLDEV_DEAD_OFFSET] != 0)
+		failf("own page 0's dead byte not cleared");
+	want[XLDEV_DEAD_OFFSET] = 0;
 	if (memcmp(own, want, sizeof(want)))
 		failf("own pages changed");
 }
