@@ -2,7 +2,7 @@
 /*
  * The xenkmod transport: a channel of the kernel module, /dev/xenloop,
  * that xenloopd made and handed to this process as one channel fd
- * (xl_xen_kmod.h, docs/xen.md §5.5). The fd maps this channel's pages and
+ * (xl_xen_kmod.h, docs/xen.md §5.4). The fd maps this channel's pages and
  * nothing else; kicks go out and come in through it.
  *
  * Each side writes only its own pages; the peer's are read-only. The
@@ -85,6 +85,14 @@ static int xl_xenkmod_pull(void *arg, const void *addr, size_t len)
 	else
 		return -EINVAL;
 	return ioctl(xk->chan, XLDEV_CHAN_IOC_PEEK, &pk) < 0 ? -errno : 0;
+}
+
+/* The peer's whole control page, both its lines, in one call. */
+static int xl_xenkmod_pull_all(void *arg)
+{
+	struct xl_xenkmod *xk = arg;
+
+	return xl_xenkmod_pull(xk, xk->win + XL_KPAGE, XL_KPAGE);
 }
 
 static void xl_xenkmod_release(struct xl_xenkmod *xk, bool unmap)
@@ -207,6 +215,7 @@ static int xl_xenkmod_attach(struct xl_chan *ch, const struct xl_chan_desc *desc
 	xk->mapper = getpid();
 	xk->peer.arg = xk;
 	xk->peer.pull = xk->peer_mmap ? NULL : xl_xenkmod_pull;
+	xk->peer.pull_all = xk->peer_mmap ? NULL : xl_xenkmod_pull_all;
 	ch->be = xk;
 	ch->side = s;
 	ch->ctrl = NULL;
@@ -312,9 +321,10 @@ static int xl_xenkmod_ack(struct xl_chan *ch, enum xl_wait w,
 	(void)got;
 	/* the peer's live byte: its library's destroy, or the module's
 	 * end of the peer's channel */
-	if (xk->peer.pull)
-		(void)xk->peer.pull(xk, &ch->dsh[!ch->side]->p,
-				    sizeof(ch->dsh[!ch->side]->p));
+	/* both of the peer's lines: a sleeper's caller looks at them next
+	 * (a PV guest's copy) */
+	if (xk->peer.pull_all)
+		(void)xk->peer.pull_all(xk);
 	if (XL_READ_ONCE(ch->dsh[!ch->side]->p.live) == XL_WIRE_DEAD)
 		return -ECONNRESET;
 	return 0;

@@ -538,7 +538,12 @@ bool xl_chan_peer_live(struct xl_chan *ch)
 	/* the peer's live byte: Xen's unmap-notify, the module's release
 	 * of the peer's channel, or the peer's destroy */
 	sh = xl_chan_dir_sh(ch, !ch->side);
-	xl_chan_pull(ch, &sh->p, sizeof(sh->p));
+	/* the library's readiness checks look at the copy right after
+	 * this: all of the peer's lines, where they are a copy */
+	if (ch->peer && ch->peer->pull_all)
+		(void)ch->peer->pull_all(ch->peer->arg);
+	else
+		xl_chan_pull(ch, &sh->p, sizeof(sh->p));
 	if (XL_READ_ONCE(sh->p.live) == XL_WIRE_DEAD) {
 		XL_WRITE_ONCE(ch->peer_gone, true);
 		return false;

@@ -40,6 +40,10 @@
  */
 struct xl_ring_peer {
 	int (*pull)(void *arg, const void *addr, size_t len);
+	/* refresh every line of the peer's at once (NULL: each by pull()):
+	 * for readers outside the ring code (the library's poll), which
+	 * look at the copy without pulling */
+	int (*pull_all)(void *arg);
 	void *arg;
 };
 
