@@ -17,6 +17,8 @@ static unsigned int xl_desc_nfds(uint32_t kind)
 		return XL_DESC_LOCAL_NFDS;
 	case XL_BACKEND_XENDEV:
 		return XL_DESC_XENDEV_NFDS;
+	case XL_BACKEND_XENKMOD:
+		return XL_DESC_XENKMOD_NFDS;
 	default:
 		return 0;
 	}
@@ -42,6 +44,14 @@ int xl_desc_to_msg(const struct xl_chan_desc *desc, struct xl_ctl_msg *msg,
 		fds[1] = desc->u.xendev.evt[XL_WAIT_DATA];
 		fds[2] = desc->u.xendev.evt[XL_WAIT_SPACE];
 		fds[3] = desc->u.xendev.hup;
+		return 0;
+	}
+	if (desc->kind == XL_BACKEND_XENKMOD) {
+		msg->chan_offset = 0;
+		msg->chan_port[0] = desc->u.xenkmod.peer_mmap;
+		msg->chan_port[1] = 0;
+		fds[0] = desc->u.xenkmod.chan;
+		fds[1] = desc->u.xenkmod.hup;
 		return 0;
 	}
 	fds[0] = desc->u.local.memfd;
@@ -91,6 +101,18 @@ int xl_desc_from_msg(const struct xl_ctl_msg *msg,
 		desc->u.xendev.evt[XL_WAIT_DATA] = fds[1];
 		desc->u.xendev.evt[XL_WAIT_SPACE] = fds[2];
 		desc->u.xendev.hup = fds[3];
+		return 0;
+	}
+	if (desc->kind == XL_BACKEND_XENKMOD) {
+		/* the page counts follow from the orders (the transport
+		 * checks them against its limits) */
+		desc->u.xenkmod.own_pages = 1 + (uint32_t)((1ull <<
+			desc->order[want_side]) / XL_WIRE_PAGE_SIZE);
+		desc->u.xenkmod.peer_pages = 1 + (uint32_t)((1ull <<
+			desc->order[!want_side]) / XL_WIRE_PAGE_SIZE);
+		desc->u.xenkmod.peer_mmap = msg->chan_port[0] != 0;
+		desc->u.xenkmod.chan = fds[0];
+		desc->u.xenkmod.hup = fds[1];
 		return 0;
 	}
 	desc->u.local.memfd = fds[0];

@@ -19,6 +19,9 @@
 /* xendev (xl_backend.h): memory fd, evtchn fd for data, for space,
  * liveness; the offset and ports in chan_offset / chan_port */
 #define XL_DESC_XENDEV_NFDS	4
+/* xenkmod: the module's channel fd, the liveness end; chan_port[0] is 1
+ * where the peer's pages may be mapped (else PEEK reads them) */
+#define XL_DESC_XENKMOD_NFDS	2
 
 /* Fill msg's chan_* and nfds, and fds[], from desc (which keeps its fds). */
 int xl_desc_to_msg(const struct xl_chan_desc *desc, struct xl_ctl_msg *msg,

@@ -24,6 +24,7 @@ void xl_conf_defaults(struct xl_conf *c)
 	c->ring_order = XL_RING_ORDER_DEFAULT;
 	c->match_timeout_ms = XL_TIMEOUT_MS_DEFAULT;
 	c->enable = true;
+	c->xen_kmod = true;
 }
 
 bool xl_conf_name_valid(const char *name)
@@ -112,8 +113,12 @@ static int xl_conf_set(struct xl_conf *c, const char *k, const char *v,
 		*msg = "routed: yes or no";
 		return xl_conf_bool(v, &c->routed);
 	}
+	if (!strcmp(k, "xen_kmod")) {
+		*msg = "xen_kmod: yes or no";
+		return xl_conf_bool(v, &c->xen_kmod);
+	}
 	*msg = "unknown key (rundir, name, ring_order, match_timeout_ms, "
-	       "enable, routed)";
+	       "enable, routed, xen_kmod)";
 	return -EINVAL;
 }
 

@@ -30,6 +30,7 @@ struct xl_conf {
 	uint32_t match_timeout_ms;
 	bool enable;
 	bool routed;			/* --discovery: pair routed guests */
+	bool xen_kmod;			/* --xen: /dev/xenloop when there */
 };
 
 void xl_conf_defaults(struct xl_conf *c);

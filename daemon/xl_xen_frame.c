@@ -20,8 +20,20 @@ static int xl_xframe_check(const struct xl_xframe *f)
 
 	switch (f->type) {
 	case XL_XFRAME_REPLY:
-		if (f->len != sizeof(*f) || f->nrefs ||
+		/* references only with an acceptance (of a KOFFER: the
+		 * receiver checks that it was one, and their count) */
+		if (f->nrefs > XL_XEN_KMOD_MAX_PAGES ||
+		    f->len != sizeof(*f) + f->nrefs * sizeof(uint32_t) ||
+		    (f->nrefs && f->status != XL_REASON_NONE) ||
 		    f->status < 0 || f->status >= XL_REASON_MAX)
+			return -EPROTO;
+		return 0;
+	case XL_XFRAME_KOFFER:
+		if (xl_xen_kmod_pages(f->order[1], &npages) < 0 ||
+		    xl_xen_kmod_pages(f->order[0], &npages) < 0 ||
+		    f->nrefs != npages || f->port[0] == 0 || f->port[1] ||
+		    f->len != sizeof(*f) + f->nrefs * sizeof(uint32_t) ||
+		    f->status)
 			return -EPROTO;
 		return 0;
 	case XL_XFRAME_OFFER:

@@ -13,10 +13,17 @@
 
 #include "xenloop/ctl.h"
 #include "xl_xen_dev.h"
+#include "xl_xen_kmod.h"
 
 enum xl_xframe_type {
 	XL_XFRAME_OFFER = 1,
 	XL_XFRAME_REPLY = 2,
+	/* an offer of a channel of the kernel module (xl_xen_kmod.h):
+	 * the offering side's own pages (control page + the data of
+	 * direction 0) and its one port, port[0]; the REPLY that accepts
+	 * it carries the answering side's references (control page + the
+	 * data of direction 1) */
+	XL_XFRAME_KOFFER = 3,
 };
 
 /* Grant references of one channel at most (control page + data). */
@@ -32,9 +39,11 @@ struct xl_xframe {
 	uint32_t type;			/* enum xl_xframe_type */
 	uint64_t id;			/* the offering daemon's offer id */
 	int32_t status;			/* REPLY: enum xl_ctl_reason */
-	uint32_t order[2];		/* OFFER: the channel's sizes */
-	uint32_t port[2];		/* OFFER: unbound ports, by xl_wait */
-	uint32_t nrefs;			/* OFFER: control page + data */
+	uint32_t order[2];		/* OFFER, KOFFER: the channel's sizes */
+	uint32_t port[2];		/* OFFER: unbound ports, by xl_wait;
+					 * KOFFER: port[0], port[1] 0 */
+	uint32_t nrefs;			/* OFFER: control page + data;
+					 * KOFFER, REPLY to it: a side's pages */
 	struct xl_ctl_addr client, server;	/* OFFER */
 };
 

@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <xenstore.h>
@@ -37,6 +38,7 @@
 #include "xl_xen_fault.h"
 #include "xl_xen_frame.h"
 #include "xl_xen_guest.h"
+#include "xl_xen_kmod.h"
 #include "xl_xen_link.h"
 #include "xl_xs.h"
 
@@ -49,6 +51,9 @@
  * peer's answer node must be there. */
 #define XL_XLINK_ANSWER_TICKS	5
 #define XL_XLINK_SELF_TOKEN	"xl-self"
+/* How long a channel of the module waits for its other half (an OFFER's
+ * REPLY, a REPLY's turn to be sent) before we let go of our copy. */
+#define XL_XKPEND_MS		30000
 
 /* Our copy of the grant fd a channel's process mapped, and where the
  * channel's unmap-notify is: what a restore needs (xl_xgrant_unnotify). */
@@ -93,6 +98,25 @@ struct xl_xkeep {
 	 * for a restore (xl_keep_void); negative where none could be made */
 	struct xl_xgrant grant;
 	int evt[2];
+	bool kmod;		/* a channel of the module: nothing to keep */
+};
+
+/*
+ * A connection's channel of the module between OFFER and REPLY. The
+ * offering side (out) holds a copy of its channel fd until the REPLY's
+ * references let it ACCEPT; the answering side (!out) holds its own
+ * references until its REPLY goes. Either lets go after XL_XKPEND_MS.
+ */
+struct xl_xkpend {
+	struct xl_xkpend *next;
+	bool out;
+	uint32_t peer_id;	/* the matching table's id of the link */
+	uint64_t offer_id;
+	int chan;		/* out: our copy, else -1 */
+	uint32_t order[2];
+	uint64_t since_ms;
+	uint32_t nrefs;		/* !out: our references */
+	uint32_t refs[XL_XEN_KMOD_MAX_PAGES];
 };
 
 struct xl_xen_gd {
@@ -105,6 +129,10 @@ struct xl_xen_gd {
 	/* event-channel files of a domain we were before a restore: open
 	 * for as long as we live (xl_keep_void) */
 	size_t nstale;
+	/* /dev/xenloop, or -1: connections on the stock devices */
+	int kdev;
+	bool kpeer_mmap;
+	struct xl_xkpend *kpend;
 };
 
 /* ---- xenstore ---- */
@@ -215,6 +243,12 @@ static void xl_keep_add(struct xl_xen_gd *x, uint32_t domid, int fd,
 	}
 	k = &x->keep[x->nkeep++];
 	*k = (struct xl_xkeep){ .fd = fd, .domid = domid };
+	if (desc->kind == XL_BACKEND_XENKMOD) {
+		/* the module voids it at a suspend: nothing of it is ours */
+		k->kmod = true;
+		k->grant.mem = k->evt[0] = k->evt[1] = -1;
+		return;
+	}
 	ret = xl_xgrant_hold(&k->grant, desc);
 	k->evt[0] = xl_keeper_dup(desc->u.xendev.evt[0]);
 	k->evt[1] = xl_keeper_dup(desc->u.xendev.evt[1]);
@@ -252,6 +286,13 @@ static void xl_keep_void(struct xl_xen_gd *x, size_t i)
 {
 	struct xl_xkeep *k = &x->keep[i];
 
+	if (k->kmod) {
+		/* the module took everything away before the suspend:
+		 * the process only hears that its ring is void */
+		(void)!write(k->fd, &(char){ XL_XEN_DEV_RESTORED }, 1);
+		xl_keep_drop(x, i, false);
+		return;
+	}
 	xl_xgrant_unnotify(&k->grant, "a connection", k->domid);
 	x->nstale += (k->evt[0] >= 0) + (k->evt[1] >= 0);
 	k->evt[0] = k->evt[1] = -1;	/* never closed */
@@ -646,6 +687,63 @@ static struct xl_xpeer *xl_xpeer_get(struct xl_xen_gd *x, uint32_t domid)
 	return xp;
 }
 
+/* ---- channels of the module between OFFER and REPLY ---- */
+
+static struct xl_xkpend *xl_xkpend_take(struct xl_xen_gd *x, bool out,
+					uint32_t peer_id, uint64_t offer_id)
+{
+	struct xl_xkpend **pp, *p;
+
+	for (pp = &x->kpend; (p = *pp); pp = &p->next) {
+		if (p->out == out && p->peer_id == peer_id &&
+		    p->offer_id == offer_id) {
+			*pp = p->next;
+			return p;
+		}
+	}
+	return NULL;
+}
+
+static void xl_xkpend_free(struct xl_xkpend *p)
+{
+	if (p->chan >= 0)
+		close(p->chan);
+	free(p);
+}
+
+/* Let go of what waited too long (all of it: now_ms 0 and all). */
+static void xl_xkpend_expire(struct xl_xen_gd *x, bool all)
+{
+	uint64_t now = xl_now_ms();
+	struct xl_xkpend **pp = &x->kpend, *p;
+
+	while ((p = *pp)) {
+		if (all || now - p->since_ms > XL_XKPEND_MS) {
+			*pp = p->next;
+			xl_xkpend_free(p);
+			continue;
+		}
+		pp = &p->next;
+	}
+}
+
+static struct xl_xkpend *xl_xkpend_new(struct xl_xen_gd *x, bool out,
+				       uint32_t peer_id, uint64_t offer_id)
+{
+	struct xl_xkpend *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->out = out;
+	p->peer_id = peer_id;
+	p->offer_id = offer_id;
+	p->chan = -1;
+	p->since_ms = xl_now_ms();
+	p->next = x->kpend;
+	x->kpend = p;
+	return p;
+}
+
 /* ---- frames ---- */
 
 static int xl_xframe_send(struct xl_xpeer *xp, const struct xl_xframe *f,
@@ -710,6 +808,96 @@ static void xl_xframe_on_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 	xl_peer_take_offer(d, &o);
 }
 
+/*
+ * A KOFFER from xp: connect to its channel through the module (which maps
+ * its pages and grants ours) for the server's process; our references go
+ * back with the REPLY that accepts it (xl_xlink_reply).
+ */
+static void xl_xframe_on_koffer(struct xl_daemon *d, struct xl_xpeer *xp,
+				const struct xl_xframe *f,
+				const uint32_t *refs)
+{
+	struct xl_offer o = { .from = xp->id, .id = f->id };
+	struct xl_xen_gd *x = xl_x(d);
+	struct xl_chan_desc desc;
+	struct xl_xkpend *p;
+	int chan = -1, pair[2] = { -1, -1 }, ret;
+
+	o.client = f->client;
+	o.server = f->server;
+	o.order[0] = f->order[0];
+	o.order[1] = f->order[1];
+	if (xl_addr_normalize(&o.client) || xl_addr_normalize(&o.server)) {
+		xl_xframe_reply(d, xp, f->id, XL_REASON_PROTOCOL);
+		return;
+	}
+	if (x->kdev < 0) {
+		/* the offering guest has the module, we do not: TCP */
+		xl_xframe_reply(d, xp, f->id, XL_REASON_RESOURCES);
+		return;
+	}
+	p = xl_xkpend_new(x, false, xp->id, f->id);
+	if (!p) {
+		xl_xframe_reply(d, xp, f->id, XL_REASON_RESOURCES);
+		return;
+	}
+	ret = xl_xen_kmod_connect(x->kdev, xp->domid, f->order, refs,
+				  f->nrefs, f->port[0], &chan, p->refs,
+				  &p->nrefs);
+	if (ret == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+				   SOCK_CLOEXEC, 0, pair) < 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = xl_xen_kmod_desc(&desc, 1, f->order, chan, pair[0],
+				       x->kpeer_mmap);
+	if (chan >= 0)
+		close(chan);	/* the process's copy holds it from now */
+	if (pair[0] >= 0)
+		close(pair[0]);
+	if (ret < 0) {
+		log_warnx("offer %" PRIu64 " from domain %u: cannot connect "
+			  "its channel: %s", f->id, xp->domid, strerror(-ret));
+		if (pair[1] >= 0)
+			close(pair[1]);
+		xl_xkpend_free(xl_xkpend_take(x, false, xp->id, f->id));
+		xl_xframe_reply(d, xp, f->id, ret == -EINVAL ?
+				XL_REASON_PROTOCOL : XL_REASON_RESOURCES);
+		return;
+	}
+	xl_keep_add(x, xp->domid, pair[1], &desc);
+	xl_peer_take_fds(&desc, &o.fds);
+	xl_peer_take_offer(d, &o);
+}
+
+/* A REPLY from xp; an acceptance of our KOFFER carries its references,
+ * with which we complete the channel before its process gets it. */
+static void xl_xframe_on_reply(struct xl_daemon *d, struct xl_xpeer *xp,
+			       const struct xl_xframe *f,
+			       const uint32_t *refs)
+{
+	struct xl_xkpend *p = xl_xkpend_take(xl_x(d), true, xp->id, f->id);
+	int32_t status = f->status;
+	int ret;
+
+	if (p && status == XL_REASON_NONE) {
+		ret = f->nrefs ? xl_xen_kmod_accept(xl_x(d)->kdev, p->chan,
+						    p->order, refs, f->nrefs) :
+			-EPROTO;
+		if (ret < 0) {
+			log_warnx("offer %" PRIu64 " to domain %u: cannot "
+				  "accept its channel: %s", f->id, xp->domid,
+				  strerror(-ret));
+			status = ret == -EPROTO || ret == -EINVAL ?
+				XL_REASON_PROTOCOL : XL_REASON_RESOURCES;
+		}
+	} else if (!p && f->nrefs) {
+		status = XL_REASON_PROTOCOL;	/* references for no KOFFER */
+	}
+	if (p)
+		xl_xkpend_free(p);
+	xl_peer_answer(d, xp->id, f->id, status);
+}
+
 /* The frames in xp's buffer; -EPROTO ends the link. */
 static int xl_xframe_parse(struct xl_daemon *d, struct xl_xpeer *xp)
 {
@@ -725,12 +913,13 @@ static int xl_xframe_parse(struct xl_daemon *d, struct xl_xpeer *xp)
 			return n;
 		if (n == 0)
 			break;
-		if (f.type == XL_XFRAME_REPLY) {
-			xl_peer_answer(d, xp->id, f.id, f.status);
-		} else {
-			memcpy(refs, at, f.nrefs * sizeof(uint32_t));
+		memcpy(refs, at, f.nrefs * sizeof(uint32_t));
+		if (f.type == XL_XFRAME_REPLY)
+			xl_xframe_on_reply(d, xp, &f, refs);
+		else if (f.type == XL_XFRAME_KOFFER)
+			xl_xframe_on_koffer(d, xp, &f, refs);
+		else
 			xl_xframe_on_offer(d, xp, &f, refs);
-		}
 		off += (size_t)n;
 	}
 	memmove(xp->rbuf, xp->rbuf + off, xp->rlen - off);
@@ -793,6 +982,17 @@ void xl_xlink_start(struct xl_daemon *d)
 	if (!xs_watch(x->xs, "domid", XL_XLINK_SELF_TOKEN))
 		log_warnx("cannot watch our domid (%s): a restore is seen "
 			  "at the next tick only", strerror(errno));
+	x->kdev = d->conf.xen_kmod ? xl_xen_kmod_open(&x->kpeer_mmap) :
+		-ECANCELED;
+	if (x->kdev >= 0)
+		log_info("connections through the kernel module (%s%s)",
+			 XL_XEN_KMOD_DEV, x->kpeer_mmap ? "" :
+			 "; PV: the peer's pages are read with PEEK");
+	else
+		log_info("%s: connections on the stock devices "
+			 "(gntalloc's budget, docs/xen.md §3)",
+			 x->kdev == -ECANCELED ? "xen_kmod = no" :
+			 strerror(-x->kdev));
 	d->xen = x;
 	log_info("Xen guest mode: domain %u", self);
 }
@@ -813,6 +1013,8 @@ static void xl_xlink_void_all(struct xl_daemon *d)
 	 * notify of the old one would put that port */
 	while (x->nkeep)
 		xl_keep_void(x, x->nkeep - 1);
+	/* channels of the module half made: void too */
+	xl_xkpend_expire(x, true);
 	/* down, and out of the table: the next tick frees them (a caller
 	 * may still hold one) */
 	for (xp = x->peers; xp; xp = xp->next) {
@@ -903,6 +1105,7 @@ void xl_xlink_tick(struct xl_daemon *d)
 		free(xp);
 	}
 	xl_keep_sweep(x);
+	xl_xkpend_expire(x, false);
 }
 
 int xl_xlink_pollfds(struct xl_daemon *d, struct pollfd *pfd, void **obj,
@@ -984,6 +1187,75 @@ struct xl_xpeer *xl_xlink_lookup(struct xl_daemon *d,
 	return xp;
 }
 
+/* xl_xlink_offer() through the module: a KOFFER, and the client's side
+ * of the channel held until the REPLY lets us complete it. */
+static uint32_t xl_xlink_koffer(struct xl_daemon *d, struct xl_xpeer *xp,
+				struct xl_reg *reg, const uint32_t order[2])
+{
+	uint32_t refs[XL_XEN_KMOD_MAX_PAGES], nrefs, port;
+	struct xl_xframe f = { .type = XL_XFRAME_KOFFER };
+	struct xl_xen_gd *x = xl_x(d);
+	struct xl_match_fds side0;
+	struct xl_chan_desc desc;
+	struct xl_xkpend *p;
+	int chan = -1, pair[2] = { -1, -1 }, ret;
+
+	ret = xl_xen_kmod_offer(x->kdev, xp->domid, order, &chan, &port,
+				refs, &nrefs);
+	if (ret == 0 && socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK |
+				   SOCK_CLOEXEC, 0, pair) < 0)
+		ret = -errno;
+	if (ret == 0)
+		ret = xl_xen_kmod_desc(&desc, 0, order, chan, pair[0],
+				       x->kpeer_mmap);
+	if (pair[0] >= 0)
+		close(pair[0]);
+	p = ret == 0 ? xl_xkpend_new(x, true, xp->id, d->next_offer + 1) :
+		NULL;
+	if (!p) {
+		log_warnx("cannot offer a channel to domain %u: %s",
+			  xp->domid, strerror(ret < 0 ? -ret : ENOMEM));
+		if (ret == 0)
+			xl_backend_xenkmod.desc_release(&desc);
+		if (chan >= 0)
+			close(chan);
+		if (pair[1] >= 0)
+			close(pair[1]);
+		return XL_REASON_RESOURCES;
+	}
+	p->chan = chan;
+	p->order[0] = order[0];
+	p->order[1] = order[1];
+	f.id = ++d->next_offer;
+	f.len = (uint32_t)(sizeof(f) + nrefs * sizeof(uint32_t));
+	f.order[0] = order[0];
+	f.order[1] = order[1];
+	f.port[0] = port;
+	f.nrefs = nrefs;
+	f.client = reg->local;
+	f.server = reg->remote;
+	ret = xl_xframe_send(xp, &f, refs);
+	if (ret < 0) {
+		xl_xkpend_free(xl_xkpend_take(x, true, xp->id, f.id));
+		xl_backend_xenkmod.desc_release(&desc);
+		close(pair[1]);
+		xl_xlink_down(d, xp, "cannot send");
+		return XL_REASON_PEER_DOWN;
+	}
+	xl_keep_add(x, xp->domid, pair[1], &desc);
+	xl_peer_take_fds(&desc, &side0);
+	ret = xl_match_client_wait(d->match, reg, xp->id, f.id, order, &side0,
+				   xl_now_ms());
+	if (ret < 0) {
+		xl_peer_fds_close(&side0);
+		return XL_REASON_RESOURCES;
+	}
+	log_debug("cookie %llu of pid %u: module channel offer %llu sent to "
+		  "domain %u", (unsigned long long)reg->cookie, reg->pid,
+		  (unsigned long long)f.id, xp->domid);
+	return XL_REASON_NONE;
+}
+
 uint32_t xl_xlink_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 			struct xl_reg *reg)
 {
@@ -996,6 +1268,13 @@ uint32_t xl_xlink_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 
 	if (!xl_match_can_wait(d->match))
 		return XL_REASON_RESOURCES;
+	if (xl_x(d)->kdev >= 0) {
+		/* the module's channels are smaller: a side has at most
+		 * XL_XEN_KMOD_MAX_PAGES */
+		if (order[0] > XL_XEN_KMOD_MAX_ORDER)
+			order[0] = order[1] = XL_XEN_KMOD_MAX_ORDER;
+		return xl_xlink_koffer(d, xp, reg, order);
+	}
 	ret = xl_xen_dev_offer(xp->domid, order, &desc, refs, &nrefs, &keep);
 	if (ret < 0) {
 		log_warnx("cannot offer a channel to domain %u: %s",
@@ -1041,11 +1320,28 @@ bool xl_xlink_reply(struct xl_daemon *d, uint32_t from, uint64_t offer_id,
 
 	if (!d->xen)
 		return false;
+	struct xl_xkpend *p;
+
 	for (xp = xl_x(d)->peers; xp; xp = xp->next) {
-		if (xp->id == from && xp->st == XL_XLINK_UP) {
+		if (xp->id != from || xp->st != XL_XLINK_UP)
+			continue;
+		p = xl_xkpend_take(xl_x(d), false, from, offer_id);
+		if (p && status == XL_REASON_NONE) {
+			/* an acceptance of a KOFFER: our references */
+			struct xl_xframe f = { .type = XL_XFRAME_REPLY,
+					       .id = offer_id,
+					       .nrefs = p->nrefs };
+
+			f.len = (uint32_t)(sizeof(f) +
+					   p->nrefs * sizeof(uint32_t));
+			if (xl_xframe_send(xp, &f, p->refs) < 0)
+				xl_xlink_down(d, xp, "cannot send");
+		} else {
 			xl_xframe_reply(d, xp, offer_id, status);
-			return true;
 		}
+		if (p)
+			xl_xkpend_free(p);
+		return true;
 	}
 	return false;
 }
@@ -1065,6 +1361,9 @@ void xl_xlink_stop(struct xl_daemon *d)
 	/* the processes keep their rings: only a dead domain ends them */
 	while (x->nkeep)
 		xl_keep_drop(x, x->nkeep - 1, false);
+	xl_xkpend_expire(x, true);
+	if (x->kdev >= 0)
+		close(x->kdev);
 	free(x->keep);
 	xl_xen_guest_withdraw(&x->g);
 	xs_close(x->xs);

@@ -102,7 +102,8 @@ struct xl_ctl_msg {
 	uint32_t chan_side;	/* 0 or 1 */
 	uint32_t chan_order[2];
 	/* CHAN of kind xendev: where the pages are on the memory fd, and
-	 * the event-channel ports bound on the two evtchn fds */
+	 * the event-channel ports bound on the two evtchn fds; of kind
+	 * xenkmod: chan_port[0] is 1 where the peer's pages may be mapped */
 	uint64_t chan_offset;
 	uint32_t chan_port[2];
 	struct xl_ctl_counts counts;	/* STATS, CLOSE */

@@ -117,6 +117,74 @@ START_TEST(test_frame_hostile)
 }
 END_TEST
 
+/* A KOFFER (a channel of the kernel module) of order 14 each way: the
+ * offering side's 5 pages and one port; the REPLY that accepts it has
+ * the answering side's references. */
+static size_t koffer(uint8_t *buf, int spoil_it)
+{
+	struct xl_xframe f = { .type = XL_XFRAME_KOFFER };
+	uint32_t i, ref;
+
+	f.id = 43;
+	f.order[0] = f.order[1] = 14;
+	f.port[0] = 9;
+	f.nrefs = 5;
+	switch (spoil_it) {
+	case 1: f.port[1] = 10; break;		/* a second port */
+	case 2: f.port[0] = 0; break;		/* no port */
+	case 3: f.nrefs = 6; break;		/* one too many */
+	case 4: f.order[0] = f.order[1] = 21; f.nrefs = 513; break;
+	case 5: f.order[1] = 21; break;		/* the other side's too big */
+	case 6: f.status = XL_REASON_NONE + 1; break;
+	}
+	f.len = (uint32_t)(sizeof(f) + f.nrefs * sizeof(uint32_t));
+	memcpy(buf, &f, sizeof(f));
+	for (i = 0; i < f.nrefs; i++) {
+		ref = 2000 + i;
+		memcpy(buf + sizeof(f) + i * 4, &ref, 4);
+	}
+	return f.len;
+}
+
+START_TEST(test_koffer)
+{
+	static uint8_t buf[XL_XFRAME_MAX_LEN * 2];
+	struct xl_xframe f = { .type = XL_XFRAME_REPLY, .id = 43 };
+	const uint8_t *refs;
+	size_t len = koffer(buf, 0);
+	uint32_t ref;
+
+	ck_assert_int_eq(xl_xframe_next(buf, len, &f, &refs), (int)len);
+	ck_assert_uint_eq(f.type, XL_XFRAME_KOFFER);
+	ck_assert_uint_eq(f.nrefs, 5);
+	memcpy(&ref, refs + 4 * 4, 4);
+	ck_assert_uint_eq(ref, 2004);
+	/* the acceptance, with references */
+	memset(&f, 0, sizeof(f));
+	f.type = XL_XFRAME_REPLY;
+	f.id = 43;
+	f.nrefs = 5;
+	f.len = sizeof(f) + 5 * 4;
+	memcpy(buf, &f, sizeof(f));
+	ck_assert_int_eq(xl_xframe_next(buf, f.len, &f, &refs), 88 + 20);
+	/* references only with an acceptance */
+	f.status = XL_REASON_NO_MATCH;
+	memcpy(buf, &f, sizeof(f));
+	ck_assert_int_eq(xl_xframe_next(buf, f.len, &f, &refs), -EPROTO);
+}
+END_TEST
+
+START_TEST(test_koffer_hostile)
+{
+	static uint8_t buf[XL_XFRAME_MAX_LEN * 2];
+	const uint8_t *refs;
+	struct xl_xframe f;
+	size_t len = koffer(buf, 1 + _i);
+
+	ck_assert_int_eq(xl_xframe_next(buf, len, &f, &refs), -EPROTO);
+}
+END_TEST
+
 /* Random bytes never crash it, and whatever it accepts is consistent. */
 START_TEST(test_frame_random)
 {
@@ -198,6 +266,8 @@ static Suite *xen_frame_suite(void)
 	tcase_add_test(tc, test_offer_roundtrip);
 	tcase_add_loop_test(tc, test_frame_hostile, 0, 13);
 	tcase_add_test(tc, test_frame_random);
+	tcase_add_test(tc, test_koffer);
+	tcase_add_loop_test(tc, test_koffer_hostile, 0, 6);
 	tcase_add_test(tc, test_node);
 	tcase_add_loop_test(tc, test_node_hostile, 0,
 			    (int)(sizeof(bad_nodes) / sizeof(bad_nodes[0])));
