@@ -228,7 +228,8 @@ bool xl_ring_tx_ready(struct xl_ring_tx *tx)
 
 bool xl_ring_tx_prepare_sleep(struct xl_ring_tx *tx)
 {
-	XL_WRITE_ONCE(tx->sh->p.want_space, 1);
+	XL_WRITE_ONCE(tx->sh->p.want_space, tx->peer ?
+		      xl_ring_want_next(XL_READ_ONCE(tx->sh->p.want_space)) : 1);
 	/* want_space /before/ re-reading cons: pairs with the barrier in
 	 * xl_ring_rx_notify_needed() */
 	xl_smp_mb();
@@ -250,18 +251,21 @@ bool xl_ring_tx_notify_needed(struct xl_ring_tx *tx)
 	 * barrier in xl_ring_rx_prepare_sleep() */
 	xl_smp_mb();
 	if (tx->peer) {
-		uint32_t cons;
+		uint32_t want, cons;
 
 		xl_ring_pull(tx->peer, &tx->sh->c, sizeof(tx->sh->c));
-		if (!XL_READ_ONCE(tx->sh->c.want_data))
+		want = XL_READ_ONCE(tx->sh->c.want_data);
+		if (!want)
 			return false;
-		/* not again until the consumer has moved: a consumer
-		 * that sleeps again after our kick has consumed first
-		 * (the barriers on both sides make us see that) */
+		/* not twice for one sleep: a consumer that sleeps again
+		 * after our kick announces anew (or has consumed; the
+		 * barriers on both sides make us see either) */
 		cons = XL_READ_ONCE(tx->sh->c.cons);
-		if (tx->kicked && cons == tx->kick_cons)
+		if (tx->kicked && want == tx->kick_want &&
+		    cons == tx->kick_cons)
 			return false;
 		tx->kicked = true;
+		tx->kick_want = want;
 		tx->kick_cons = cons;
 		return true;
 	}
@@ -475,7 +479,8 @@ bool xl_ring_rx_ready(struct xl_ring_rx *rx)
 
 bool xl_ring_rx_prepare_sleep(struct xl_ring_rx *rx)
 {
-	XL_WRITE_ONCE(rx->sh->c.want_data, 1);
+	XL_WRITE_ONCE(rx->sh->c.want_data, rx->peer ?
+		      xl_ring_want_next(XL_READ_ONCE(rx->sh->c.want_data)) : 1);
 	/* want_data /before/ re-reading prod: pairs with the barrier in
 	 * xl_ring_tx_notify_needed() */
 	xl_smp_mb();
@@ -497,16 +502,20 @@ bool xl_ring_rx_notify_needed(struct xl_ring_rx *rx)
 	 * xl_ring_tx_prepare_sleep() */
 	xl_smp_mb();
 	if (rx->peer) {
-		uint32_t prod;
+		uint32_t want, prod;
 
 		xl_ring_pull(rx->peer, &rx->sh->p, sizeof(rx->sh->p));
-		if (!XL_READ_ONCE(rx->sh->p.want_space))
+		want = XL_READ_ONCE(rx->sh->p.want_space);
+		if (!want)
 			return false;
-		/* as xl_ring_tx_notify_needed(): once per producer move */
+		/* as xl_ring_tx_notify_needed(): once per announcement
+		 * (a producer woken for too little room sleeps again) */
 		prod = XL_READ_ONCE(rx->sh->p.prod);
-		if (rx->kicked && prod == rx->kick_prod)
+		if (rx->kicked && want == rx->kick_want &&
+		    prod == rx->kick_prod)
 			return false;
 		rx->kicked = true;
+		rx->kick_want = want;
 		rx->kick_prod = prod;
 		return true;
 	}

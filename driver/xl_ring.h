@@ -47,6 +47,17 @@ struct xl_ring_peer {
 	void *arg;
 };
 
+/*
+ * A sleeper's announcement (want_data, want_space) in its own line: any
+ * nonzero value. Where the peer may not claim it back (struct
+ * xl_ring_peer), each announcement is a new value, so that the peer can
+ * tell a sleeper that slept again from one it already woke.
+ */
+static inline uint32_t xl_ring_want_next(uint32_t cur)
+{
+	return cur + 1 ? cur + 1 : 1;
+}
+
 /* Producer's private state. */
 struct xl_ring_tx {
 	struct xl_wire_dir *sh;		/* shared control of this direction */
@@ -60,8 +71,8 @@ struct xl_ring_tx {
 	bool closed;			/* we published CLOSED */
 	bool peer_closed;		/* we saw the consumer's CLOSED */
 	const struct xl_ring_peer *peer; /* see struct xl_ring_peer */
-	bool kicked;			/* peer mode: notified at kick_cons */
-	uint32_t kick_cons;
+	bool kicked;			/* peer mode: notified the consumer's */
+	uint32_t kick_want, kick_cons;	/* announcement at its index */
 };
 
 /* Consumer's private state. */
@@ -78,8 +89,8 @@ struct xl_ring_rx {
 	int error;
 	bool closed;			/* we published CONS_CLOSED */
 	const struct xl_ring_peer *peer; /* see struct xl_ring_peer */
-	bool kicked;			/* peer mode: notified at kick_prod */
-	uint32_t kick_prod;
+	bool kicked;			/* peer mode: notified the producer's */
+	uint32_t kick_want, kick_prod;	/* announcement at its index */
 };
 
 /* Flags for xl_ring_read(). */

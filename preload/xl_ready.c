@@ -157,6 +157,26 @@ void xl_ready_get(struct xl_sock *s, struct xl_ready *r)
 		r->in = true;
 }
 
+/*
+ * Announce a sleeper in our own line. Where the peer cannot claim the
+ * announcement back (a channel of the kernel module: ch->peer), each is a
+ * new value, which tells the peer that we sleep again after its last
+ * kick (xl_ring_want_next()); elsewhere 1, as always.
+ */
+static void xl_ready_want_data(struct xl_chan *ch)
+{
+	XL_WRITE_ONCE(ch->rx.sh->c.want_data, ch->peer ?
+		      xl_ring_want_next(XL_READ_ONCE(ch->rx.sh->c.want_data)) :
+		      1);
+}
+
+static void xl_ready_want_space(struct xl_chan *ch)
+{
+	XL_WRITE_ONCE(ch->tx.sh->p.want_space, ch->peer ?
+		      xl_ring_want_next(XL_READ_ONCE(ch->tx.sh->p.want_space)) :
+		      1);
+}
+
 bool xl_ready_announce(struct xl_sock *s, bool in, bool out)
 {
 	struct xl_chan *ch = atomic_load_explicit(&s->chan,
@@ -167,9 +187,9 @@ bool xl_ready_announce(struct xl_sock *s, bool in, bool out)
 		return true;
 	xl_ready_get(s, &r);
 	if (in && r.wait_data)
-		XL_WRITE_ONCE(ch->rx.sh->c.want_data, 1);
+		xl_ready_want_data(ch);
 	if (out && r.wait_space)
-		XL_WRITE_ONCE(ch->tx.sh->p.want_space, 1);
+		xl_ready_want_space(ch);
 	/* want flags /before/ looking at the indices again: pairs with the
 	 * barrier in the peer's notify check */
 	xl_smp_mb();
@@ -187,9 +207,9 @@ void xl_ready_want(struct xl_sock *s, bool in, bool out)
 	if (!ch)
 		return;
 	if (in && !XL_PRIV(s->conn->rx_ring_dead) && !XL_PRIV(s->conn->rx_tcp_only))
-		XL_WRITE_ONCE(ch->rx.sh->c.want_data, 1);
+		xl_ready_want_data(ch);
 	if (out && atomic_load_explicit(&s->conn->tx_ring, memory_order_acquire))
-		XL_WRITE_ONCE(ch->tx.sh->p.want_space, 1);
+		xl_ready_want_space(ch);
 	/* want flags /before/ the caller looks at the indices again: pairs
 	 * with the barrier in the peer's notify check */
 	xl_smp_mb();
