@@ -66,7 +66,7 @@ struct xl_chan {
 	uint32_t order[2];
 	/* Set by a transport whose directions do not sit in one control
 	 * page (xenkmod: each side's lines in its own page, docs/xen.md
-	 * §5.5): the shared control of direction d and its data, and how
+	 * §5.4): the shared control of direction d and its data, and how
 	 * the rings reach the peer's half (struct xl_ring_peer). NULL:
 	 * ctrl->dir[d] and data, plain shared memory. */
 	struct xl_wire_dir *dsh[2];

@@ -137,7 +137,7 @@ static inline uint64_t xl_wire_chan_size(uint32_t order0, uint32_t order1)
 }
 
 /*
- * A channel of the kernel module, /dev/xenloop (docs/xen.md §5.5): each
+ * A channel of the kernel module, /dev/xenloop (docs/xen.md §5.4): each
  * side produces into pages of its own, which the peer maps read-only.
  * A side's own pages are its control page, then the data of the
  * direction it sends (side 0 sends direction 0). The control page holds,

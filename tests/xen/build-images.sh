@@ -20,6 +20,7 @@ work=${XL_XEN_WORK:-$builddir/tests/xen/work}
 probe=$builddir/tests/xen/xen_chan_probe
 disc_probe=$builddir/tests/xen/xen_disc_probe
 kmod_probe=$builddir/tests/xen/xen_kmod_probe
+many=$builddir/tests/xen/xen_many
 # xenloop.ko's sources (driver/linux) and its ABI header
 srcdir=$(cd "$here/../.." && pwd)
 kmod_src=$srcdir/driver/linux
@@ -166,9 +167,9 @@ build_guest() {
 	base_root "$r" "${guest_mods[@]}"
 	copy_bin "$r" /usr/bin/xenstore-read /usr/bin/xenstore-write \
 		/usr/bin/xenstore-ls /usr/bin/xenstore-rm "$probe" \
-		"$disc_probe" "$kmod_probe" "$xenloopd" "$xenloopctl" "$preload" \
-		"${e2e_tools[@]}"
-	for f in "$probe" "$disc_probe" "$kmod_probe" "$xenloopd" \
+		"$disc_probe" "$kmod_probe" "$many" "$xenloopd" "$xenloopctl" \
+		"$preload" "${e2e_tools[@]}"
+	for f in "$probe" "$disc_probe" "$kmod_probe" "$many" "$xenloopd" \
 		"$xenloopctl" "$preload"
 	do
 		to_xl "$r" "$f"
@@ -239,7 +240,7 @@ up_to_date() {
 	local f
 
 	[ -e "$work/dom0.cpio.gz" ] && [ -e "$work/xen.elf" ] || return 1
-	for f in "$probe" "$disc_probe" "$kmod_probe" "$xenloopd" \
+	for f in "$probe" "$disc_probe" "$kmod_probe" "$many" "$xenloopd" \
 		"$xenloopctl" "$preload" "$kmod_src"/* "$kmod_hdr" \
 		"$here/guest-init.sh" "$here/guest-e2e.sh" \
 		"$here/dom0-init.sh" "${BASH_SOURCE[0]}"; do
@@ -248,8 +249,8 @@ up_to_date() {
 	return 0
 }
 
-for f in "$probe" "$disc_probe" "$kmod_probe" "$xenloopd" "$xenloopctl" \
-	"$preload"; do
+for f in "$probe" "$disc_probe" "$kmod_probe" "$many" "$xenloopd" \
+	"$xenloopctl" "$preload"; do
 	[ -x "$f" ] || die "no $f: build it first (make check-xen does;" \
 		"configure must have found the Xen libraries)"
 done

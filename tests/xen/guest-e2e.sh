@@ -33,6 +33,13 @@
 # start) still runs every program, the shimmed ones too (the library must
 # then leave them on TCP, and must not hang), and fails its ring checks.
 #
+# "guest-e2e.sh a|b kmod" is the same step through the kernel module
+# (guest-init.sh runs it in guests 1 and 2 once xenloop.ko is loaded in
+# both): the ring runs only, every check named kmod_e2e_* (the daemons'
+# xenloopd must say that it uses /dev/xenloop), and on guest 2 a run whose
+# server's fds and mappings are looked at while its connection is on a
+# channel of the module (kmod_privilege_b, xen_kmod_probe p).
+#
 # How this works
 #
 # The guests keep in step through one-line messages over plain TCP (socat,
@@ -86,6 +93,27 @@ CTL_A=7101	# messages to guest 1
 CTL_B=7100	# messages to guest 2
 
 role=$1
+kmod=false
+[ "${2:-}" = kmod ] && kmod=true
+$kmod && T=/tmp/e2ek
+# the stock devices' step stays on them, in guest 3 too, which has the
+# module loaded for its own probe (guest-init.sh)
+if ! $kmod; then
+	echo "xen_kmod = no" >$T.conf
+else
+	# 16 KiB a direction: 5 pages a side, so that MANY_N connections
+	# fit the module's budget (16384 pages) and Xen's grant table
+	echo "ring_order = 14" >$T.conf
+fi
+DAEMON_ARGS="$DAEMON_ARGS -f $T.conf"
+# a process per guest holds MANY_N connections, and each daemon their
+# liveness ends
+$kmod && ulimit -n 8192
+# the module's step repeats the transfer with less: byte-exact all the
+# same, in a third of the time on a loaded host (16 KiB rings, PEEK)
+$kmod && XFER_MIB=8
+MANY_N=500	# kmod_many's connections
+MANY_PAGES=10	# what each takes of the module's budget
 case $role in
 a)
 	me=198.18.0.1 peer=198.18.0.2 in_port=$CTL_A out_port=$CTL_B
@@ -108,10 +136,20 @@ c)
 	todo=
 	;;
 *)
-	echo "usage: guest-e2e.sh a|b|c" >&2
+	echo "usage: guest-e2e.sh a|b|c [kmod]" >&2
 	exit 2
 	;;
 esac
+if $kmod; then
+	case $role in
+	a) todo="e2e_daemon_a e2e_iperf3_ring e2e_transfer_ring
+		e2e_routed_ring e2e_pingpong_ring" ;;
+	b) todo="e2e_daemon_b e2e_iperf3_ring_srv e2e_transfer_ring_srv
+		e2e_routed_ring_srv e2e_pingpong_ring_srv e2e_privilege_b
+		many" ;;
+	*) echo "guest-e2e.sh: kmod is for guests 1 and 2" >&2; exit 2 ;;
+	esac
+fi
 # one line, single spaces: check() strikes names off by " NAME "
 # shellcheck disable=SC2086,SC2116
 todo=$(echo $todo)
@@ -128,7 +166,14 @@ say() { echo "XLINFO e2e $role: $*"; }
 check() {
 	local n="$1" t
 	shift
-	echo "XLTEST $n $*"
+	if $kmod; then
+		case $n in
+		e2e_privilege_b) echo "XLTEST kmod_privilege_b $*" ;;
+		*) echo "XLTEST kmod_$n $*" ;;
+		esac
+	else
+		echo "XLTEST $n $*"
+	fi
 	t=" $todo "
 	case $t in
 	*" $n "*) todo="${t%% "$n" *} ${t#* "$n" }" ;;
@@ -424,7 +469,12 @@ daemon_report() {
 		sleep 0.5
 	done
 	say "xenloopctl status: $(ctl_line)"
-	if running $dpid && peer_up; then
+	if $kmod && ! grep -q 'connections through the kernel module' \
+		$T.xenloopd.log; then
+		check "e2e_daemon_$role" FAIL "xenloopd $DAEMON_ARGS does not" \
+			"use /dev/xenloop; its log:"
+		show xenloopd $T.xenloopd.log 30
+	elif running $dpid && peer_up; then
 		check "e2e_daemon_$role" PASS "xenloopd $DAEMON_ARGS (pid" \
 			"$dpid) answered after $daemon_up s; ${who:-a peer}" \
 			"listed, link up, $(since "$t0") s after the guests met"
@@ -892,6 +942,163 @@ b_privilege() {
 		"maps its ring from gntdev ($maps mapping(s))"
 }
 
+# The kmod step's privilege run: a server under the shim whose connection
+# is on a channel of the module, looked at (xen_kmod_probe p) while guest
+# 1 sends to it slowly.
+b_kprivilege() {
+	local port="$1" p found= n=40 line
+	# shellcheck disable=SC2046 # the prefix is words
+	start_bg $(pre ring) timeout 60 socat -u \
+		"TCP-LISTEN:$port,bind=$me,reuseaddr" OPEN:/dev/null \
+		>"$T.srv.priv" 2>&1
+	spid=$last
+	wait_listen "$port" || say "privilege: nothing listens on $port"
+	msg_send "ready privilege" || return 1
+	# until its connection is on a channel (bounded)
+	while [ -z "$found" ] && [ $n -gt 0 ]; do
+		sleep 0.25
+		n=$((n - 1))
+		for p in $(pidof socat); do
+			grep -q libxenloop "/proc/$p/maps" 2>/dev/null ||
+				continue
+			ls -l "/proc/$p/fd" 2>/dev/null |
+				grep -q 'anon_inode:\[xenloop\]' && found=$p
+		done
+	done
+	if [ -z "$found" ]; then
+		for p in $(pidof socat); do
+			grep -q libxenloop "/proc/$p/maps" 2>/dev/null &&
+				found=$p
+		done
+	fi
+	if [ -n "$found" ]; then
+		$XL/xen_kmod_probe p "$found" >$T.priv 2>&1
+		line=$(sed -n 's/^XLTEST kmod_privilege_b //p' $T.priv |
+			head -n 1)
+		[ -n "$line" ] || line="FAIL no answer: $(tr '\n' '|' <$T.priv)"
+		# shellcheck disable=SC2086 # PASS|FAIL, then the words
+		check e2e_privilege_b $line
+		ls -l "/proc/$found/fd" 2>/dev/null | tail -n 12 >$T.priv.fds
+		show "the server's fds" $T.priv.fds 12
+	else
+		check e2e_privilege_b FAIL "no socat under the shim here"
+	fi
+	msg_recv "done privilege"
+	reap $spid 20
+	msg_send "result privilege"
+}
+
+a_kprivilege() {
+	local port="$1"
+	msg_recv "ready privilege" || return 1
+	# 16 pieces of 64 KiB, half a second apart
+	# shellcheck disable=SC2046 # the prefix is words
+	$(pre ring) timeout 60 socat -u -b 65536 \
+		"SYSTEM:i=0; while [ \$i -lt 16 ]; do head -c 65536 $T.in; sleep 0.5; i=\$((i + 1)); done" \
+		"TCP:$peer:$port" >$T.priv 2>&1
+	msg_send "done privilege" || return 1
+	msg_recv "result privilege"
+}
+
+# ---- the kmod step's many connections (kmod_many) ----
+
+# The module's page budget left (grants ours and mappings of the peer's)
+# and its event channels (irqs named xenloop), "PAGES IRQS".
+kcounts() {
+	local b
+	b=$($XL/xen_kmod_probe v 2>/dev/null | sed -n 's/^budget //p')
+	echo "${b:-?} $(grep -c xenloop /proc/interrupts)"
+}
+
+# Wait (at most 15 s) until kcounts says $1 again; what it says in $kc.
+kcounts_back() {
+	local n=60
+	kc=$(kcounts)
+	while [ "$kc" != "$1" ] && [ $n -gt 0 ]; do
+		sleep 0.25
+		n=$((n - 1))
+		kc=$(kcounts)
+	done
+}
+
+# Guest 2: the server of MANY_N connections at once; the check is ours:
+# every echo right, MANY_N channels and event channels of the module in
+# use at once in this guest, all given back after, and at least 60% of
+# the payload on rings.
+b_kmany() {
+	local port="$1" k0 kh kc ok=false res share
+	k0=$(kcounts)
+	before=$(totals)
+	start_bg sh -c "ulimit -n 8192 && exec $(pre ring) timeout 300 \
+		$XL/xen_many s $me $port $MANY_N" >"$T.srv.many" 2>&1
+	spid=$last
+	wait_listen "$port" || say "many: nothing listens on $port"
+	msg_send "ready many" || return 1
+	msg_recv "hold many" 300 || return 1
+	# guest 1's client holds every connection open: count ours
+	kh=$(kcounts)
+	res=$msg
+	msg_send "counted many" || return 1
+	msg_recv "done many" 120 || return 1
+	res="$res; $msg"
+	reap $spid 60
+	ring_check "$MANY_N" "$before"
+	# a connection registers after 8 data calls (README: short
+	# connections stay on TCP): the first 4 of the 12 rounds go by TCP,
+	# so two thirds of the payload on rings is all there can be
+	share=$(echo "$ring_txt" | sed -n 's/^ring share \([0-9]*\)\..*/\1/p')
+	ring_ok=false
+	[ "${share:-0}" -ge 60 ] && case $ring_txt in
+		*"connections still open"*) ;;
+		*) ring_ok=true ;; esac
+	kcounts_back "$k0"
+	# all at once: MANY_N channels of MANY_PAGES pages (own and peer)
+	# and one event channel each, all given back after
+	set -- $k0 $kh
+	[ $rc -eq 0 ] && [ "$1" != "?" ] && [ "$3" != "?" ] &&
+		[ $(($1 - $3)) -ge $((MANY_N * MANY_PAGES)) ] &&
+		[ $(($4 - $2)) -ge "$MANY_N" ] && [ "$kc" = "$k0" ] &&
+		case $res in *"client 0"*"wrong 0"*"back yes"*) true ;;
+		*) false ;; esac && ok=true
+	$ok || show "xen_many s" "$T.srv.many"
+	check many "$(pf "$ok" "$ring_ok")" "$MANY_N connections at once:" \
+		"module pages left / event channels here $k0 before, $kh" \
+		"while open, $kc after; server exited $rc; $ring_txt;" \
+		"guest 1: $res"
+	msg_send "result many"
+}
+
+# Guest 1: the client.
+a_kmany() {
+	local port="$1" k0 kh kc n=960 rc cpid wrong
+	k0=$(kcounts)
+	before=$(totals)
+	msg_recv "ready many" 120 || return 1
+	rm -f $T.hold $T.release
+	start_bg sh -c "ulimit -n 8192 && exec $(pre ring) timeout 300 \
+		$XL/xen_many c $peer $port $MANY_N $T.hold $T.release" \
+		>"$T.many" 2>&1
+	cpid=$last
+	while [ ! -e $T.hold ] && running "$cpid" && [ $n -gt 0 ]; do
+		sleep 0.25
+		n=$((n - 1))
+	done
+	kh=$(kcounts)
+	msg_send "hold many guest 1 $k0 before, $kh while open" || {
+		touch $T.release; return 1; }
+	msg_recv "counted many" 60
+	touch $T.release
+	reap "$cpid" 60
+	show "xen_many c" "$T.many" 3
+	wrong=$(sed -n 's/.* \([0-9]*\) echoes wrong.*/\1/p' "$T.many")
+	ring_check "$MANY_N" "$before"
+	kcounts_back "$k0"
+	msg_send "done many client $rc, wrong ${wrong:-?}, back" \
+		"$([ "$kc" = "$k0" ] && echo yes || echo "no ($kc)");" \
+		"$(tail -n 1 "$T.many" | tr -d '\n')" || return 1
+	msg_recv "result many" 120
+}
+
 # Guest 1 only waits: guest 2's run takes a guest's boot, restore and death.
 a_newguest() {
 	msg_recv "result newguest" $((2 * NEWG_S + 2 * GONE_S + RESTORE_S + 30))
@@ -1045,12 +1252,23 @@ for run in iperf3:5201 transfer:7201 routed:7301 pingpong:11111; do
 	name=${run%:*}
 	port=${run#*:}
 	t_run=$(up)
+	if $kmod; then
+		# ring runs only, on ports of their own
+		"${role}_$name" ring $((port + 2))
+		say "$name run took $(since "$t_run") s"
+		continue
+	fi
 	"${role}_$name" tcp "$port" && "${role}_$name" ring $((port + 1))
 	say "$name runs took $(since "$t_run") s"
 	[ "$name" = transfer ] && [ "$role" = a ] &&
 		say "MemAvailable with $XFER_MIB MiB in /tmp: $(mem_avail)"
 done
-[ -z "$lost" ] && "${role}_newguest"
+if $kmod; then
+	[ -z "$lost" ] && "${role}_kprivilege" 7401
+	[ -z "$lost" ] && "${role}_kmany" 7501
+else
+	[ -z "$lost" ] && "${role}_newguest"
+fi
 
 show "shim log" $T.shim.log 20
 cleanup

@@ -4,7 +4,8 @@
 # dom0-init.sh) says which guest this is: "xlrole=a" (guest 1, offers the
 # channels, 198.18.0.1) or "xlrole=b" (guest 2, attaches, 198.18.0.2),
 # "xlopt=-n:BYTES:..." carries options for xen_chan_probe, and
-# "xle2e=off" leaves out the e2e step. Guests 1 and 2 have a second vif,
+# "xle2e=off" leaves out the e2e step, "xle2e=kmod" all of it but its
+# runs through the kernel module. Guests 1 and 2 have a second vif,
 # routed by dom0 (eth1: 198.19.1.1 / .2, via dom0's 198.19.1.254).
 #
 # The e2e step (guest-e2e.sh: unmodified programs over the guests' own
@@ -143,7 +144,7 @@ fi
 # the probe's checks need the advertisement to themselves. It takes about
 # a minute and bounds its own waits; this bound is for a bug in it, and
 # TERM lets it stop what it started.
-if [ "$e2e" != off ]; then
+if [ "$e2e" != off ] && [ "$e2e" != kmod ]; then
 	timeout -s TERM -k 30 420 /xl/guest-e2e.sh "$role"
 fi
 
@@ -155,6 +156,24 @@ if kmod_load; then
 		-D "$(xenstore-read domid)" -l 198.18.0.1 ||
 		echo "XLINFO guest $role: xen_kmod_probe exited with $?"
 	lsmod | grep -q '^xenloop ' && rmmod xenloop
+	# the e2e step again, its ring runs through the module this time
+	# (kmod_e2e_*, kmod_privilege_b); then no channel may be left: the
+	# module comes out (kmod_e2e_unload_*)
+	if [ "$e2e" != off ]; then
+		if out=$(insmod /lib/modules/xenloop.ko 2>&1); then
+			timeout -s TERM -k 30 600 /xl/guest-e2e.sh "$role" kmod
+			if out=$(rmmod xenloop 2>&1); then
+				echo "XLTEST kmod_e2e_unload_$role PASS removed" \
+					"once the daemon and its connections" \
+					"were gone"
+			else
+				echo "XLTEST kmod_e2e_unload_$role FAIL rmmod:" \
+					"$out"
+			fi
+		else
+			echo "XLINFO guest $role: insmod again: $out"
+		fi
+	fi
 	kmod_dmesg
 fi
 

@@ -14,7 +14,7 @@
 #	XL_XEN_BUILDDIR	build tree holding tests/xen/xen_*_probe and
 #			daemon/xenloopd (.)
 #	XL_XEN_WORK	images and logs ($XL_XEN_BUILDDIR/tests/xen/work)
-#	XL_XEN_TIMEOUT	hard limit on the QEMU run, seconds (600)
+#	XL_XEN_TIMEOUT	hard limit on the QEMU run, seconds (1500)
 #	XL_XEN_SMP	host CPUs QEMU emulates (2; the guests and dom0
 #			share them)
 #	XL_XEN_CPU	QEMU's CPU model (max)
@@ -26,7 +26,10 @@
 #			judges it like every other check, "off" leaves it out;
 #			"auto" is "on", except that while this build's
 #			xenloopd has no --xen mode the checks that need it
-#			are expected to fail (so none can pass by mistake)
+#			are expected to fail (so none can pass by mistake);
+#			"kmod" runs only its ring runs through the kernel
+#			module (kmod_e2e_*: a shorter run while working on
+#			them)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -34,7 +37,7 @@ XL_XEN_BUILDDIR=$(cd "${XL_XEN_BUILDDIR:-.}" && pwd)
 XL_XEN_WORK=${XL_XEN_WORK:-$XL_XEN_BUILDDIR/tests/xen/work}
 export XL_XEN_BUILDDIR XL_XEN_WORK
 work=$XL_XEN_WORK
-limit=${XL_XEN_TIMEOUT:-600}
+limit=${XL_XEN_TIMEOUT:-1500}
 smp=${XL_XEN_SMP:-2}
 cpu=${XL_XEN_CPU:-max}
 # Xen's default on this (emulated AMD) CPU is lazy FPU switching, which
@@ -84,21 +87,30 @@ e2e_ring=(e2e_daemon_a e2e_daemon_b e2e_iperf3_ring e2e_iperf3_ring_srv
 	e2e_routed_ring_srv e2e_pingpong_ring
 	e2e_pingpong_ring_srv e2e_newguest_b e2e_privilege_b e2e_saved_b
 	e2e_restored_b e2e_restored_c e2e_destroy_b)
+# the same through the kernel module, once guests 1 and 2 load it
+e2e_kmod=(kmod_e2e_daemon_a kmod_e2e_daemon_b kmod_e2e_iperf3_ring
+	kmod_e2e_iperf3_ring_srv kmod_e2e_transfer_ring
+	kmod_e2e_transfer_ring_srv kmod_e2e_routed_ring
+	kmod_e2e_routed_ring_srv kmod_e2e_pingpong_ring
+	kmod_e2e_pingpong_ring_srv kmod_privilege_b kmod_many
+	kmod_e2e_unload_a kmod_e2e_unload_b)
 # guest 3, which dom0 creates and destroys on guest 2's cues in that
 # step, then creates again, saves and restores, and destroys
 e2e_dom0=(dom0_create_c dom0_destroy_c dom0_create_c2 dom0_save_c2
 	dom0_restore_c2 dom0_destroy_c2
 	kmod_restore_c kmod_unload_c kmod_dmesg_c)
 case $e2e in
-on | auto) expected+=("${e2e_tcp[@]}" "${e2e_ring[@]}" "${e2e_dom0[@]}") ;;
+on | auto) expected+=("${e2e_tcp[@]}" "${e2e_ring[@]}" "${e2e_dom0[@]}"
+	"${e2e_kmod[@]}") ;;
 off) ;;
-*) die "XL_XEN_E2E=$e2e: on, off or auto" ;;
+kmod) expected+=("${e2e_kmod[@]}") ;;
+*) die "XL_XEN_E2E=$e2e: on, off, kmod or auto" ;;
 esac
 if [ "$e2e" = auto ] && ! "$XL_XEN_BUILDDIR/daemon/xenloopd" --help 2>&1 |
 	grep -qE -- '--xen([^a-z-]|$)'; then
 	echo "run.sh: this xenloopd has no --xen mode: the e2e checks that" \
 		"need it are expected to fail (XL_XEN_E2E=on to be strict)"
-	xfail="$xfail ${e2e_ring[*]}"
+	xfail="$xfail ${e2e_ring[*]} ${e2e_kmod[*]}"
 fi
 
 command -v qemu-system-x86_64 >/dev/null || [ "$(id -u)" -eq 0 ] ||

@@ -36,6 +36,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -1033,6 +1034,116 @@ static int run_suspend(uint32_t me, int wait_s)
 	return 0;
 }
 
+/* -------- a server's privilege: what its channel fds allow -------- */
+
+/*
+ * kmod_privilege_b (guest-e2e.sh's kmod step): process pid, a server
+ * under the shim whose connection is on a channel of the module, holds
+ * no /dev/xen file and maps none, holds at least one channel fd, and
+ * with those fds (taken with pidfd_getfd: what the process itself could
+ * do with them) nothing maps outside the channel, the peer's pages do not
+ * map writable, and no device ioctl goes through.
+ */
+static int run_privilege(pid_t pid)
+{
+	char path[320], link[256], what[512] = "";
+	struct xldev_chan_info info;
+	struct xldev_create cr = { 0 };
+	struct xldev_connect cn = { 0 };
+	struct xldev_accept ac = { 0 };
+	struct dirent *de;
+	int pidfd, fd, nchan = 0, nxen = 0, refused = 0;
+	size_t wl = 0;
+	ssize_t n;
+	FILE *maps;
+	DIR *dir;
+	void *m;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (!dir || pidfd < 0) {
+		printf("XLTEST kmod_privilege_b FAIL process %d: %s\n",
+		       (int)pid, strerror(errno));
+		return 1;
+	}
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/fd/%s", (int)pid,
+			 de->d_name);
+		n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			continue;
+		link[n] = 0;
+		if (!strncmp(link, "/dev/xen/", 9) ||
+		    !strcmp(link, "/dev/xenloop")) {
+			nxen++;
+			continue;
+		}
+		if (strcmp(link, "anon_inode:[xenloop]"))
+			continue;
+		nchan++;
+		fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(de->d_name), 0);
+		if (fd < 0 || ioctl(fd, XLDEV_CHAN_IOC_INFO, &info) < 0) {
+			failf("fd %s: %s", de->d_name, strerror(errno));
+			continue;
+		}
+		/* past the channel's pages */
+		m = mmap(NULL, PAGE, PROT_READ, MAP_SHARED, fd,
+			 (off_t)(info.own_pages + info.peer_pages) * PAGE);
+		if (m != MAP_FAILED)
+			failf("fd %s: mapped past its pages", de->d_name);
+		else
+			refused++;
+		/* the peer's first page, writable */
+		m = mmap(NULL, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			 (off_t)info.own_pages * PAGE);
+		if (m != MAP_FAILED)
+			failf("fd %s: the peer's page mapped writable",
+			      de->d_name);
+		else
+			refused++;
+		/* the device's calls on a channel */
+		if (ioctl(fd, XLDEV_IOC_CREATE, &cr) == 0 ||
+		    ioctl(fd, XLDEV_IOC_CONNECT, &cn) == 0 ||
+		    ioctl(fd, XLDEV_IOC_ACCEPT, &ac) == 0 ||
+		    ioctl(fd, XLDEV_IOC_VERSION, &info) == 0)
+			failf("fd %s: a device ioctl went through",
+			      de->d_name);
+		else if (errno == ENOTTY)
+			refused += 4;
+		else
+			failf("fd %s: device ioctl: %s", de->d_name,
+			      strerror(errno));
+		wl += (size_t)snprintf(what + wl, sizeof(what) - wl,
+				       "%s%s: state %u, %u+%u pages",
+				       wl ? "; " : "", de->d_name, info.state,
+				       info.own_pages, info.peer_pages);
+		if (wl >= sizeof(what))
+			wl = sizeof(what) - 1;
+		close(fd);
+	}
+	closedir(dir);
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)pid);
+	maps = fopen(path, "r");
+	while (maps && fgets(link, sizeof(link), maps))
+		if (strstr(link, "/dev/xen"))
+			nxen++;
+	if (maps)
+		fclose(maps);
+	if (nxen)
+		failf("%d /dev/xen* files or mappings", nxen);
+	if (!nchan)
+		failf("no channel fd");
+	printf("XLTEST kmod_privilege_b %s process %d: %d channel fd(s) (%s),"
+	       " 0 /dev/xen files%s; %d calls refused%s%s\n",
+	       fail_why[0] ? "FAIL" : "PASS", (int)pid, nchan, what,
+	       nxen ? " (NOT: see below)" : "", refused,
+	       fail_why[0] ? ": " : "", fail_why);
+	return fail_why[0] ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *addr = "198.18.0.1";
@@ -1040,9 +1151,23 @@ int main(int argc, char **argv)
 	int opt, wait_s = 400;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc == 3 && !strcmp(argv[1], "p"))
+		return run_privilege((pid_t)atoi(argv[2]));
+	if (argc == 2 && !strcmp(argv[1], "v")) {
+		/* the module's page budget left (kmod_many) */
+		struct xldev_version v;
+		int dev = open("/dev/xenloop", O_RDWR | O_CLOEXEC);
+
+		if (dev < 0 || ioctl(dev, XLDEV_IOC_VERSION, &v) < 0)
+			return 1;
+		printf("budget %u\n", v.budget);
+		return 0;
+	}
 	if (argc < 2 || !strchr("abc", argv[1][0])) {
 		fprintf(stderr, "usage: xen_kmod_probe a|b|c -D DOMID "
-			"[-l ADDR] [-w SECONDS]\n");
+			"[-l ADDR] [-w SECONDS]\n"
+			"       xen_kmod_probe p PID\n"
+			"       xen_kmod_probe v\n");
 		return 2;
 	}
 	role = argv[1][0];
