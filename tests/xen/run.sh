@@ -17,7 +17,9 @@
 #	XL_XEN_TIMEOUT	hard limit on the QEMU run, seconds (1500)
 #	XL_XEN_SMP	host CPUs QEMU emulates (2; the guests and dom0
 #			share them)
-#	XL_XEN_CPU	QEMU's CPU model (max)
+#	XL_XEN_CPU	QEMU's CPU model (qemu64,+npt,+nrip-save: with
+#			"max", TCG corrupted dom0's memory once several
+#			domains ran, ../shared/xen-qemu/README.md)
 #	XL_XEN_ARGS	more arguments for Xen's command line
 #	XL_XEN_XFAIL	checks expected to fail (live_domain_a; see below)
 #	XL_XEN_OPTS	xen_chan_probe options for both guests
@@ -39,7 +41,7 @@ export XL_XEN_BUILDDIR XL_XEN_WORK
 work=$XL_XEN_WORK
 limit=${XL_XEN_TIMEOUT:-1500}
 smp=${XL_XEN_SMP:-2}
-cpu=${XL_XEN_CPU:-max}
+cpu=${XL_XEN_CPU:-qemu64,+npt,+nrip-save}
 # Xen's default on this (emulated AMD) CPU is lazy FPU switching, which
 # under TCG hands one vCPU's vector registers to another: glibc's memcpy
 # then writes garbage (fpu_state_g1/g2 catch it). Eager switching is sound.
