@@ -186,7 +186,9 @@ default = {"rundir": m.group(1), "name": "ns-",
            "enable": "yes" if d["enabled"] else "no",
            # dom0's key: a local daemon's status cannot show it, and
            # --discovery needs a Xen build and a xenstore to say it
-           "routed": "no"}
+           "routed": "no",
+           # a Xen guest's key (xenloopd --xen), likewise
+           "xen_kmod": "yes"}
 example = read(f"{top}/daemon/xenloop.conf")
 have = entries("xenloop.conf.5", "KEYS")
 for k in keys:
