@@ -557,6 +557,17 @@ void xl_chan_forget(struct xl_chan *ch)
 	xl_chan_free(ch);
 }
 
+void xl_chan_hang_up(struct xl_chan *ch)
+{
+	if (!ch || !ch->ctrl)
+		return;
+	XL_WRITE_ONCE(ch->ctrl->dir[ch->side].p.live, XL_WIRE_DEAD);
+	/* live byte /before/ the peer wakes to look at it */
+	xl_smp_mb();
+	xl_chan_kick(ch, XL_WAIT_DATA);
+	xl_chan_kick(ch, XL_WAIT_SPACE);
+}
+
 void xl_chan_abandon(struct xl_chan *ch)
 {
 	if (!ch)

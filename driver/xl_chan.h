@@ -183,6 +183,15 @@ void xl_chan_destroy(struct xl_chan *ch);
 void xl_chan_forget(struct xl_chan *ch);
 
 /*
+ * Tell the peer that this side's process is gone although its connection
+ * is not (a program exec()s with the socket: the new image knows nothing
+ * of the ring): our live byte says dead and the peer is woken, as if we
+ * had died, without closing either ring. The peer then sends again
+ * through the kernel what we never consumed. ch stays usable here.
+ */
+void xl_chan_hang_up(struct xl_chan *ch);
+
+/*
  * Let go of a channel of a domain that was saved and restored, or
  * migrated (xl_backend_ops.abandon): its grants and event channels are
  * void on both sides, and nothing may fire into the new domain's ports.

@@ -21,20 +21,61 @@
 
 #define XL_PRIV(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
 
-/* Would a read of the ring return without waiting? */
-static bool xl_ready_rx_ring(struct xl_chan *ch)
+/* What a read of the ring would find. */
+enum xl_ready_ring {
+	XL_RR_EMPTY,	/* nothing yet: a read waits */
+	XL_RR_DATA,	/* bytes, or our own end of reading: a read returns */
+	XL_RR_END,	/* drained, and the peer ended or left its stream */
+};
+
+/* lowat: SO_RCVLOWAT, the bytes that make the socket readable (Linux's
+ * tcp_poll(); a full ring does too, or a reader would never come). */
+static enum xl_ready_ring xl_ready_rx_ring(struct xl_chan *ch, int lowat)
 {
 	struct xl_ring_rx *rx = &ch->rx;
-	uint32_t st, prod;
+	uint32_t st, used, want = lowat > 1 ? (uint32_t)lowat : 1;
 
 	if (XL_PRIV(rx->error) || XL_PRIV(rx->closed))
-		return true;
+		return XL_RR_DATA;
 	/* state /before/ prod, as the reader does */
 	st = xl_load_acquire(&rx->sh->p.state);
-	prod = xl_load_acquire(&rx->sh->p.prod);
-	if (prod != XL_PRIV(rx->cons))
-		return true;
-	return st >= XL_WIRE_PROD_CLOSED;
+	used = xl_load_acquire(&rx->sh->p.prod) - XL_PRIV(rx->cons);
+	if (want > XL_PRIV(rx->size))
+		want = XL_PRIV(rx->size);
+	/* a hostile prod (used > size) reads as readable: the read then
+	 * finds the ring dead */
+	if (used >= want)
+		return XL_RR_DATA;
+	if (st >= XL_WIRE_PROD_CLOSED)
+		return used ? XL_RR_DATA : XL_RR_END;
+	return XL_RR_EMPTY;
+}
+
+/*
+ * The receive side once the ring is where the next byte comes from. A
+ * drained ring whose peer ended it (or vanished) leaves the last word to
+ * the kernel socket: whether the stream ended with a FIN (POLLIN|
+ * POLLRDHUP) or a reset (POLLERR|POLLHUP), and when, is what the kernel
+ * says, exactly as on plain TCP; the ring's end only comes first.
+ */
+static void xl_ready_rx_on_ring(struct xl_sock *s, struct xl_chan *ch,
+				bool live, struct xl_ready *r)
+{
+	switch (xl_ready_rx_ring(ch, atomic_load_explicit(&s->rcvlowat,
+						       memory_order_relaxed))) {
+	case XL_RR_DATA:
+		r->in = true;
+		break;
+	case XL_RR_END:
+		r->kern_in = true;
+		break;
+	case XL_RR_EMPTY:
+		if (live)
+			r->wait_data = true;
+		else
+			r->kern_in = true;
+		break;
+	}
 }
 
 /*
@@ -81,10 +122,7 @@ static void xl_ready_rx_early(struct xl_sock *s, struct xl_chan *ch,
 		r->kern_in = true;	/* bytes from before the switch */
 		return;
 	}
-	if (xl_ready_rx_ring(ch) || !live)
-		r->in = true;
-	else
-		r->wait_data = true;
+	xl_ready_rx_on_ring(s, ch, live, r);
 }
 
 static void xl_ready_rx(struct xl_sock *s, struct xl_chan *ch, bool live,
@@ -93,10 +131,8 @@ static void xl_ready_rx(struct xl_sock *s, struct xl_chan *ch, bool live,
 	if (atomic_load_explicit(&s->conn->rx_ring, memory_order_acquire)) {
 		if (XL_PRIV(s->conn->rx_ring_dead))
 			r->kern_in = true;
-		else if (xl_ready_rx_ring(ch) || !live)
-			r->in = true;
 		else
-			r->wait_data = true;
+			xl_ready_rx_on_ring(s, ch, live, r);
 		return;
 	}
 	if (XL_PRIV(s->conn->rx_tcp_only)) {
@@ -151,9 +187,11 @@ void xl_ready_get(struct xl_sock *s, struct xl_ready *r)
 	 * connection lives on (an exec()) is for the next read to find out,
 	 * and to resend what the peer never read (xl_stream.c). Until then
 	 * the socket is readable, so that a program waiting for the answer
-	 * to what it sent does call it. */
+	 * to what it sent does call it. (A peer that closed its end went
+	 * through its library: its kernel socket has said so.) */
 	if (!live && atomic_load(&s->conn->tx_ring) &&
-	    !XL_PRIV(s->conn->tx_gone_seen))
+	    !XL_PRIV(s->conn->tx_gone_seen) &&
+	    XL_READ_ONCE(ch->tx.sh->c.state) == XL_WIRE_CONS_OPEN)
 		r->in = true;
 }
 

@@ -547,6 +547,16 @@ static int xl_sock_timeo_ms(int fd, int opt)
 	return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
+int xl_sock_rcvlowat(int fd)
+{
+	socklen_t len = sizeof(int);
+	int v = 0;
+
+	if (real.getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len) < 0)
+		return 0;
+	return v;
+}
+
 /* Is fd a TCP socket? (AF_INET/AF_INET6: xl_sock_tuple() checks.) A
  * socket accept() returned is a stream socket; a connected one may be raw
  * with protocol IPPROTO_TCP. */
@@ -582,6 +592,7 @@ static int xl_sock_describe(struct xl_sock *s, int fd)
 		return ret;
 	atomic_store(&s->rcvtimeo_ms, xl_sock_timeo_ms(fd, SO_RCVTIMEO));
 	atomic_store(&s->sndtimeo_ms, xl_sock_timeo_ms(fd, SO_SNDTIMEO));
+	atomic_store(&s->rcvlowat, xl_sock_rcvlowat(fd));
 	return 0;
 }
 

@@ -92,6 +92,7 @@ struct xl_sock {
 	bool exec_kept, exec_dropped;	/* xl_exec.c, during an exec */
 	bool shared;		/* conn was shared by a fork() (sock mutex) */
 	_Atomic int rcvtimeo_ms, sndtimeo_ms;	/* 0: none */
+	_Atomic int rcvlowat;	/* SO_RCVLOWAT; 0 or 1: any byte */
 	struct xl_conn *conn;	/* the stream's state, MAP_SHARED */
 
 	uint64_t cookie;	/* the registration; 0 before */
@@ -174,6 +175,9 @@ void xl_sock_adopt(int fd, uint32_t role, bool nonblock, bool connecting);
 /* Install the channel a CHAN message gave (called by the link). */
 void xl_sock_attach(struct xl_sock *s, struct xl_chan *ch);
 
+/* The socket's SO_RCVLOWAT as the kernel keeps it (0 if unknown). */
+int xl_sock_rcvlowat(int fd);
+
 /* Send STATS if a second went by since the last ones. */
 void xl_sock_tick(struct xl_sock *s);
 
@@ -228,6 +232,15 @@ void xl_stream_finish(struct xl_sock *s);
 /* Does the ring hold bytes the application never read? Its close is then
  * a reset, as the kernel makes it with unread bytes in its queue. */
 bool xl_stream_unread(struct xl_sock *s);
+
+/*
+ * This process exec()s with the socket (not close-on-exec): the new
+ * program reads and writes the kernel socket only, knowing nothing of
+ * the ring. The connection goes back to TCP for good, both ways, for
+ * every process that holds it: our direction leaves the ring at its end,
+ * and the peer, seeing us gone, sends again what we never consumed.
+ */
+void xl_stream_exec_leave(struct xl_sock *s);
 
 /* ---- readiness (xl_ready.c) ---- */
 

@@ -221,6 +221,9 @@ static int xl_tcp_send_all(struct xl_sock *s, int fd, struct xl_iovs *v)
 	ssize_t n;
 	int slice;
 
+	/* empty pieces (nothing unread to send again) are no bytes to wait
+	 * for: a send of none returns 0, and this loop would never end */
+	xl_iovs_advance(v, 0);
 	while (v->cnt > 0) {
 		m.msg_iov = v->iov;
 		m.msg_iovlen = (size_t)v->cnt;
@@ -443,28 +446,93 @@ static ssize_t xl_rx_end(struct xl_rx_call *c, ssize_t err)
 }
 
 /*
- * MSG_PEEK|MSG_WAITALL: Linux waits until the whole length is there (or
- * the stream ends) before it peeks. Returns true after a wait for more
- * (the caller looks again), false when it is time to peek.
+ * How many bytes a blocking receive waits for before it returns what is
+ * there, as Linux's tcp_recvmsg(): all of them for MSG_PEEK|MSG_WAITALL,
+ * else SO_RCVLOWAT's (at most the length asked for). MSG_WAITALL without
+ * MSG_PEEK is the ring's own (XL_CHAN_WAITALL).
  */
-static bool xl_rx_peek_short(struct xl_rx_call *c, struct xl_chan *ch)
+static size_t xl_rx_target(const struct xl_rx_call *c)
 {
-	int slice;
+	int lowat;
 
-	if ((c->flags & (MSG_PEEK | MSG_WAITALL)) != (MSG_PEEK | MSG_WAITALL) ||
-	    !c->block || c->done)
-		return false;
+	if ((c->flags & (MSG_PEEK | MSG_WAITALL)) == (MSG_PEEK | MSG_WAITALL))
+		return c->want;
+	lowat = atomic_load_explicit(&c->s->rcvlowat, memory_order_relaxed);
+	if (lowat <= 1)
+		return 1;
+	return (size_t)lowat < c->want ? (size_t)lowat : c->want;
+}
+
+/* Does the ring hold target bytes, or as many as it will? */
+static bool xl_rx_enough(struct xl_chan *ch, size_t target)
+{
+	size_t avail;
+	bool enough;
+
 	xl_lib_enter();
-	if (xl_chan_readable(ch) >= c->want || !xl_chan_peer_live(ch) ||
-	    XL_READ_ONCE(ch->rx.sh->p.state) >= XL_WIRE_PROD_CLOSED) {
-		xl_lib_leave();
-		return false;
-	}
+	avail = xl_chan_readable(ch);
+	/* a full ring gives what it has: no more can come */
+	enough = avail >= target || avail >= ch->rx.size ||
+		 !xl_chan_peer_live(ch) ||
+		 XL_READ_ONCE(ch->rx.sh->p.state) >= XL_WIRE_PROD_CLOSED;
 	xl_lib_leave();
+	return enough;
+}
+
+/*
+ * A blocking receive that finds fewer bytes than its target waits for
+ * more (or the stream's end) before it reads. Returns true after a wait
+ * (the caller looks again), false when it is time to read.
+ */
+static bool xl_rx_short(struct xl_rx_call *c, struct xl_chan *ch)
+{
+	struct pollfd pfd[4];
+	size_t target;
+	int slice, n, ret;
+
+	if (!c->block || c->done || c->waitall)
+		return false;
+	target = xl_rx_target(c);
+	if (target <= 1 || xl_rx_enough(ch, target))
+		return false;
 	slice = xl_slice(c->deadline, XL_SLICE_MS);
 	if (!slice)
 		return false;	/* SO_RCVTIMEO: what is there */
-	return xl_rx_wait(c->s, c->fd, ch, slice) == 0;
+	/* the peer's next write wakes us (want_data /before/ the look) */
+	xl_ready_want(c->s, true, false);
+	if (xl_rx_enough(ch, target))
+		return false;
+	n = xl_ready_pollfds(c->s, true, false, pfd, 4);
+	xl_lib_enter();
+	ret = real.poll(pfd, (nfds_t)n, slice);
+	xl_lib_leave();
+	if (n)
+		xl_ready_ack(c->s, pfd, n);
+	if (ret < 0 && errno == EINTR &&
+	    xl_on_eintr(atomic_load(&c->s->rcvtimeo_ms)))
+		return false;	/* the read then finds what is there */
+	return true;
+}
+
+/*
+ * The ring is drained and its producer ended it or is gone: the kernel
+ * socket has the last word (ARCHITECTURE invariant 1), the stream's FIN
+ * or reset, when it comes, as on plain TCP; bytes a peer sends through
+ * the kernel after its ring (another process holding its socket) are
+ * the stream's next ones.
+ */
+static ssize_t xl_rx_ring_over(struct xl_rx_call *c)
+{
+	ssize_t err;
+
+	c->s->conn->rx_ring_dead = true;
+	if (c->s->conn->rx_kern_err) {
+		/* a kernel error seen while the ring had bytes */
+		err = -c->s->conn->rx_kern_err;
+		c->s->conn->rx_kern_err = 0;
+		return xl_rx_end(c, err);
+	}
+	return XL_GO_ON;
 }
 
 static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
@@ -484,7 +552,7 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	/* after shutdown(SHUT_RD) Linux still gives what is there, then
 	 * 0 at once instead of waiting */
 	shut = atomic_load(&c->s->conn->shut_rd);
-	if (!shut && xl_rx_peek_short(c, ch))
+	if (!shut && xl_rx_short(c, ch))
 		return XL_GO_ON;
 	if (!c->block || (c->done && !c->waitall) || shut)
 		xf |= XL_CHAN_NONBLOCK;
@@ -529,14 +597,18 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	case 0:
 		if (xl_voided(c->s, ch))
 			return xl_rx_end(c, -ECONNRESET);
-		/* the end of the stream, or a reset: reported once, then the
-		 * end, as the kernel does */
+		/* A peer that died with bytes of ours unread: its kernel
+		 * socket only said FIN (the library had no time to ask for
+		 * the reset its close would have sent), so the reset is
+		 * ours to report, once, then the end, as the kernel does. */
 		if (!c->done && !c->s->conn->rx_reset_told &&
-		    xl_peer_dropped(c->s, ch)) {
+		    xl_peer_dropped(c->s, ch) &&
+		    XL_READ_ONCE(ch->tx.sh->c.state) == XL_WIRE_CONS_OPEN) {
 			c->s->conn->rx_reset_told = true;
+			c->s->conn->rx_ring_dead = true;
 			return -ECONNRESET;
 		}
-		return (ssize_t)c->done;
+		return xl_rx_ring_over(c);
 	case -ETIMEDOUT:
 		if (xl_slice(c->deadline, 1))
 			return XL_GO_ON;
@@ -549,14 +621,7 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	case -ECONNRESET:
 		if (xl_voided(c->s, ch))
 			return xl_rx_end(c, -ECONNRESET);
-		/* drained and the peer is gone: the kernel has the last word */
-		c->s->conn->rx_ring_dead = true;
-		if (c->s->conn->rx_kern_err) {
-			n = -c->s->conn->rx_kern_err;
-			c->s->conn->rx_kern_err = 0;
-			return xl_rx_end(c, n);
-		}
-		return XL_GO_ON;
+		return xl_rx_ring_over(c);
 	case -EXDEV:
 		/* the peer left the ring here: the kernel has the rest */
 		c->s->conn->rx_ring_dead = true;
@@ -589,11 +654,66 @@ static ssize_t xl_rx_tcp_empty(struct xl_rx_call *c, struct xl_chan *ch)
 	return ret < 0 ? xl_rx_end(c, ret) : XL_GO_ON;
 }
 
+/*
+ * xl_rx_short() for the kernel's part: the kernel is read without
+ * waiting (a ring may start meanwhile), so a blocking receive with a
+ * target (SO_RCVLOWAT, MSG_PEEK|MSG_WAITALL) waits for it here first.
+ * The kernel's POLLIN honours SO_RCVLOWAT; for a peek that wants it all,
+ * the wait is in short slices. Returns XL_GO_ON after a wait, 0 when
+ * it is time to read, or -EINTR.
+ */
+static ssize_t xl_rx_tcp_short(struct xl_rx_call *c, uint64_t limit)
+{
+	bool peek_all = (c->flags & (MSG_PEEK | MSG_WAITALL)) ==
+			(MSG_PEEK | MSG_WAITALL);
+	struct pollfd p[2] = { { .fd = c->fd, .events = POLLRDHUP } };
+	size_t target;
+	int avail = 0, n = 1, lfd, slice;
+
+	if (!c->block || c->done || c->waitall || limit != UINT64_MAX)
+		return 0;
+	target = xl_rx_target(c);
+	if (target <= 1 || real.ioctl(c->fd, FIONREAD, &avail) < 0 ||
+	    (size_t)avail >= target)
+		return 0;
+	if (!peek_all)
+		p[0].events |= POLLIN;
+	slice = xl_slice(c->deadline, peek_all ? XL_PENDING_SLICE_MS :
+			 XL_SLICE_MS);
+	if (!slice)
+		return 0;
+	if (atomic_load(&c->s->state) == XL_SOCK_PENDING) {
+		lfd = xl_link_pollfd();
+		if (lfd >= 0)
+			p[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+		if (slice > XL_PENDING_SLICE_MS)
+			slice = XL_PENDING_SLICE_MS;
+	}
+	xl_lib_enter();
+	n = real.poll(p, (nfds_t)n, slice);
+	xl_lib_leave();
+	if (n < 0)
+		return errno == EINTR &&
+		       xl_on_eintr(atomic_load(&c->s->rcvtimeo_ms)) ?
+		       -EINTR : XL_GO_ON;
+	/* the end, or SO_RCVLOWAT's bytes: read what is there */
+	if (n > 0 && (p[0].revents & (POLLRDHUP | POLLERR | POLLHUP | POLLIN)))
+		return 0;
+	if (atomic_load(&c->s->state) == XL_SOCK_PENDING)
+		xl_link_poll();
+	return XL_GO_ON;
+}
+
 static ssize_t xl_rx_from_tcp(struct xl_rx_call *c, struct xl_chan *ch,
 			      uint64_t limit)
 {
-	ssize_t n = xl_rx_tcp(c->s, c->fd, c->msg, &c->v, c->flags, limit);
+	ssize_t n;
 	uint64_t lim2;
+
+	n = xl_rx_tcp_short(c, limit);
+	if (n)
+		return n;
+	n = xl_rx_tcp(c->s, c->fd, c->msg, &c->v, c->flags, limit);
 
 	if (n > 0) {
 		c->done += (size_t)n;
@@ -797,6 +917,10 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 		return xl_tx_end(c, -EPIPE);
 	if (xl_voided(c->s, ch))
 		return xl_tx_end(c, -ECONNRESET);
+	/* a consumer that vanished (an exec()ed peer) reads no more of the
+	 * ring: what it never read and this send go by TCP */
+	if (!xl_chan_peer_live(ch) && xl_tx_fall_back(c->s, ch, c->fd))
+		return XL_TX_LEFT;
 	xl_lib_enter();
 	n = xl_chan_send(ch, c->v.iov, c->v.cnt,
 			 c->block ? 0 : XL_CHAN_NONBLOCK,
@@ -834,6 +958,17 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 			return xl_tx_end(c, -ECONNRESET);
 		if (xl_tx_fall_back(c->s, ch, c->fd))
 			return XL_TX_LEFT;
+		/* The peer closed its socket through the library: its
+		 * kernel socket closed with it (with a reset if it left
+		 * bytes unread). What a write meets then is the kernel's
+		 * to say: accepted, then the peer's reset and POLLERR,
+		 * then EPIPE; or the reset already. The direction leaves
+		 * the ring and the kernel carries the rest. */
+		if (n == -EPIPE && !c->s->conn->tx_closed &&
+		    XL_READ_ONCE(ch->tx.sh->c.state) == XL_WIRE_CONS_CLOSED) {
+			xl_tx_leave(c->s, ch);
+			return XL_TX_LEFT;
+		}
 		return xl_tx_end(c, xl_tx_peer_gone(c->s, ch, c->fd));
 	case -EPROTO:
 		atomic_store(&c->s->conn->broken, true);
@@ -951,6 +1086,31 @@ bool xl_stream_unread(struct xl_sock *s)
 	return XL_READ_ONCE(ch->rx.sh->p.prod) != XL_PRIV(ch->rx.cons);
 }
 
+void xl_stream_exec_leave(struct xl_sock *s)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+
+	if (!ch || atomic_load(&s->state) != XL_SOCK_CHAN)
+		return;
+	XL_DBG("cookie %llu: an exec()ed program takes the socket: back to "
+	       "TCP", (unsigned long long)s->cookie);
+	xl_conn_lock(&s->conn->tx_lock);
+	if (atomic_load(&s->conn->tx_ring) && !s->conn->tx_closed)
+		xl_tx_leave(s, ch);
+	else
+		xl_tx_to_tcp(s->conn);
+	pthread_mutex_unlock(&s->conn->tx_lock);
+	xl_conn_lock(&s->conn->rx_lock);
+	/* what we never consumed of the peer's ring, it sends again */
+	s->conn->rx_tcp_only = true;
+	s->conn->rx_ring_dead = true;
+	pthread_mutex_unlock(&s->conn->rx_lock);
+	xl_lib_enter();
+	xl_chan_hang_up(ch);
+	xl_lib_leave();
+}
+
 int xl_stream_shutdown(struct xl_sock *s, int fd, int how)
 {
 	struct xl_chan *ch = atomic_load_explicit(&s->chan,
@@ -964,6 +1124,10 @@ int xl_stream_shutdown(struct xl_sock *s, int fd, int how)
 		/* seen by a sender blocked on the lock at its next slice */
 		atomic_store(&s->conn->shut_wr, true);
 		xl_conn_lock(&s->conn->tx_lock);
+		/* the kernel's FIN ends the stream for good: what a vanished
+		 * consumer never read goes through the kernel before it */
+		if (ch && !xl_chan_peer_live(ch))
+			xl_tx_fall_back(s, ch, fd);
 		if (atomic_load(&s->conn->tx_ring) && !s->conn->tx_closed) {
 			xl_lib_enter();
 			xl_chan_shutdown_tx(ch);
