@@ -41,10 +41,12 @@
 
 /* A deferred registration waits for this many data calls too. */
 #define XL_REGISTER_CALLS	8u
-/* ... unless the stream has moved this much already: a bulk transfer
- * (a download, a copy) is no short request and reply, and every byte it
- * sends before its channel comes goes by TCP. */
+/* ... unless the stream has moved this much already, or made this many
+ * calls: a bulk transfer (a download, a copy) or a busy conversation (a
+ * benchmark's round trips) is no short request and reply, and every byte
+ * it sends before its channel comes goes by TCP. */
 #define XL_REGISTER_BYTES	(64u * 1024)
+#define XL_REGISTER_BUSY_CALLS	32u
 /* STATS at most this often per socket (protocol §6). */
 #define XL_STATS_PERIOD_NS	1000000000ull
 /* Look at the clock only every so many calls. */
@@ -619,15 +621,16 @@ static void xl_sock_register(struct xl_sock *s, int fd)
 void xl_sock_register_due(struct xl_sock *s, int fd, bool now)
 {
 	bool expect = false;
+	uint32_t calls;
 
 	if (atomic_load_explicit(&s->reg_taken, memory_order_relaxed) ||
 	    atomic_load(&s->state) != XL_SOCK_PENDING)
 		return;
 	/* a request and its reply are a few calls: such a connection is
 	 * over before a channel could pay for itself */
-	if (!now && (atomic_fetch_add_explicit(&s->calls, 1,
-					       memory_order_relaxed) <
-		     XL_REGISTER_CALLS || xl_now_ns() < s->reg_at_ns) &&
+	calls = atomic_fetch_add_explicit(&s->calls, 1, memory_order_relaxed);
+	if (!now && (calls < XL_REGISTER_CALLS || xl_now_ns() < s->reg_at_ns) &&
+	    calls < XL_REGISTER_BUSY_CALLS &&
 	    atomic_load_explicit(&s->conn->tcp_tx, memory_order_relaxed) +
 	    atomic_load_explicit(&s->conn->tcp_rx, memory_order_relaxed) <
 	    XL_REGISTER_BYTES)
