@@ -334,6 +334,12 @@ static int xl_client_counts(struct xl_daemon *d, struct xl_client *c,
 	    !d->xen)
 		xl_peer_withdraw(d, reg->peer, reg->offer_id);
 	memcpy(reg->switches, msg->switches, sizeof(reg->switches));
+	/* a connection that left its ring is on TCP (and there it stays
+	 * until TCP -> ring is written: protocol.md §5.1) */
+	if (reg->state == XL_REG_RING && (msg->switches[XL_SWITCH_DROP] ||
+					   msg->switches[XL_SWITCH_PROTOCOL] ||
+					   msg->switches[XL_SWITCH_PEER]))
+		reg->state = XL_REG_TCP;
 	if (msg->type == XL_CTL_CLOSE)
 		xl_match_reg_close(d->match, reg, &msg->counts, msg->reason);
 	else
