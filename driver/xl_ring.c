@@ -261,7 +261,7 @@ static int xl_ring_tx_end(struct xl_ring_tx *tx, uint32_t st)
 	/* our state /before/ looking for the consumer's BACK: one of us
 	 * sees the other (pairs with the barrier in xl_ring_rx_back()) */
 	xl_smp_mb();
-	if (st == XL_WIRE_PROD_LEFT && xl_ring_tx_peer_back(tx))
+	if (xl_ring_tx_peer_back(tx))
 		return -EXDEV;	/* the caller answers it instead */
 	tx->closed = true;
 	XL_WRITE_ONCE(tx->sh->p.end_off, tx->start_off + tx->sent);
