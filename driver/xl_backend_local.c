@@ -333,6 +333,9 @@ static int xl_local_wake_self(struct xl_chan *ch)
 	if (write(lo->wait_efd[XL_WAIT_DATA], &one, sizeof(one)) < 0 &&
 	    errno != EAGAIN)
 		return -errno;
+	if (write(lo->wait_efd[XL_WAIT_SPACE], &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
+		return -errno;
 	return 0;
 }
 

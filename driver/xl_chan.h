@@ -213,8 +213,8 @@ ssize_t xl_chan_tx_unacked(struct xl_chan *ch, struct iovec iov[2]);
  * bytes to send again by TCP are in iov, their count returned.
  */
 int xl_chan_rx_back(struct xl_chan *ch);
-/* Wake our own sleeper on the channel's data fds (where the transport
- * can; else it finds out at the end of its slice). */
+/* Wake our own sleepers on the channel's fds (where the transport can;
+ * else they find out at the end of their slices). */
 void xl_chan_wake_self(struct xl_chan *ch);
 bool xl_chan_tx_peer_back(struct xl_chan *ch);
 ssize_t xl_chan_tx_answer_back(struct xl_chan *ch, struct iovec iov[2]);

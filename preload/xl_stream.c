@@ -152,13 +152,15 @@ static int xl_slice(uint64_t deadline, int cap)
  */
 static bool xl_peer_dropped(struct xl_sock *s, struct xl_chan *ch)
 {
-	uint32_t cons;
+	uint32_t cons, st;
 
 	if (!atomic_load(&s->conn->tx_ring))
 		return false;
 	cons = xl_load_acquire(&ch->tx.sh->c.cons);
+	st = XL_READ_ONCE(ch->tx.sh->c.state);
+	/* BACK is no drop: the bytes it did not read come again by TCP */
 	return cons != XL_PRIV(ch->tx.prod) &&
-	       (XL_READ_ONCE(ch->tx.sh->c.state) != XL_WIRE_CONS_OPEN ||
+	       ((st != XL_WIRE_CONS_OPEN && st != XL_WIRE_CONS_BACK) ||
 		!xl_chan_peer_live(ch));
 }
 
@@ -332,16 +334,22 @@ static void xl_switch_count(struct xl_conn *c, int cause)
 	atomic_fetch_add(&c->switches[cause], 1);
 }
 
+/* How long a close waits for the kernel to take a resend: a kernel close
+ * never blocks, and a peer that closes too may not read. */
+#define XL_CLOSE_RESEND_MS	2000
+
 /*
  * Send by TCP what is left of a resend: the ring bytes the peer never
  * consumed, which end at our producer index (the ring is ours alone
- * now). Waits only if block. Caller holds tx_lock. Returns 0 when all
- * went, -EAGAIN, or -ECONNRESET (the stream is broken).
+ * now). Waits only if block, as a blocking send does (SO_SNDTIMEO), or
+ * at most cap_ms if that is not 0. Caller holds tx_lock. Returns 0 when
+ * all went, -EAGAIN, or -ECONNRESET (the stream is broken).
  */
-static int xl_tx_resend(struct xl_sock *s, struct xl_chan *ch, int fd,
-			bool block)
+static int xl_tx_resend_for(struct xl_sock *s, struct xl_chan *ch, int fd,
+			    bool block, int cap_ms)
 {
-	uint64_t deadline = xl_deadline(atomic_load(&s->sndtimeo_ms));
+	uint64_t deadline = xl_deadline(cap_ms ? cap_ms :
+					atomic_load(&s->sndtimeo_ms));
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
 	struct xl_conn *c = s->conn;
 	uint64_t left = atomic_load(&c->tx_resend);
@@ -380,6 +388,12 @@ static int xl_tx_resend(struct xl_sock *s, struct xl_chan *ch, int fd,
 		xl_lib_leave();
 	}
 	return 0;
+}
+
+static int xl_tx_resend(struct xl_sock *s, struct xl_chan *ch, int fd,
+			bool block)
+{
+	return xl_tx_resend_for(s, ch, fd, block, 0);
 }
 
 /*
@@ -1216,10 +1230,16 @@ bool xl_stream_unread(struct xl_sock *s)
 /*
  * Our end of stream on the ring (CLOSED), or, if the consumer left the
  * ring first, its answer and the whole resend (the kernel's FIN must
- * come after it). Caller holds tx_lock.
+ * come after it). At a close the resend waits a bounded time; what it
+ * cannot send then is lost, and the connection is reset rather than
+ * ended (the peer must not take a short stream for a whole one). Caller
+ * holds tx_lock.
  */
-static void xl_tx_end_stream(struct xl_sock *s, struct xl_chan *ch, int fd)
+static void xl_tx_end_stream(struct xl_sock *s, struct xl_chan *ch, int fd,
+			     bool closing)
 {
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
 	int ret = 0;
 
 	if (atomic_load(&s->conn->tx_ring) && !s->conn->tx_closed) {
@@ -1231,8 +1251,11 @@ static void xl_tx_end_stream(struct xl_sock *s, struct xl_chan *ch, int fd)
 		else
 			s->conn->tx_closed = true;
 	}
-	if (ch && atomic_load(&s->conn->tx_resend))
-		xl_tx_resend(s, ch, fd, true);
+	if (!ch || !atomic_load(&s->conn->tx_resend))
+		return;
+	if (xl_tx_resend_for(s, ch, fd, true,
+			     closing ? XL_CLOSE_RESEND_MS : 0) < 0 && closing)
+		real.setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
 int xl_stream_shutdown(struct xl_sock *s, int fd, int how)
@@ -1248,7 +1271,7 @@ int xl_stream_shutdown(struct xl_sock *s, int fd, int how)
 		/* seen by a sender blocked on the lock at its next slice */
 		atomic_store(&s->conn->shut_wr, true);
 		xl_conn_lock(&s->conn->tx_lock);
-		xl_tx_end_stream(s, ch, fd);
+		xl_tx_end_stream(s, ch, fd, false);
 		pthread_mutex_unlock(&s->conn->tx_lock);
 	}
 	/* the kernel's FIN after the ring's end: the peer sees the end on
@@ -1308,7 +1331,7 @@ void xl_stream_close(struct xl_sock *s, int fd)
 	xl_chan_shutdown_rx(ch);
 	xl_lib_leave();
 	xl_conn_lock(&s->conn->tx_lock);
-	xl_tx_end_stream(s, ch, fd);
+	xl_tx_end_stream(s, ch, fd, true);
 	pthread_mutex_unlock(&s->conn->tx_lock);
 }
 
