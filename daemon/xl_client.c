@@ -281,6 +281,29 @@ static void xl_client_decide(struct xl_daemon *d, struct xl_reg *reg)
 		xl_client_refuse(d, reg, reason);
 }
 
+/*
+ * A connection that has had its channel since before we started (our
+ * predecessor died): listed and accounted for like our own from now on,
+ * and droppable; nothing to match. Only for the process's own addresses.
+ */
+static void xl_client_adopt(struct xl_daemon *d, struct xl_reg *reg,
+			    const struct xl_ctl_msg *msg)
+{
+	if (!xl_daemon_own_addr(d, &reg->local)) {
+		log_warnx("pid %u brought back a connection from an address "
+			  "that is not ours", reg->pid);
+		xl_client_refuse(d, reg, XL_REASON_PROTOCOL);
+		return;
+	}
+	reg->counts = msg->counts;
+	memcpy(reg->switches, msg->switches, sizeof(reg->switches));
+	reg->state = msg->switches[XL_SWITCH_DROP] ||
+		     msg->switches[XL_SWITCH_PROTOCOL] ||
+		     msg->switches[XL_SWITCH_PEER] ? XL_REG_TCP : XL_REG_RING;
+	log_debug("cookie %llu of pid %u: a connection that outlived our "
+		  "predecessor", (unsigned long long)reg->cookie, reg->pid);
+}
+
 static int xl_client_register(struct xl_daemon *d, struct xl_client *c,
 			      const struct xl_ctl_msg *msg)
 {
@@ -294,9 +317,15 @@ static int xl_client_register(struct xl_daemon *d, struct xl_client *c,
 	req.role = msg->role;
 	req.local = msg->local;
 	req.remote = msg->remote;
+	if (msg->status != 0 && msg->status != XL_CTL_REG_ADOPT)
+		return -EPROTO;
 	ret = xl_match_reg_add(d->match, &req, &reg);
 	if (ret == -EINVAL || ret == -EEXIST)
 		return -EPROTO;
+	if (ret == 0 && msg->status == XL_CTL_REG_ADOPT) {
+		xl_client_adopt(d, reg, msg);
+		return 0;
+	}
 	if (ret == 0 && !d->conf.enable) {
 		xl_client_refuse(d, reg, XL_REASON_DISABLED);
 		return 0;

@@ -311,6 +311,41 @@ out_unlock:
 	return ret;
 }
 
+bool xl_link_knows(const struct xl_sock *s)
+{
+	return __atomic_load_n(&xl_link.fd, __ATOMIC_RELAXED) >= 0 &&
+	       s->link_gen == __atomic_load_n(&xl_link.gen, __ATOMIC_RELAXED);
+}
+
+int xl_link_adopt(struct xl_sock *s)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_REGISTER,
+				  .status = XL_CTL_REG_ADOPT };
+	int ret, i;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	ret = xl_link_ensure();
+	if (ret < 0 || s->link_gen == xl_link.gen)
+		goto out_unlock;
+	s->cookie = xl_link.next_cookie++;
+	s->link_gen = xl_link.gen;
+	msg.cookie = s->cookie;
+	msg.role = s->role;
+	msg.local = s->local;
+	msg.remote = s->remote;
+	xl_sock_counts(s, &msg.counts);
+	for (i = 0; i < XL_SWITCH_MAX; i++)
+		msg.switches[i] = atomic_load(&s->conn->switches[i]);
+	xl_lib_enter();
+	ret = xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
+	xl_lib_leave();
+	if (ret < 0 && ret != -EAGAIN)
+		xl_link_drop();
+out_unlock:
+	pthread_mutex_unlock(&xl_link.mutex);
+	return ret;
+}
+
 int xl_link_register(struct xl_sock *s)
 {
 	return xl_link_ask(s, XL_CTL_REGISTER, NULL);

@@ -102,6 +102,10 @@ enum xl_ctl_switch {
 	XL_SWITCH_MAX = 6	/* array size (one spare keeps it 8-aligned) */
 };
 
+/* REGISTER's status: the socket has had its channel since before this
+ * daemon started (the one before it died); list it, match nothing. */
+#define XL_CTL_REG_ADOPT	1
+
 struct xl_ctl_msg {
 	uint32_t version;	/* XL_CTL_VERSION */
 	uint32_t type;		/* enum xl_ctl_type */

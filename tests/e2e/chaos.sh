@@ -9,7 +9,8 @@
 # the consumer finds -EPROTO), and SIGKILLs each daemon once and starts it
 # again. Every byte must arrive exactly once and in order on every
 # connection, none may be reset, and most bytes must still have gone
-# through rings. Prints the switches and how long each kept its reader
+# through rings; a daemon started again must list every connection of its
+# namespace within seconds (their processes tell it), and can drop them. Prints the switches and how long each kept its reader
 # waiting (p50/p99, from XENLOOP_TEST_SWITCH_LOG).
 . "${XL_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 
@@ -44,6 +45,27 @@ ctl() {	# NS ARGS...
 		"$XL_CTL" "$@"
 }
 
+# How many connections NS's daemon lists.
+listed() {
+	ctl "$1" status --json 2>/dev/null | python3 -c '
+import json, sys
+print(len(json.load(sys.stdin)["connections"]))' 2>/dev/null || echo 0
+}
+
+lists_all() { [ "$(listed "$1")" -ge "$N" ]; }
+all_on_ring() { [ "$(on_ring "$1" | wc -l)" -ge "$N" ]; }
+
+# restart NS: SIGKILL its daemon, start another, which must learn every
+# connection that outlived the first
+restart() {
+	kill -KILL "${DPID[$1]}"
+	kills=$((kills + 1))
+	sleep 1
+	start_daemon "$1"
+	xl_wait_for 10 lists_all "$1" ||
+		xl_fail "the daemon started again in $1 lists $(listed "$1") of $N connections"
+}
+
 # The connections of NS's daemon still on their rings, as PID:COOKIE.
 on_ring() {
 	ctl "$1" status --json 2>/dev/null | python3 -c '
@@ -69,7 +91,7 @@ START=$SECONDS
 cpid=$(pgrep -f "^$CHAOS -c $XL_ADDR_B $PORT" | head -n 1)
 spid=$(pgrep -f "^$CHAOS -l $XL_ADDR_B $PORT" | head -n 1)
 [ -n "$cpid" ] && [ -n "$spid" ] || xl_fail "no chaos processes"
-xl_wait_for 15 test "$(on_ring "$XL_NS_A" | wc -l)" -ge "$N" ||
+xl_wait_for 15 all_on_ring "$XL_NS_A" ||
 	xl_fail "not all $N connections on rings: $(on_ring "$XL_NS_A" | wc -l)"
 
 drops=0 corrupts=0 kills=0
@@ -78,12 +100,12 @@ while [ $((SECONDS - START)) -lt $((SECS - 3)) ]; do
 	t=$((SECONDS - START))
 	# each daemon once, a third and two thirds of the way
 	if [ $killed_a = 0 ] && [ "$t" -ge $((SECS / 3)) ]; then
-		kill -KILL "${DPID[$XL_NS_A]}"; killed_a=1; kills=$((kills + 1))
-		sleep 1; start_daemon "$XL_NS_A"
+		killed_a=1
+		restart "$XL_NS_A"
 	fi
 	if [ $killed_b = 0 ] && [ "$t" -ge $((2 * SECS / 3)) ]; then
-		kill -KILL "${DPID[$XL_NS_B]}"; killed_b=1; kills=$((kills + 1))
-		sleep 1; start_daemon "$XL_NS_B"
+		killed_b=1
+		restart "$XL_NS_B"
 	fi
 	case $((RANDOM % 5)) in
 	0|1|2)	# a drop, from either side
