@@ -12,7 +12,7 @@
 # through rings; a daemon started again must list every connection of its
 # namespace within seconds (their processes tell it), and can drop them. Prints the switches and how long each kept its reader
 # waiting (p50/p99, from XENLOOP_TEST_SWITCH_LOG).
-. "${XL_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
+. "${XL_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/edge-lib.sh"
 
 xl_require_root
 xl_require_cmd python3 timeout
@@ -25,6 +25,7 @@ KIB=${CHAOS_KIB:-128}
 PORT=5301
 RANDOM=${CHAOS_SEED:-$$}
 xl_log "seed $RANDOM, $N connections, $SECS s"
+e2_preload_setup	# the sanitizer build's runtime first, if any
 
 xl_setup_net
 OUT=$XL_RUNDIR/out
@@ -75,12 +76,12 @@ for c in json.load(sys.stdin)["connections"]:
         print("%d:%d" % (c["pid"], c["cookie"]))' 2>/dev/null || true
 }
 
-xl_bg xl_in_shim "$XL_NS_B" env XENLOOP_TEST_SWITCH_LOG="$OUT/sw.b" \
+xl_bg e2_shim "$XL_NS_B" env XENLOOP_TEST_SWITCH_LOG="$OUT/sw.b" \
 	"$CHAOS" -l "$XL_ADDR_B" $PORT -n "$N" -d "$SECS" -k "$KIB" \
 	-t $((SECS + 60)) >"$OUT/server" 2>"$OUT/server.err"
 SRV=$XL_LAST_PID
 xl_wait_for 10 grep -q '^listening' "$OUT/server" || xl_fail "no server"
-xl_bg xl_in_shim "$XL_NS_A" env XENLOOP_TEST_SWITCH_LOG="$OUT/sw.a" \
+xl_bg e2_shim "$XL_NS_A" env XENLOOP_TEST_SWITCH_LOG="$OUT/sw.a" \
 	"$CHAOS" -c "$XL_ADDR_B" $PORT -n "$N" -d "$SECS" -k "$KIB" \
 	-t $((SECS + 60)) >"$OUT/client" 2>"$OUT/client.err"
 CLI=$XL_LAST_PID

@@ -400,6 +400,7 @@ static void xl_report(void)
 		rrx += c->info.ring_rx;
 		if (!c->eof)
 			xl_err(c, "no end of stream", c->rx, 0);
+		close(c->fd);
 	}
 	printf("total tx %" PRIu64 " rx %" PRIu64 " ring_tx %" PRIu64
 	       " ring_rx %" PRIu64 " errors %u\n", tx, rx, rtx, rrx,
@@ -466,5 +467,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 	xl_report();
+	free(th);
+	free(g.c);
 	return atomic_load(&g.errors) ? 1 : 0;
 }
