@@ -509,20 +509,26 @@ static void xl_rx_break(struct xl_sock *s)
  * Our receive direction reads no more of its ring: we publish how far we
  * read (BACK) and the peer sends the rest through TCP (protocol.md §5.1).
  * Caller holds rx_lock. Returns 0 (go on reading: TCP, or first the ring
- * to where the peer ended it) or -ECONNRESET (bytes are lost).
+ * to where the peer ended it) or -ECONNRESET (bytes are lost). A ring
+ * found corrupt when that cannot be done any more (it was done already,
+ * and the rest of the ring was to be read) is a reset.
  */
 static int xl_rx_back(struct xl_sock *s, struct xl_chan *ch, int cause)
 {
 	struct xl_conn *c = s->conn;
-	int r;
+	int r = -EPIPE;
 
-	if (!ch || c->rx_back || c->rx_ring_dead || c->rx_tcp_only)
-		return 0;
-	xl_lib_enter();
-	r = xl_chan_rx_back(ch);
-	xl_lib_leave();
-	if (r == -EPIPE)
-		return 0;
+	if (ch && !c->rx_back && !c->rx_ring_dead && !c->rx_tcp_only) {
+		xl_lib_enter();
+		r = xl_chan_rx_back(ch);
+		xl_lib_leave();
+	}
+	if (r == -EPIPE) {
+		if (cause != XL_SWITCH_PROTOCOL)
+			return 0;
+		xl_rx_break(s);
+		return -ECONNRESET;
+	}
 	c->rx_back = true;
 	c->rx_back_ns = xl_now_ns();
 	xl_switch_count(c, cause);
