@@ -460,6 +460,13 @@ void xl_sock_tick(struct xl_sock *s)
 					       memory_order_relaxed);
 	uint64_t now, next;
 
+	/* a daemon that died and was started again learns of a connection
+	 * that has its channel at its next call, idle or not (only one this
+	 * process holds alone: after a fork() which holder speaks for it is
+	 * not clear); two loads while the daemon knows it */
+	if (atomic_load(&s->state) == XL_SOCK_CHAN && !xl_link_knows(s) &&
+	    atomic_load(&s->conn->procs) == 1 && xl_link_usable())
+		xl_link_adopt(s);
 	if (n % XL_STATS_EVERY)
 		return;
 	now = xl_now_ns();
@@ -472,14 +479,6 @@ void xl_sock_tick(struct xl_sock *s)
 	/* the daemon's words for connections that have their channel
 	 * (DROP) are read here, once a second at most */
 	xl_link_poll();
-	/* a daemon that died and was started again learns of a connection
-	 * that has its channel, from its next busy second on (only one this
-	 * process holds alone: after a fork() which holder speaks for it is
-	 * not clear) */
-	if (atomic_load(&s->state) == XL_SOCK_CHAN &&
-	    atomic_load(&s->conn->procs) == 1 && !xl_link_knows(s) &&
-	    xl_link_usable())
-		xl_link_adopt(s);
 }
 
 void xl_sock_exit_counts(void)

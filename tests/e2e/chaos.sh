@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 # Issue 14: connections leave their rings while both ends live, byte-exact.
-# 102 connections (a third nonblocking under epoll, a third in blocking
-# threads, a third reading with MSG_PEEK first: tests/e2e/xl_chaos.c)
-# stream checked data both ways for CHAOS_SECS (default 60) while this
+# 104 connections (a quarter nonblocking under epoll, a quarter in blocking
+# threads, a quarter reading with MSG_PEEK first, a quarter mostly idle,
+# asleep in blocking reads: tests/e2e/xl_chaos.c) stream checked data
+# both ways for CHAOS_SECS (default 60) while this
 # script, at random, takes connections off their rings (xenloopctl drop,
 # on either side), corrupts rings from outside (tests/e2e/xl_corrupt.c:
 # the consumer finds -EPROTO), and SIGKILLs each daemon once and starts it
@@ -19,7 +20,7 @@ xl_require_cmd python3 timeout
 CHAOS=$XL_BUILDDIR/tests/e2e/xl_chaos
 CORRUPT=$XL_BUILDDIR/tests/e2e/xl_corrupt
 [ -x "$CHAOS" ] && [ -x "$CORRUPT" ] || xl_skip "chaos programs not built"
-N=${CHAOS_CONNS:-102}
+N=${CHAOS_CONNS:-104}
 SECS=${CHAOS_SECS:-60}
 KIB=${CHAOS_KIB:-128}
 PORT=5301

@@ -7,11 +7,13 @@
  * client and 2i + 1 from the server; every byte is checked where it
  * lands, so a lost, duplicated or reordered byte names its offset.
  *
- * Three kinds of connection, by i % 3, on both ends:
+ * Four kinds of connection, by i % 4, on both ends:
  *   0  nonblocking, all of them in one level-triggered epoll loop;
  *   1  blocking, a sender and a receiver thread each;
  *   2  the same, but the receiver looks at each piece with MSG_PEEK
- *      first and then reads it (both checked).
+ *      first and then reads it (both checked);
+ *   3  the same as 1, but mostly idle: a small piece now and then, so
+ *      that its receivers sleep in their reads when the ring goes.
  * Senders write calls of random size (1 byte to 64 KiB) at a bounded
  * rate each, for the given time, then shut down writing; receivers read
  * to the end of stream. Any error (a reset above all) is a failure.
@@ -202,9 +204,13 @@ static void *xl_tx_thread(void *arg)
 	struct timespec nap = { 0, 5000000 };
 	ssize_t n;
 
-	while (buf && (n = xl_send_some(c, buf, 0)) >= 0)
-		if (n == 0)
+	while (buf && (n = xl_send_some(c, buf, 0)) >= 0) {
+		/* kind 3: idle for a while after each piece */
+		nap.tv_nsec = c->kind == 3 ? 100000000 *
+			      (long)(1 + xl_pat_word(7, c->tx) % 9) : 5000000;
+		if (n == 0 || c->kind == 3)
 			nanosleep(&nap, NULL);
+	}
 	free(buf);
 	return NULL;
 }
@@ -418,7 +424,7 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'l': g.server = true; break;
 		case 'c': g.server = false; break;
-		case 'n': g.n = (uint32_t)atoi(optarg); break;
+		case 'n': g.n = (uint32_t)atoi(optarg); break;	/* >= 4 */
 		case 'd': g.secs = (unsigned int)atoi(optarg); break;
 		case 'k': g.rate = (uint64_t)atoi(optarg) << 10; break;
 		case 't': g.limit = (unsigned int)atoi(optarg); break;
@@ -439,7 +445,7 @@ int main(int argc, char **argv)
 	if (!g.c || !th)
 		return 1;
 	for (i = 0; i < g.n; i++) {
-		g.c[i] = (struct xl_c){ .fd = -1, .id = i, .kind = i % 3,
+		g.c[i] = (struct xl_c){ .fd = -1, .id = i, .kind = i % 4,
 					.tx_seed = 2 * i + g.server,
 					.rx_seed = 2 * i + !g.server,
 					.rnd = (uint64_t)i << 32 | g.server,
