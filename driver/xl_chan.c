@@ -192,6 +192,16 @@ int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off)
 
 /* ---- waiting ---- */
 
+/* Has the consumer of our ring gone BACK, unanswered? Read from a thread
+ * that does not own the producer side: a hint, as readiness is. */
+static bool xl_chan_tx_back_hint(struct xl_chan *ch)
+{
+	return __atomic_load_n(&ch->tx_opened, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&ch->tx.closed, __ATOMIC_RELAXED) &&
+	       XL_READ_ONCE(ch->ctrl->dir[ch->side].c.state) ==
+	       XL_WIRE_CONS_BACK;
+}
+
 static bool xl_chan_ready(struct xl_chan *ch, bool tx)
 {
 	return tx ? xl_ring_tx_ready(&ch->tx) : xl_ring_rx_ready(&ch->rx);
@@ -307,6 +317,10 @@ static int xl_chan_wait(struct xl_chan *ch, bool tx, int timeout_ms)
 			return ret;
 		if (xl_chan_ready(ch, tx))
 			return 0;
+		/* a reader is woken by the consumer of our ring leaving it:
+		 * its caller has an answer to give (protocol.md §5.1) */
+		if (!tx && xl_chan_tx_back_hint(ch))
+			return -ETIMEDOUT;
 	}
 }
 
@@ -423,6 +437,9 @@ static int xl_chan_recv_batch(struct xl_chan *ch, const struct iovec *iov,
 			return (int)n;
 		if (*done && !(flags & XL_CHAN_WAITALL))
 			return 1;
+		/* answer first (the caller's loop does), then sleep */
+		if (xl_chan_tx_back_hint(ch))
+			return -ETIMEDOUT;
 		ret = xl_chan_wait(ch, false, timeout_ms);
 		if (ret < 0)
 			return ret;

@@ -130,7 +130,9 @@ ssize_t xl_chan_send(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
 /*
  * Receive into iov. Returns the count (> 0), 0 at end of stream, -EXDEV
  * where the peer left the ring (xl_chan_tx_leave()), -EAGAIN (nonblocking,
- * nothing there), -ETIMEDOUT, -EPROTO or -ECONNRESET.
+ * nothing there), -ETIMEDOUT (also before the time is up when the
+ * consumer of our ring went BACK: the caller answers it, protocol.md
+ * §5.1), -EPROTO or -ECONNRESET.
  * XL_CHAN_WAITALL keeps waiting until iov is full or the stream ends.
  */
 ssize_t xl_chan_recv(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
