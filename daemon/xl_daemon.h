@@ -49,6 +49,7 @@ struct xl_client {
 	uint32_t id;
 	int fd;
 	pid_t pid;			/* SO_PEERCRED at accept */
+	uid_t uid;			/* the same */
 	bool dead;
 };
 

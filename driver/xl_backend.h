@@ -110,6 +110,9 @@ struct xl_backend_ops {
 	int (*attach)(struct xl_chan *ch, const struct xl_chan_desc *desc);
 	/* Wake the peer's sleeper that waits for w. */
 	int (*notify)(struct xl_chan *ch, enum xl_wait w);
+	/* Optional: wake our own sleepers, for data and for space
+	 * (something other than the rings changed, e.g. a DROP came). */
+	int (*wake_self)(struct xl_chan *ch);
 	/* Fill up to max pollfds to wait on for the peer's kicks for w and
 	 * its departure; returns how many. */
 	int (*pollfds)(struct xl_chan *ch, enum xl_wait w, struct pollfd *pfd,

@@ -325,6 +325,20 @@ static int xl_local_notify(struct xl_chan *ch, enum xl_wait w)
 	return 0;
 }
 
+static int xl_local_wake_self(struct xl_chan *ch)
+{
+	struct xl_local *lo = ch->be;
+	uint64_t one = 1;
+
+	if (write(lo->wait_efd[XL_WAIT_DATA], &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
+		return -errno;
+	if (write(lo->wait_efd[XL_WAIT_SPACE], &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
+		return -errno;
+	return 0;
+}
+
 static int xl_local_pollfds(struct xl_chan *ch, enum xl_wait w,
 			    struct pollfd *pfd, int max)
 {
@@ -406,6 +420,7 @@ const struct xl_backend_ops xl_backend_local = {
 	.create = xl_local_create,
 	.attach = xl_local_attach,
 	.notify = xl_local_notify,
+	.wake_self = xl_local_wake_self,
 	.pollfds = xl_local_pollfds,
 	.ack = xl_local_ack,
 	.destroy = xl_local_destroy,

@@ -169,8 +169,10 @@ bool xl_chan_tx_peer_attached(struct xl_chan *ch)
 {
 	unsigned int d = ch->side;
 
-	/* usable before tx_open: read the consumer line of our direction */
-	return XL_READ_ONCE(ch->ctrl->dir[d].c.attached) != 0;
+	/* usable before tx_open: read the consumer line of our direction;
+	 * a consumer that went BACK before we opened wants TCP only */
+	return XL_READ_ONCE(ch->ctrl->dir[d].c.attached) != 0 &&
+	       XL_READ_ONCE(ch->ctrl->dir[d].c.state) == XL_WIRE_CONS_OPEN;
 }
 
 int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off)
@@ -189,6 +191,16 @@ int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off)
 }
 
 /* ---- waiting ---- */
+
+/* Has the consumer of our ring gone BACK, unanswered? Read from a thread
+ * that does not own the producer side: a hint, as readiness is. */
+static bool xl_chan_tx_back_hint(struct xl_chan *ch)
+{
+	return __atomic_load_n(&ch->tx_opened, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&ch->tx.closed, __ATOMIC_RELAXED) &&
+	       XL_READ_ONCE(ch->ctrl->dir[ch->side].c.state) ==
+	       XL_WIRE_CONS_BACK;
+}
 
 static bool xl_chan_ready(struct xl_chan *ch, bool tx)
 {
@@ -305,6 +317,10 @@ static int xl_chan_wait(struct xl_chan *ch, bool tx, int timeout_ms)
 			return ret;
 		if (xl_chan_ready(ch, tx))
 			return 0;
+		/* a reader is woken by the consumer of our ring leaving it:
+		 * its caller has an answer to give (protocol.md §5.1) */
+		if (!tx && xl_chan_tx_back_hint(ch))
+			return -ETIMEDOUT;
 	}
 }
 
@@ -421,6 +437,9 @@ static int xl_chan_recv_batch(struct xl_chan *ch, const struct iovec *iov,
 			return (int)n;
 		if (*done && !(flags & XL_CHAN_WAITALL))
 			return 1;
+		/* answer first (the caller's loop does), then sleep */
+		if (xl_chan_tx_back_hint(ch))
+			return -ETIMEDOUT;
 		ret = xl_chan_wait(ch, false, timeout_ms);
 		if (ret < 0)
 			return ret;
@@ -492,6 +511,41 @@ int xl_chan_shutdown_tx(struct xl_chan *ch)
 int xl_chan_tx_leave(struct xl_chan *ch)
 {
 	return xl_chan_tx_end(ch, xl_ring_tx_leave);
+}
+
+int xl_chan_rx_back(struct xl_chan *ch)
+{
+	int ret = xl_ring_rx_back(&ch->rx);
+
+	/* the producer's sender and reader both may have to answer */
+	if (ret != -EPIPE) {
+		xl_chan_kick(ch, XL_WAIT_SPACE);
+		xl_chan_kick(ch, XL_WAIT_DATA);
+	}
+	return ret;
+}
+
+void xl_chan_wake_self(struct xl_chan *ch)
+{
+	if (ch->ops->wake_self)
+		ch->ops->wake_self(ch);
+}
+
+bool xl_chan_tx_peer_back(struct xl_chan *ch)
+{
+	return ch->tx_opened && xl_ring_tx_peer_back(&ch->tx);
+}
+
+ssize_t xl_chan_tx_answer_back(struct xl_chan *ch, struct iovec iov[2])
+{
+	ssize_t n;
+
+	if (!ch->tx_opened)
+		return -ENOTCONN;
+	n = xl_ring_tx_answer_back(&ch->tx, iov);
+	if (n >= 0)
+		xl_chan_kick(ch, XL_WAIT_DATA);
+	return n;
 }
 
 int xl_chan_shutdown_rx(struct xl_chan *ch)

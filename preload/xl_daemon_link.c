@@ -53,6 +53,8 @@
 #define XL_LINK_CLOSE_WAIT_MS	20
 /* CLOSE messages the daemon's full socket could not take yet. */
 #define XL_LINK_MAX_LATE	256
+/* DROPs taken in one pass over the link */
+#define XL_LINK_DROPS		64
 
 static struct {
 	pthread_mutex_t mutex;
@@ -67,6 +69,8 @@ static struct {
 	 * registration the daemon would otherwise hold until it timed out */
 	struct xl_ctl_msg late[XL_LINK_MAX_LATE];
 	unsigned int nlate;
+	uint64_t drop[XL_LINK_DROPS];	/* DROPs read, to act on */
+	int ndrop;
 } xl_link = {
 	.mutex = PTHREAD_MUTEX_INITIALIZER,
 	.fd = -1,
@@ -307,6 +311,41 @@ out_unlock:
 	return ret;
 }
 
+bool xl_link_knows(const struct xl_sock *s)
+{
+	return __atomic_load_n(&xl_link.fd, __ATOMIC_RELAXED) >= 0 &&
+	       s->link_gen == __atomic_load_n(&xl_link.gen, __ATOMIC_RELAXED);
+}
+
+int xl_link_adopt(struct xl_sock *s)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_REGISTER,
+				  .status = XL_CTL_REG_ADOPT };
+	int ret, i;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	ret = xl_link_ensure();
+	if (ret < 0 || s->link_gen == xl_link.gen)
+		goto out_unlock;
+	s->cookie = xl_link.next_cookie++;
+	s->link_gen = xl_link.gen;
+	msg.cookie = s->cookie;
+	msg.role = s->role;
+	msg.local = s->local;
+	msg.remote = s->remote;
+	xl_sock_counts(s, &msg.counts);
+	for (i = 0; i < XL_SWITCH_MAX; i++)
+		msg.switches[i] = atomic_load(&s->conn->switches[i]);
+	xl_lib_enter();
+	ret = xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
+	xl_lib_leave();
+	if (ret < 0 && ret != -EAGAIN)
+		xl_link_drop();
+out_unlock:
+	pthread_mutex_unlock(&xl_link.mutex);
+	return ret;
+}
+
 int xl_link_register(struct xl_sock *s)
 {
 	return xl_link_ask(s, XL_CTL_REGISTER, NULL);
@@ -426,6 +465,12 @@ static int xl_link_recv_one(void)
 		if (xl_link.disowned)
 			xl_link.disowned--;
 		break;
+	case XL_CTL_DROP:
+		xl_ctl_close_fds(fds);
+		/* acted on after the link's mutex is let go */
+		if (xl_link.ndrop < XL_LINK_DROPS)
+			xl_link.drop[xl_link.ndrop++] = msg.cookie;
+		break;
 	default:
 		xl_ctl_close_fds(fds);
 		XL_WARN("unexpected message type %u from xenloopd", msg.type);
@@ -436,7 +481,8 @@ static int xl_link_recv_one(void)
 
 void xl_link_poll(void)
 {
-	int ret;
+	uint64_t drop[XL_LINK_DROPS];
+	int ret, i, n;
 
 	/* someone else is at it: their pass covers ours */
 	if (xl_link.fd < 0 || pthread_mutex_trylock(&xl_link.mutex))
@@ -444,15 +490,20 @@ void xl_link_poll(void)
 	xl_lib_enter();
 	if (xl_link.nlate)
 		xl_link_flush_late();
-	while (xl_link.fd >= 0) {
+	while (xl_link.fd >= 0 && xl_link.ndrop < XL_LINK_DROPS) {
 		ret = xl_link_recv_one();
 		if (ret == -EAGAIN || ret == -EINTR)
 			break;
 		if (ret < 0)
 			xl_link_drop();
 	}
+	n = xl_link.ndrop;
+	memcpy(drop, xl_link.drop, (size_t)n * sizeof(drop[0]));
+	xl_link.ndrop = 0;
 	xl_lib_leave();
 	pthread_mutex_unlock(&xl_link.mutex);
+	for (i = 0; i < n; i++)
+		xl_sock_drop(drop[i]);
 }
 
 int xl_link_pollfd(void)
@@ -463,12 +514,15 @@ int xl_link_pollfd(void)
 void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason)
 {
 	struct xl_ctl_msg msg = { .type = type };
+	int i;
 
 	pthread_mutex_lock(&xl_link.mutex);
 	if (xl_link.fd >= 0 && s->cookie && s->link_gen == xl_link.gen) {
 		msg.cookie = s->cookie;
 		msg.reason = reason;
 		xl_sock_counts(s, &msg.counts);
+		for (i = 0; i < XL_SWITCH_MAX; i++)
+			msg.switches[i] = atomic_load(&s->conn->switches[i]);
 		xl_lib_enter();
 		xl_link_send_or_keep(&msg);
 		xl_lib_leave();

@@ -46,7 +46,7 @@ static void xl_exec_mark_kept(void)
 			if (flags >= 0 && !(flags & FD_CLOEXEC) &&
 			    !s->exec_kept) {
 				s->exec_kept = true;
-				xl_stream_exec_leave(s);
+				xl_stream_exec_leave(s, fd);
 			}
 		}
 		fd++;

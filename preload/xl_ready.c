@@ -160,6 +160,34 @@ static void xl_ready_tx(struct xl_sock *s, struct xl_chan *ch, bool live,
 		r->kern_out = true;
 }
 
+/*
+ * Leaving the ring (protocol.md §5.1) is done by the socket's next call:
+ * a receive does all of it. So the socket is readable while the peer
+ * waits for our answer to its BACK, while a DROP is not carried out, and
+ * while a resend is not done (the peer reads TCP then, so it drains at
+ * once; a receive pushes it on); writable only as the kernel says then.
+ */
+static void xl_ready_switch(struct xl_sock *s, struct xl_chan *ch,
+			    struct xl_ready *r)
+{
+	struct xl_conn *c = s->conn;
+	bool tx_ring = atomic_load(&c->tx_ring);
+
+	if (tx_ring && !XL_PRIV(c->tx_closed) &&
+	    (XL_READ_ONCE(ch->tx.sh->c.state) == XL_WIRE_CONS_BACK ||
+	     atomic_load(&c->drop_req)))
+		r->in = true;
+	if (atomic_load(&c->drop_req) && !XL_PRIV(c->rx_back) &&
+	    !XL_PRIV(c->rx_ring_dead) && !XL_PRIV(c->rx_tcp_only))
+		r->in = true;
+	if (atomic_load(&c->tx_resend)) {
+		r->out = false;
+		r->wait_space = false;
+		r->kern_out = true;
+		r->in = true;
+	}
+}
+
 void xl_ready_get(struct xl_sock *s, struct xl_ready *r)
 {
 	int state = atomic_load_explicit(&s->state, memory_order_acquire);
@@ -193,6 +221,7 @@ void xl_ready_get(struct xl_sock *s, struct xl_ready *r)
 	    !XL_PRIV(s->conn->tx_gone_seen) &&
 	    XL_READ_ONCE(ch->tx.sh->c.state) == XL_WIRE_CONS_OPEN)
 		r->in = true;
+	xl_ready_switch(s, ch, r);
 }
 
 bool xl_ready_announce(struct xl_sock *s, bool in, bool out)

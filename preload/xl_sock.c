@@ -415,8 +415,10 @@ int xl_sock_close_fd(int fd)
 		xl_sock_put(s);
 		return ret;
 	}
-	/* the last close ends the ring (in the put) before the kernel's
-	 * FIN (in the real close) */
+	/* the last close ends the ring (here and in the put) before the
+	 * kernel's FIN (in the real close) */
+	if (atomic_load(&s->closed))
+		xl_stream_close(s, fd);
 	xl_sock_put(s);
 	return real.close(fd) < 0 ? -errno : 0;
 }
@@ -460,6 +462,13 @@ void xl_sock_tick(struct xl_sock *s)
 					       memory_order_relaxed);
 	uint64_t now, next;
 
+	/* a daemon that died and was started again learns of a connection
+	 * that has its channel at its next call, idle or not (only one this
+	 * process holds alone: after a fork() which holder speaks for it is
+	 * not clear); two loads while the daemon knows it */
+	if (atomic_load(&s->state) == XL_SOCK_CHAN && !xl_link_knows(s) &&
+	    atomic_load(&s->conn->procs) == 1 && xl_link_usable())
+		xl_link_adopt(s);
 	if (n % XL_STATS_EVERY)
 		return;
 	now = xl_now_ns();
@@ -469,6 +478,9 @@ void xl_sock_tick(struct xl_sock *s)
 		return;
 	if (next)
 		xl_link_counts(s, XL_CTL_STATS, XL_REASON_NONE);
+	/* the daemon's words for connections that have their channel
+	 * (DROP) are read here, once a second at most */
+	xl_link_poll();
 }
 
 void xl_sock_exit_counts(void)
@@ -695,6 +707,31 @@ void xl_sock_settle(struct xl_sock *s, int fd)
 	if (atomic_compare_exchange_strong(&s->state, &expect,
 					   XL_SOCK_PENDING))
 		xl_sock_register(s, fd);
+}
+
+void xl_sock_drop(uint64_t cookie)
+{
+	struct xl_sock *s, *found = NULL;
+	struct xl_chan *ch;
+
+	pthread_mutex_lock(&xl_sock_mutex);
+	for (s = xl_sock_all; s && !found; s = s->all_next)
+		if (s->cookie == cookie &&
+		    atomic_load(&s->state) == XL_SOCK_CHAN && xl_sock_tryget(s))
+			found = s;
+	pthread_mutex_unlock(&xl_sock_mutex);
+	if (!found)
+		return;
+	ch = atomic_load_explicit(&found->chan, memory_order_acquire);
+	XL_INFO("cookie %llu: the daemon takes the ring away",
+		(unsigned long long)cookie);
+	atomic_store(&found->conn->drop_req, true);
+	if (ch) {
+		xl_lib_enter();
+		xl_chan_wake_self(ch);
+		xl_lib_leave();
+	}
+	xl_sock_put(found);
 }
 
 void xl_sock_foreach(void (*fn)(struct xl_sock *s, void *arg), void *arg)

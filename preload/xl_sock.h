@@ -70,6 +70,14 @@ struct xl_conn {
 	bool tx_reset_told;	/* the peer's reset was reported once */
 	bool tx_gone_seen;	/* the peer's vanishing was looked into */
 	_Atomic bool tx_left;	/* back on TCP for good (the peer exec()ed) */
+	_Atomic uint64_t tx_resend;	/* ring bytes still to send by TCP
+					 * (they end at chan.tx.prod) */
+
+	/* leaving the ring while both ends live (protocol.md §5.1) */
+	_Atomic bool drop_req;	/* the daemon said DROP */
+	bool rx_back;		/* we published BACK (rx_lock) */
+	uint64_t rx_back_ns;	/* when: a switch ends at the next TCP byte */
+	_Atomic uint32_t switches[XL_SWITCH_MAX];
 
 	struct xl_chan chan;	/* xl_sock.chan points here once attached */
 };
@@ -172,6 +180,10 @@ void xl_sock_register_due(struct xl_sock *s, int fd, bool now);
  */
 void xl_sock_adopt(int fd, uint32_t role, bool nonblock, bool connecting);
 
+/* The daemon said DROP for cookie: the socket leaves its ring at its
+ * next call (protocol.md §5.2); a sleeper in one is woken. */
+void xl_sock_drop(uint64_t cookie);
+
 /* Install the channel a CHAN message gave (called by the link). */
 void xl_sock_attach(struct xl_sock *s, struct xl_chan *ch);
 
@@ -229,6 +241,11 @@ int xl_stream_outq(struct xl_sock *s, int fd, int *out);
 /* The end of a channel at the last close (no call in progress). */
 void xl_stream_finish(struct xl_sock *s);
 
+/* The same, the part that needs the kernel socket (fd, still open): our
+ * end of the ring stream, or what a peer that left the ring is owed by
+ * TCP before the FIN. Only the last process holding the socket acts. */
+void xl_stream_close(struct xl_sock *s, int fd);
+
 /* Does the ring hold bytes the application never read? Its close is then
  * a reset, as the kernel makes it with unread bytes in its queue. */
 bool xl_stream_unread(struct xl_sock *s);
@@ -240,7 +257,7 @@ bool xl_stream_unread(struct xl_sock *s);
  * every process that holds it: our direction leaves the ring at its end,
  * and the peer, seeing us gone, sends again what we never consumed.
  */
-void xl_stream_exec_leave(struct xl_sock *s);
+void xl_stream_exec_leave(struct xl_sock *s, int fd);
 
 /* ---- readiness (xl_ready.c) ---- */
 

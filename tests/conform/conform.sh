@@ -27,11 +27,12 @@
 CONFORM=$XL_BUILDDIR/tests/conform/xl_conform
 # The differences the library shows today, each found by this suite and
 # reported with it (plain TCP first, then the library):
-#   exec_cat         a program exec()ed with the socket after the peer
+#   exec_cat?        a program exec()ed with the socket after the peer
 #                    sent its bytes and shut down: cat echoes them / the
 #                    bytes were on the ring, which the new image cannot
 #                    read, and the peer can no longer send them again
-#                    through the kernel after its FIN
+#                    through the kernel after its FIN (it matches when the
+#                    exec comes first, as it may under load)
 #   sig_connect_restart?, sig_connect_intr?  a connect() to a silent
 #                    address, ended by a shutdown() from another thread at
 #                    a set time, races the neighbour lookup's own failure:
@@ -40,7 +41,7 @@ CONFORM=$XL_BUILDDIR/tests/conform/xl_conform
 #                    that call's way
 # An entry NAME is for the run with the library at both ends; NAME@cli
 # and NAME@srv for the runs with it at one end.
-XL_CONFORM_XFAIL=${XL_CONFORM_XFAIL-"exec_cat
+XL_CONFORM_XFAIL=${XL_CONFORM_XFAIL-"exec_cat?
 	sig_connect_restart? sig_connect_intr?"}
 MODES=${XL_CONFORM_MODES:-lib cli srv}
 BASE_PORT=7300
