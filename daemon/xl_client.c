@@ -169,6 +169,22 @@ static void xl_client_add(struct xl_daemon *d, int fd, pid_t pid)
 	log_debug("client %u: pid %d connected", c->id, (int)pid);
 }
 
+/*
+ * A program that opens thousands of connections at once gets thousands of
+ * CHAN answers while it is still busy connecting, and a client whose
+ * socket is full loses its link (xl_client_send()): give its socket room
+ * for such a burst (the bytes are only taken while they wait). The
+ * default, about 200 messages with their fds, is what a storm outran.
+ */
+static void xl_client_room(int fd)
+{
+	int size = XL_CLIENT_SNDBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size,
+		       sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
 void xl_client_accept(struct xl_daemon *d)
 {
 	pid_t pid = 0;
@@ -204,6 +220,7 @@ void xl_client_accept(struct xl_daemon *d)
 			close(fd);
 			continue;
 		}
+		xl_client_room(fd);
 		xl_client_add(d, fd, pid);
 	}
 }

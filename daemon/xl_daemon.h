@@ -33,8 +33,10 @@
 #define XL_MAX_PEERS		64
 #define XL_MAX_PCONNS		128
 #define XL_MAX_REGS		16384
-#define XL_MAX_WAITING		512
-#define XL_MAX_OFFERS		512
+#define XL_MAX_WAITING		16384
+#define XL_MAX_OFFERS		1024
+/* Send buffer of a client's socket: room for about 10,000 answers. */
+#define XL_CLIENT_SNDBUF	(32 << 20)
 /* Messages read from one connection per round of the loop. */
 #define XL_RECV_BUDGET		32
 /* Discovery period. */
