@@ -52,6 +52,7 @@ struct xl_client {
 	int fd;
 	pid_t pid;			/* SO_PEERCRED at accept */
 	bool dead;
+	bool gone;			/* dead because it hung up (exited) */
 };
 
 /* Another daemon, known by its .addrs file. */
