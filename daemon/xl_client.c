@@ -193,11 +193,13 @@ static void xl_client_add(struct xl_daemon *d, int fd, pid_t pid)
 /*
  * A program that opens thousands of connections at once gets thousands of
  * CHAN answers while it is still busy connecting, and a client whose
- * socket is full loses its link (xl_client_send()): give its socket room
- * for such a burst (the bytes are only taken while they wait). The
- * default, about 200 messages with their fds, is what a storm outran.
+ * socket is full loses its link (xl_client_send()); between daemons, an
+ * offer or a reply that finds the socket full ends its connection's
+ * chance of a ring. Give such sockets room for a burst (the bytes are
+ * only taken while they wait). The default, about 200 messages with their
+ * fds, is what a storm outran.
  */
-static void xl_client_room(int fd)
+void xl_sock_room(int fd)
 {
 	int size = XL_CLIENT_SNDBUF;
 
@@ -241,7 +243,7 @@ void xl_client_accept(struct xl_daemon *d)
 			close(fd);
 			continue;
 		}
-		xl_client_room(fd);
+		xl_sock_room(fd);
 		xl_client_add(d, fd, pid);
 	}
 }
