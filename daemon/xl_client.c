@@ -60,10 +60,23 @@ int xl_client_send(struct xl_client *c, struct xl_ctl_msg *msg,
 	if (c->dead)
 		return -ENOTCONN;
 	ret = xl_ctl_send(c->fd, msg, fds, text, MSG_DONTWAIT);
+	if (ret == -EPIPE || ret == -ECONNRESET || ret == -ENOTCONN)
+		c->gone = true;
 	if (ret < 0)
 		xl_client_fail(c, ret == -EAGAIN ? "send buffer full" :
 			       "send failed");
 	return ret;
+}
+
+/* Has the process of client id exited (hung up, or already dropped)? */
+static bool xl_client_gone(struct xl_daemon *d, uint32_t id)
+{
+	struct xl_client *c;
+
+	for (c = d->clients; c; c = c->next)
+		if (c->id == id)
+			return c->gone;
+	return true;
 }
 
 void xl_client_refuse(struct xl_daemon *d, struct xl_reg *reg,
@@ -104,6 +117,14 @@ int xl_client_chan(struct xl_daemon *d, struct xl_reg *reg,
 	msg.nfds = fds->n;
 	if (c)
 		ret = xl_client_send(c, &msg, fds->fd, NULL);
+	if (ret < 0 && xl_client_gone(d, reg->owner)) {
+		/* its process exited, its connections with it: whatever
+		 * CLOSE it still owed us went down with it; no fallback */
+		log_debug("cookie %llu of pid %u: its process is gone",
+			  (unsigned long long)reg->cookie, reg->pid);
+		xl_match_refuse(d->match, reg, XL_REASON_NONE);
+		return ret;
+	}
 	if (ret < 0) {
 		log_debug("cookie %llu of pid %u stays on TCP: resources "
 			  "(cannot hand its channel over: %s)",
@@ -171,6 +192,24 @@ static void xl_client_add(struct xl_daemon *d, int fd, pid_t pid, uid_t uid)
 	log_debug("client %u: pid %d connected", c->id, (int)pid);
 }
 
+/*
+ * A program that opens thousands of connections at once gets thousands of
+ * CHAN answers while it is still busy connecting, and a client whose
+ * socket is full loses its link (xl_client_send()); between daemons, an
+ * offer or a reply that finds the socket full ends its connection's
+ * chance of a ring. Give such sockets room for a burst (the bytes are
+ * only taken while they wait). The default, about 200 messages with their
+ * fds, is what a storm outran.
+ */
+void xl_sock_room(int fd)
+{
+	int size = XL_CLIENT_SNDBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size,
+		       sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
 void xl_client_accept(struct xl_daemon *d)
 {
 	pid_t pid = 0;
@@ -207,6 +246,7 @@ void xl_client_accept(struct xl_daemon *d)
 			close(fd);
 			continue;
 		}
+		xl_sock_room(fd);
 		xl_client_add(d, fd, pid, uid);
 	}
 }

@@ -156,6 +156,10 @@ struct xl_backend_ops {
 	 * fork()ed child of a transport whose mappings the kernel does not
 	 * copy. NULL: always. */
 	bool (*mapped)(struct xl_chan *ch);
+	/* Give back the memory behind len bytes at addr, page-aligned, in
+	 * the channel's data (both sides' mappings read zeroes there until
+	 * the next write). NULL: the transport cannot (granted pages). */
+	int (*reclaim)(struct xl_chan *ch, void *addr, size_t len);
 };
 
 /*

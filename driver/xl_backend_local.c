@@ -401,6 +401,19 @@ static void xl_local_desc_release(struct xl_chan_desc *desc)
 	xl_local_close_fds(&desc->u.local.hup, 1);
 }
 
+/* memfd pages: a hole punched in the file, taken from both mappings. */
+static int xl_local_reclaim(struct xl_chan *ch, void *addr, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	(void)ch;
+	if (page <= 0 || ((uintptr_t)addr | len) & ((size_t)page - 1))
+		return -EOPNOTSUPP;	/* a ring smaller than a page */
+	if (madvise(addr, len, MADV_REMOVE) < 0)
+		return -errno;
+	return 0;
+}
+
 static int xl_local_move_fd(struct xl_chan *ch, int fd)
 {
 	struct xl_local *lo = ch->be;
@@ -428,4 +441,5 @@ const struct xl_backend_ops xl_backend_local = {
 	.desc_release = xl_local_desc_release,
 	.create_pair = xl_local_create_pair,
 	.move_fd = xl_local_move_fd,
+	.reclaim = xl_local_reclaim,
 };

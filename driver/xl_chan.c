@@ -175,6 +175,37 @@ bool xl_chan_tx_peer_attached(struct xl_chan *ch)
 	       XL_READ_ONCE(ch->ctrl->dir[d].c.state) == XL_WIRE_CONS_OPEN;
 }
 
+int xl_chan_tx_reclaim(struct xl_chan *ch, struct xl_chan_reclaim *st)
+{
+	uint32_t prod, cons;
+	int ret;
+
+	if (!ch->ops->reclaim)
+		return -EOPNOTSUPP;
+	if (!ch->tx_opened)
+		return 1;	/* never written: nothing of ours there */
+	prod = ch->tx.prod;
+	if (st->seen && st->done && prod == st->prod)
+		return 1;
+	if (!st->seen || prod != st->prod) {
+		st->prod = prod;
+		st->seen = true;
+		st->done = false;
+		return 0;
+	}
+	/* the consumer's copies /before/ its index, and so before the
+	 * pages go; equal to ours, nothing in the ring is still to be read
+	 * nor to be sent again (invariant 1: all of it was consumed) */
+	cons = xl_load_acquire(&ch->tx.sh->c.cons);
+	if (cons != prod)
+		return 0;
+	ret = ch->ops->reclaim(ch, ch->tx.data, ch->tx.size);
+	if (ret < 0)
+		return ret;
+	st->done = true;
+	return 1;
+}
+
 int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off)
 {
 	unsigned int d = ch->side;

@@ -116,6 +116,25 @@ bool xl_chan_tx_peer_attached(struct xl_chan *ch);
 /* Start producing: the first byte sent is at stream offset start_off. */
 int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off);
 
+/* What xl_chan_tx_reclaim() remembers between two calls (zeroed at
+ * first). */
+struct xl_chan_reclaim {
+	uint32_t prod;			/* our index at the last call */
+	bool seen;			/* prod is set */
+	bool done;			/* the ring's pages are given back */
+};
+
+/*
+ * Give back the memory of our direction's ring when it idles: when
+ * nothing was written since the previous call with the same st and the
+ * peer has read every byte, the transport drops the ring's pages (the
+ * next write faults in fresh ones). Called periodically (xl_epoll.c);
+ * the caller serialises it with the senders. Returns 1 when the ring
+ * holds no memory of ours until the next write, 0 when it may later,
+ * -EOPNOTSUPP where the transport cannot, or -errno.
+ */
+int xl_chan_tx_reclaim(struct xl_chan *ch, struct xl_chan_reclaim *st);
+
 /*
  * Send from iov. Blocking (flags without XL_CHAN_NONBLOCK): returns once
  * every byte is in the ring, or with the count so far if the peer closed or

@@ -114,6 +114,8 @@ struct xl_sock {
 	struct xl_ctl_addr local, remote;
 	bool in_pending;	/* on the link's pending list (link mutex) */
 	struct xl_sock *pend_next;
+	bool reg_unsent;	/* its REGISTER waits for room (link mutex) */
+	struct xl_sock *unsent_next;
 	uint64_t link_gen;	/* link connection that took the registration */
 
 	_Atomic uint64_t next_stats_ns;
