@@ -289,7 +289,13 @@ for i, (side, n, m) in enumerate(zip("ab", now, mark)):
     total = ring + d["tcp_tx"] + d["tcp_rx"]
     share = 100.0 * ring / total if total else 0.0
     shares.append("%s %6.2f%% of %9d B" % (side, share, total))
-    if mode == "both" or (mode, side) in (("client", "a"), ("server", "b")):
+    # A connection whose registration found no peer (no_match: the
+    # other end runs without the library) is left alone from then on,
+    # at no cost, and its later bytes are not counted: such a step's
+    # total is not comparable with the others.
+    if (mode == "both" or (mode, side) in (("client", "a"),
+                                           ("server", "b"))) and \
+            not fb.get("no_match"):
         print("total %s\t%d" % (side, total))
     print("log daemon %s: %d connections, ring tx/rx %d/%d, tcp tx/rx "
           "%d/%d, ring share %.2f%%, fallbacks %s" % (side,
