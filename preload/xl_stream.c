@@ -626,6 +626,26 @@ static ssize_t xl_rx_tcp(struct xl_sock *s, int fd, struct msghdr *app,
 }
 
 /*
+ * A socket waiting for its channel also wakes for the daemon's answer:
+ * the link's fd joins pfd (after its n entries, room for one more) and
+ * the sleep is cut to a slice. Returns the new count.
+ */
+static int xl_rx_wait_link(struct xl_sock *s, struct pollfd *pfd, int n,
+			   int *timeout_ms)
+{
+	int lfd;
+
+	if (atomic_load(&s->state) != XL_SOCK_PENDING)
+		return n;
+	lfd = xl_link_pollfd();
+	if (lfd >= 0)
+		pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	if (*timeout_ms > XL_PENDING_SLICE_MS)
+		*timeout_ms = XL_PENDING_SLICE_MS;
+	return n;
+}
+
+/*
  * Sleep until the kernel socket or the ring may have something, for at
  * most timeout_ms. Returns 0 or -EINTR.
  */
@@ -633,7 +653,7 @@ static int xl_rx_wait(struct xl_sock *s, int fd, struct xl_chan *ch,
 		      int timeout_ms)
 {
 	struct pollfd pfd[8];
-	int n = 1, nring = 0, lfd, ret;
+	int n = 1, nring = 0, ret;
 
 	pfd[0] = (struct pollfd){ .fd = fd, .events = POLLIN };
 	/* our resend goes on as the kernel takes it, even while we read */
@@ -645,13 +665,7 @@ static int xl_rx_wait(struct xl_sock *s, int fd, struct xl_chan *ch,
 		nring = xl_ready_pollfds(s, true, false, pfd + 1, 4);
 		n += nring;
 	}
-	if (atomic_load(&s->state) == XL_SOCK_PENDING) {
-		lfd = xl_link_pollfd();
-		if (lfd >= 0)
-			pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		if (timeout_ms > XL_PENDING_SLICE_MS)
-			timeout_ms = XL_PENDING_SLICE_MS;
-	}
+	n = xl_rx_wait_link(s, pfd, n, &timeout_ms);
 	/* shared by fork(): the other holder may let go while we sleep
 	 * (a child blocked in its first read while the parent closes) */
 	if (atomic_load(&s->state) == XL_SOCK_CLAIM &&
@@ -920,7 +934,7 @@ static ssize_t xl_rx_tcp_short(struct xl_rx_call *c, uint64_t limit)
 			(MSG_PEEK | MSG_WAITALL);
 	struct pollfd p[2] = { { .fd = c->fd, .events = POLLRDHUP } };
 	size_t target;
-	int avail = 0, n = 1, lfd, slice;
+	int avail = 0, n = 1, slice;
 
 	if (!c->block || c->done || c->waitall || limit != UINT64_MAX)
 		return 0;
@@ -934,13 +948,7 @@ static ssize_t xl_rx_tcp_short(struct xl_rx_call *c, uint64_t limit)
 			 XL_SLICE_MS);
 	if (!slice)
 		return 0;
-	if (atomic_load(&c->s->state) == XL_SOCK_PENDING) {
-		lfd = xl_link_pollfd();
-		if (lfd >= 0)
-			p[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		if (slice > XL_PENDING_SLICE_MS)
-			slice = XL_PENDING_SLICE_MS;
-	}
+	n = xl_rx_wait_link(c->s, p, n, &slice);
 	xl_lib_enter();
 	n = real.poll(p, (nfds_t)n, slice);
 	xl_lib_leave();
