@@ -112,6 +112,8 @@ static void xl_env_logging(struct xl_env_ctx *ctx, struct xl_config *cfg)
 	cfg->log_level = level;
 	xl_env_path(ctx, XENLOOP_LOG_FILE, cfg->log_file,
 		    sizeof(cfg->log_file), "");
+	xl_env_path(ctx, XENLOOP_TEST_SWITCH_LOG, cfg->test_switch_log,
+		    sizeof(cfg->test_switch_log), "");
 }
 
 static void xl_env_switches(struct xl_env_ctx *ctx, struct xl_config *cfg)

@@ -22,6 +22,9 @@
 #define XENLOOP_SPIN_NS		"XENLOOP_SPIN_NS"	/* spin before sleep */
 #define XENLOOP_BACKEND		"XENLOOP_BACKEND"	/* local or off */
 #define XENLOOP_REGISTER_DELAY_US "XENLOOP_REGISTER_DELAY_US" /* see below */
+/* Tests only: append the time each switch off a ring took (ns, one per
+ * line) to this file. Not for production: it costs a write per switch. */
+#define XENLOOP_TEST_SWITCH_LOG	"XENLOOP_TEST_SWITCH_LOG"
 
 /* A connection is registered with the daemon at its first data call once
  * it is this old: one that ends sooner costs the daemon nothing. */
@@ -43,6 +46,7 @@ struct xl_config {
 	uint64_t register_delay_ns;	/* XENLOOP_REGISTER_DELAY_US */
 	char rundir[PATH_MAX];
 	char log_file[PATH_MAX];	/* "" for stderr */
+	char test_switch_log[PATH_MAX];	/* "" for none */
 };
 
 /*

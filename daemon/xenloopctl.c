@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +31,13 @@ static void xl_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: xenloopctl [-r RUNDIR] status [--json]\n"
+		"       xenloopctl [-r RUNDIR] drop [PID:]COOKIE | --all\n"
 		"       xenloopctl --help | --version\n"
 		"  -r RUNDIR  the daemons' directory (default $%s, else %s)\n"
 		"  status     the daemon, its peers, connections and counters\n"
-		"  --json     print the daemon's JSON document as is\n",
+		"  --json     print the daemon's JSON document as is\n"
+		"  drop       take connections off their rings onto TCP\n"
+		"  --all      every connection on a ring\n",
 		XENLOOP_RUNDIR, XL_RUNDIR_DEFAULT);
 }
 
@@ -69,10 +73,10 @@ static int xl_connect(const char *path, int *out)
 	return 0;
 }
 
-/* STATUS_REQ, then the STATUS text into xl_text. */
-static int xl_ask(int fd)
+/* msg (STATUS_REQ, DROP), then the STATUS answer (its text into xl_text).
+ * Returns the answer's status (>= 0) or -errno. */
+static int xl_ask(int fd, struct xl_ctl_msg msg)
 {
-	struct xl_ctl_msg msg = { .type = XL_CTL_STATUS_REQ };
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
 	int fds[XL_CTL_MAX_FDS];
 	int ret;
@@ -91,7 +95,7 @@ static int xl_ask(int fd)
 	xl_ctl_close_fds(fds);
 	if (msg.type != XL_CTL_STATUS)
 		return -EPROTO;
-	return msg.status < 0 ? msg.status : 0;
+	return msg.status;
 }
 
 /* ---- the table ---- */
@@ -127,6 +131,25 @@ static void xl_print_peers(const struct xl_jv *root)
 	}
 }
 
+/* "drop 2,peer 1", or "-", padded to width. */
+static void xl_print_causes(const struct xl_jv *sw, int width)
+{
+	const struct xl_jv *r;
+	char buf[128] = "";
+	size_t off = 0;
+	int n;
+
+	for (r = sw && sw->type == XL_JSON_OBJ ? sw->child : NULL; r;
+	     r = r->next) {
+		n = snprintf(buf + off, sizeof(buf) - off, "%s%s %s",
+			     off ? "," : "", r->key, xl_json_text(r, "?"));
+		if (n < 0 || (size_t)n >= sizeof(buf) - off)
+			break;
+		off += (size_t)n;
+	}
+	printf("%-*s", width, off ? buf : "-");
+}
+
 static void xl_print_conns(const struct xl_jv *root)
 {
 	const struct xl_jv *conns = xl_json_get(root, "connections"), *c;
@@ -134,16 +157,22 @@ static void xl_print_conns(const struct xl_jv *root)
 
 	printf("connections:%s\n", conns && conns->child ? "" : " none");
 	if (conns && conns->child)
-		printf("  %-8s %-6s %-24s %-24s %-7s %12s %12s %12s %12s %s\n",
+		printf("  %-8s %-6s %-24s %-24s %-7s %12s %12s %12s %12s "
+		       "%-9s %4s %-14s %s\n",
 		       "PID", "ROLE", "LOCAL", "REMOTE", "STATE", "RING_TX",
-		       "RING_RX", "TCP_TX", "TCP_RX", "REASON");
-	for (c = conns ? conns->child : NULL; c; c = c->next)
-		printf("  %-8s %-6s %-24s %-24s %-7s %12s %12s %12s %12s %s\n",
+		       "RING_RX", "TCP_TX", "TCP_RX", "REASON", "SW", "WHY",
+		       "CONN");
+	for (c = conns ? conns->child : NULL; c; c = c->next) {
+		printf("  %-8s %-6s %-24s %-24s %-7s %12s %12s %12s %12s "
+		       "%-9s %4s ",
 		       xl_get(c, "pid"), xl_get(c, "role"), xl_get(c, "local"),
 		       xl_get(c, "remote"), xl_get(c, "state"),
 		       xl_get(c, "ring_tx"), xl_get(c, "ring_rx"),
 		       xl_get(c, "tcp_tx"), xl_get(c, "tcp_rx"),
-		       xl_get(c, "reason"));
+		       xl_get(c, "reason"), xl_get(c, "switches"));
+		xl_print_causes(xl_json_get(c, "switched"), 14);
+		printf(" %s:%s\n", xl_get(c, "pid"), xl_get(c, "cookie"));
+	}
 	if (trunc && trunc->type == XL_JSON_BOOL && trunc->b)
 		printf("  (more connections than fit in one message)\n");
 }
@@ -159,7 +188,9 @@ static void xl_print_totals(const struct xl_jv *root)
 	printf("fallbacks:");
 	for (r = f && f->type == XL_JSON_OBJ ? f->child : NULL; r; r = r->next)
 		printf(" %s %s", r->key, xl_json_text(r, "?"));
-	printf("\n");
+	printf("\nswitches off a ring: %s (", xl_get(t, "switches"));
+	xl_print_causes(xl_json_get(t, "switched"), 0);
+	printf(")\n");
 }
 
 static int xl_print_table(void)
@@ -185,7 +216,9 @@ static int xl_print_table(void)
 
 /* ---- main ---- */
 
-static int xl_status(const char *rundir, bool json)
+/* Send msg to our namespace's daemon; its answer's status or -errno
+ * (said on stderr). */
+static int xl_talk(const char *rundir, struct xl_ctl_msg msg)
 {
 	char path[PATH_MAX] = "";
 	int fd = -1, ret;
@@ -196,15 +229,58 @@ static int xl_status(const char *rundir, bool json)
 	if (ret < 0) {
 		fprintf(stderr, "xenloopctl: no xenloopd for this network "
 			"namespace at %s: %s\n", path, strerror(-ret));
-		return 1;
+		return ret;
 	}
-	ret = xl_ask(fd);
+	ret = xl_ask(fd, msg);
 	close(fd);
-	if (ret < 0) {
-		fprintf(stderr, "xenloopctl: no status from %s: %s\n", path,
+	if (ret < 0 && (msg.type != XL_CTL_DROP || ret != -ENOENT))
+		fprintf(stderr, "xenloopctl: no answer from %s: %s\n", path,
 			strerror(-ret));
+	return ret;
+}
+
+/* drop [PID:]COOKIE or --all (conn NULL). */
+static int xl_drop(const char *rundir, const char *conn)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_DROP };
+	unsigned long long pid = 0, cookie = 0;
+	char *end;
+	int ret;
+
+	if (conn) {
+		cookie = strtoull(conn, &end, 10);
+		if (*end == ':') {
+			pid = cookie;
+			cookie = strtoull(end + 1, &end, 10);
+		}
+		if (*end || !cookie || pid > UINT32_MAX || conn[0] == '-') {
+			fprintf(stderr, "xenloopctl: not a connection: %s "
+				"(PID:COOKIE or COOKIE, as status lists "
+				"them)\n", conn);
+			return 2;
+		}
+	}
+	msg.cookie = cookie;
+	msg.pid = (uint32_t)pid;
+	ret = xl_talk(rundir, msg);
+	if (ret == -ENOENT) {
+		fprintf(stderr, "xenloopctl: no such connection on a ring\n");
 		return 1;
 	}
+	if (ret < 0)
+		return 1;
+	printf("%d connection%s taken off %s ring%s\n", ret,
+	       ret == 1 ? "" : "s", ret == 1 ? "its" : "their",
+	       ret == 1 ? "" : "s");
+	return 0;
+}
+
+static int xl_status(const char *rundir, bool json)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_STATUS_REQ };
+
+	if (xl_talk(rundir, msg) < 0)
+		return 1;
 	if (json) {
 		fputs(xl_text, stdout);
 		return 0;
@@ -218,10 +294,11 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "all", no_argument, NULL, 'a' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *rundir = getenv(XENLOOP_RUNDIR);
-	bool json = false;
+	bool json = false, all = false;
 	int ch;
 
 	if (!rundir || !*rundir)
@@ -234,6 +311,9 @@ int main(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'a':
+			all = true;
+			break;
 		case 'h':
 			xl_usage(stdout);
 			return 0;
@@ -245,7 +325,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind + 1 != argc || strcmp(argv[optind], "status")) {
+	if (optind < argc && !strcmp(argv[optind], "drop") && !json &&
+	    optind + 1 + !all == argc)
+		return xl_drop(rundir, all ? NULL : argv[optind + 1]);
+	if (optind + 1 != argc || strcmp(argv[optind], "status") || all) {
 		xl_usage(stderr);
 		return 2;
 	}

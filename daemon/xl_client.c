@@ -60,10 +60,23 @@ int xl_client_send(struct xl_client *c, struct xl_ctl_msg *msg,
 	if (c->dead)
 		return -ENOTCONN;
 	ret = xl_ctl_send(c->fd, msg, fds, text, MSG_DONTWAIT);
+	if (ret == -EPIPE || ret == -ECONNRESET || ret == -ENOTCONN)
+		c->gone = true;
 	if (ret < 0)
 		xl_client_fail(c, ret == -EAGAIN ? "send buffer full" :
 			       "send failed");
 	return ret;
+}
+
+/* Has the process of client id exited (hung up, or already dropped)? */
+static bool xl_client_gone(struct xl_daemon *d, uint32_t id)
+{
+	struct xl_client *c;
+
+	for (c = d->clients; c; c = c->next)
+		if (c->id == id)
+			return c->gone;
+	return true;
 }
 
 void xl_client_refuse(struct xl_daemon *d, struct xl_reg *reg,
@@ -104,6 +117,14 @@ int xl_client_chan(struct xl_daemon *d, struct xl_reg *reg,
 	msg.nfds = fds->n;
 	if (c)
 		ret = xl_client_send(c, &msg, fds->fd, NULL);
+	if (ret < 0 && xl_client_gone(d, reg->owner)) {
+		/* its process exited, its connections with it: whatever
+		 * CLOSE it still owed us went down with it; no fallback */
+		log_debug("cookie %llu of pid %u: its process is gone",
+			  (unsigned long long)reg->cookie, reg->pid);
+		xl_match_refuse(d->match, reg, XL_REASON_NONE);
+		return ret;
+	}
 	if (ret < 0) {
 		log_debug("cookie %llu of pid %u stays on TCP: resources "
 			  "(cannot hand its channel over: %s)",
@@ -133,7 +154,7 @@ static int xl_pid_netns(pid_t pid, unsigned long *ino)
 	return 0;
 }
 
-static int xl_client_vet(struct xl_daemon *d, int fd, pid_t *pid)
+static int xl_client_vet(struct xl_daemon *d, int fd, pid_t *pid, uid_t *uid)
 {
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
@@ -143,6 +164,7 @@ static int xl_client_vet(struct xl_daemon *d, int fd, pid_t *pid)
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
 	*pid = cred.pid;
+	*uid = cred.uid;
 	if (cred.pid <= 0)
 		return -ESRCH;	/* not in our pid namespace's view */
 	ret = xl_pid_netns(cred.pid, &ino);
@@ -151,7 +173,7 @@ static int xl_client_vet(struct xl_daemon *d, int fd, pid_t *pid)
 	return ino == d->ns_ino ? 0 : -EPERM;
 }
 
-static void xl_client_add(struct xl_daemon *d, int fd, pid_t pid)
+static void xl_client_add(struct xl_daemon *d, int fd, pid_t pid, uid_t uid)
 {
 	struct xl_client *c = calloc(1, sizeof(*c));
 
@@ -163,15 +185,35 @@ static void xl_client_add(struct xl_daemon *d, int fd, pid_t pid)
 	c->id = xl_daemon_id(d);
 	c->fd = fd;
 	c->pid = pid;
+	c->uid = uid;
 	c->next = d->clients;
 	d->clients = c;
 	d->nclients++;
 	log_debug("client %u: pid %d connected", c->id, (int)pid);
 }
 
+/*
+ * A program that opens thousands of connections at once gets thousands of
+ * CHAN answers while it is still busy connecting, and a client whose
+ * socket is full loses its link (xl_client_send()); between daemons, an
+ * offer or a reply that finds the socket full ends its connection's
+ * chance of a ring. Give such sockets room for a burst (the bytes are
+ * only taken while they wait). The default, about 200 messages with their
+ * fds, is what a storm outran.
+ */
+void xl_sock_room(int fd)
+{
+	int size = XL_CLIENT_SNDBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size,
+		       sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+}
+
 void xl_client_accept(struct xl_daemon *d)
 {
 	pid_t pid = 0;
+	uid_t uid = 0;
 	int fd, i, ret;
 
 	for (i = 0; i < XL_RECV_BUDGET; i++) {
@@ -195,7 +237,7 @@ void xl_client_accept(struct xl_daemon *d)
 			close(fd);
 			continue;
 		}
-		ret = xl_client_vet(d, fd, &pid);
+		ret = xl_client_vet(d, fd, &pid, &uid);
 		if (ret < 0) {
 			log_warnx("refusing pid %d: %s", (int)pid,
 				  ret == -EPERM ?
@@ -204,7 +246,8 @@ void xl_client_accept(struct xl_daemon *d)
 			close(fd);
 			continue;
 		}
-		xl_client_add(d, fd, pid);
+		xl_sock_room(fd);
+		xl_client_add(d, fd, pid, uid);
 	}
 }
 
@@ -278,6 +321,29 @@ static void xl_client_decide(struct xl_daemon *d, struct xl_reg *reg)
 		xl_client_refuse(d, reg, reason);
 }
 
+/*
+ * A connection that has had its channel since before we started (our
+ * predecessor died): listed and accounted for like our own from now on,
+ * and droppable; nothing to match. Only for the process's own addresses.
+ */
+static void xl_client_adopt(struct xl_daemon *d, struct xl_reg *reg,
+			    const struct xl_ctl_msg *msg)
+{
+	if (!xl_daemon_own_addr(d, &reg->local)) {
+		log_warnx("pid %u brought back a connection from an address "
+			  "that is not ours", reg->pid);
+		xl_client_refuse(d, reg, XL_REASON_PROTOCOL);
+		return;
+	}
+	reg->counts = msg->counts;
+	memcpy(reg->switches, msg->switches, sizeof(reg->switches));
+	reg->state = msg->switches[XL_SWITCH_DROP] ||
+		     msg->switches[XL_SWITCH_PROTOCOL] ||
+		     msg->switches[XL_SWITCH_PEER] ? XL_REG_TCP : XL_REG_RING;
+	log_debug("cookie %llu of pid %u: a connection that outlived our "
+		  "predecessor", (unsigned long long)reg->cookie, reg->pid);
+}
+
 static int xl_client_register(struct xl_daemon *d, struct xl_client *c,
 			      const struct xl_ctl_msg *msg)
 {
@@ -291,9 +357,15 @@ static int xl_client_register(struct xl_daemon *d, struct xl_client *c,
 	req.role = msg->role;
 	req.local = msg->local;
 	req.remote = msg->remote;
+	if (msg->status != 0 && msg->status != XL_CTL_REG_ADOPT)
+		return -EPROTO;
 	ret = xl_match_reg_add(d->match, &req, &reg);
 	if (ret == -EINVAL || ret == -EEXIST)
 		return -EPROTO;
+	if (ret == 0 && msg->status == XL_CTL_REG_ADOPT) {
+		xl_client_adopt(d, reg, msg);
+		return 0;
+	}
 	if (ret == 0 && !d->conf.enable) {
 		xl_client_refuse(d, reg, XL_REASON_DISABLED);
 		return 0;
@@ -330,10 +402,66 @@ static int xl_client_counts(struct xl_daemon *d, struct xl_client *c,
 	if (msg->type == XL_CTL_CLOSE && reg->state == XL_REG_WAIT_REPLY &&
 	    !d->xen)
 		xl_peer_withdraw(d, reg->peer, reg->offer_id);
+	memcpy(reg->switches, msg->switches, sizeof(reg->switches));
+	/* a connection that left its ring is on TCP (and there it stays
+	 * until TCP -> ring is written: protocol.md §5.1) */
+	if (reg->state == XL_REG_RING && (msg->switches[XL_SWITCH_DROP] ||
+					   msg->switches[XL_SWITCH_PROTOCOL] ||
+					   msg->switches[XL_SWITCH_PEER]))
+		reg->state = XL_REG_TCP;
 	if (msg->type == XL_CTL_CLOSE)
 		xl_match_reg_close(d->match, reg, &msg->counts, msg->reason);
 	else
 		xl_match_reg_stats(d->match, reg, &msg->counts, msg->reason);
+	return 0;
+}
+
+/* The connection of a client id, or NULL. */
+static struct xl_client *xl_client_by_id(struct xl_daemon *d, uint32_t id)
+{
+	struct xl_client *c;
+
+	for (c = d->clients; c; c = c->next)
+		if (c->id == id && !c->dead)
+			return c;
+	return NULL;
+}
+
+/*
+ * xenloopctl drop: pass DROP on to the process of every registration on
+ * its ring that matches (cookie 0: all; pid 0: any process), and answer
+ * STATUS with how many (protocol.md §5.2). Only root or our own user.
+ */
+static int xl_client_drop(struct xl_daemon *d, struct xl_client *c,
+			  const struct xl_ctl_msg *msg)
+{
+	struct xl_ctl_msg ans = { .type = XL_CTL_STATUS };
+	struct xl_ctl_msg dm = { .type = XL_CTL_DROP };
+	const struct xl_reg *r = NULL;
+	struct xl_client *owner;
+	int n = 0;
+
+	if (c->uid != 0 && c->uid != geteuid()) {
+		ans.status = -EPERM;
+		xl_client_send(c, &ans, NULL, NULL);
+		return 0;
+	}
+	while ((r = xl_match_reg_next(d->match, r))) {
+		if (r->state != XL_REG_RING ||
+		    (msg->cookie && r->cookie != msg->cookie) ||
+		    (msg->pid && r->pid != msg->pid))
+			continue;
+		owner = xl_client_by_id(d, r->owner);
+		if (!owner)
+			continue;
+		dm.cookie = r->cookie;
+		if (xl_client_send(owner, &dm, NULL, NULL) == 0)
+			n++;
+	}
+	log_info("drop: %d connection%s taken off %s ring%s", n,
+		 n == 1 ? "" : "s", n == 1 ? "its" : "their", n == 1 ? "" : "s");
+	ans.status = n ? n : -ENOENT;
+	xl_client_send(c, &ans, NULL, NULL);
 	return 0;
 }
 
@@ -379,6 +507,8 @@ static int xl_client_handle(struct xl_daemon *d, struct xl_client *c,
 	case XL_CTL_STATUS_REQ:
 		xl_client_status(d, c);
 		return 0;
+	case XL_CTL_DROP:
+		return xl_client_drop(d, c, msg);
 	default:
 		return -EPROTO;
 	}

@@ -33,8 +33,11 @@
 #define XL_MAX_PEERS		64
 #define XL_MAX_PCONNS		128
 #define XL_MAX_REGS		16384
-#define XL_MAX_WAITING		512
-#define XL_MAX_OFFERS		512
+#define XL_MAX_WAITING		16384
+#define XL_MAX_OFFERS		1024
+/* Send buffer of a client's or a peer's socket: room for about 10,000
+ * messages. */
+#define XL_CLIENT_SNDBUF	(32 << 20)
 /* Messages read from one connection per round of the loop. */
 #define XL_RECV_BUDGET		32
 /* Discovery period. */
@@ -49,7 +52,9 @@ struct xl_client {
 	uint32_t id;
 	int fd;
 	pid_t pid;			/* SO_PEERCRED at accept */
+	uid_t uid;			/* the same */
 	bool dead;
+	bool gone;			/* dead because it hung up (exited) */
 };
 
 /* Another daemon, known by its .addrs file. */
@@ -122,6 +127,8 @@ void xl_daemon_refresh_own(struct xl_daemon *d);
 
 /* xl_client.c */
 void xl_client_accept(struct xl_daemon *d);
+/* Room in fd's send buffer for a burst of messages (XL_CLIENT_SNDBUF). */
+void xl_sock_room(int fd);
 void xl_client_input(struct xl_daemon *d, struct xl_client *c);
 struct xl_client *xl_client_find(struct xl_daemon *d, uint32_t id);
 /* NOCHAN {reason} to reg's process, then the registration is forgotten. */

@@ -591,12 +591,15 @@ static uint64_t xl_sat_add(uint64_t a, uint64_t b)
 static void xl_reg_end(struct xl_match *m, struct xl_reg *r)
 {
 	struct xl_ctl_counts *t = &m->totals.counts;
+	int i;
 
 	m->totals.connections++;
 	t->ring_tx = xl_sat_add(t->ring_tx, r->counts.ring_tx);
 	t->ring_rx = xl_sat_add(t->ring_rx, r->counts.ring_rx);
 	t->tcp_tx = xl_sat_add(t->tcp_tx, r->counts.tcp_tx);
 	t->tcp_rx = xl_sat_add(t->tcp_rx, r->counts.tcp_rx);
+	for (i = 0; i < XL_SWITCH_MAX; i++)
+		m->totals.switches[i] += r->switches[i];
 	xl_reg_free(m, r);
 }
 
@@ -689,6 +692,19 @@ const char *xl_reg_state_name(enum xl_reg_state st)
 		return "parked";
 	}
 	return "unknown";
+}
+
+const char *xl_switch_name(uint32_t cause)
+{
+	static const char *const names[XL_SWITCH_MAX] = {
+		[XL_SWITCH_DROP] = "drop",
+		[XL_SWITCH_PROTOCOL] = "protocol",
+		[XL_SWITCH_PEER] = "peer",
+		[XL_SWITCH_OOB] = "oob",
+		[XL_SWITCH_EXEC] = "exec",
+	};
+
+	return cause < XL_SWITCH_MAX && names[cause] ? names[cause] : NULL;
 }
 
 const char *xl_reason_name(uint32_t reason)

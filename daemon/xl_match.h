@@ -61,6 +61,7 @@ struct xl_reg {
 	enum xl_reg_state state;
 	uint32_t reason;		/* enum xl_ctl_reason, once known */
 	struct xl_ctl_counts counts;	/* last STATS */
+	uint32_t switches[XL_SWITCH_MAX];	/* last STATS: by cause */
 	uint64_t deadline;		/* ms, while waiting */
 	/* WAIT_REPLY: the offer, and side 0 of the channel until CHAN */
 	uint64_t offer_id;
@@ -104,6 +105,7 @@ struct xl_match_totals {
 	uint64_t connections;		/* registrations that ended */
 	struct xl_ctl_counts counts;	/* their final counts */
 	uint64_t fallbacks[XL_REASON_MAX];	/* registrations by reason */
+	uint64_t switches[XL_SWITCH_MAX];	/* of ended ones, by cause */
 };
 
 struct xl_match;
@@ -242,6 +244,8 @@ void xl_match_usage(const struct xl_match *m, uint32_t *regs,
 		    uint32_t *waiting, uint32_t *offers);
 
 const char *xl_reg_state_name(enum xl_reg_state st);
+/* enum xl_ctl_switch as xenloopctl shows it */
+const char *xl_switch_name(uint32_t cause);
 const char *xl_reason_name(uint32_t reason);
 
 #endif /* XL_MATCH_H */

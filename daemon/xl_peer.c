@@ -71,6 +71,7 @@ static void xl_peer_connect(struct xl_daemon *d, struct xl_peer *p)
 		p->fd = -1;
 		return;
 	}
+	xl_sock_room(p->fd);
 	p->id = xl_daemon_id(d);
 	log_info("peer %s present (%u addresses)", p->name, p->addrs.n);
 }
@@ -527,6 +528,7 @@ void xl_pconn_accept(struct xl_daemon *d)
 			close(fd);
 			continue;
 		}
+		xl_sock_room(fd);
 		xl_pconn_add(d, fd);
 	}
 }

@@ -165,6 +165,28 @@ static void xl_status_peers(struct xl_json *j, struct xl_daemon *d)
 	xl_json_put(j, "],\n");
 }
 
+/* ", \"switches\": N, \"switched\": {cause: n, ...}" of one connection
+ * (counts of 32 bits) or of the totals (64 bits). */
+static void xl_status_switches(struct xl_json *j, const uint32_t *sw32,
+			       const uint64_t *sw64)
+{
+	unsigned long long n, sum = 0;
+	const char *sep = "";
+	uint32_t i;
+
+	for (i = 0; i < XL_SWITCH_MAX; i++)
+		sum += sw32 ? sw32[i] : sw64[i];
+	xl_json_put(j, ", \"switches\": %llu, \"switched\": {", sum);
+	for (i = 0; i < XL_SWITCH_MAX; i++) {
+		n = sw32 ? sw32[i] : sw64[i];
+		if (!xl_switch_name(i) || (sw32 && !n))
+			continue;
+		xl_json_put(j, "%s\"%s\": %llu", sep, xl_switch_name(i), n);
+		sep = ", ";
+	}
+	xl_json_put(j, "}");
+}
+
 static void xl_status_conn(struct xl_json *j, const struct xl_reg *r)
 {
 	xl_json_put(j, "{\"pid\": %u, \"cookie\": %llu, \"role\": \"%s\", "
@@ -175,12 +197,14 @@ static void xl_status_conn(struct xl_json *j, const struct xl_reg *r)
 	xl_json_addr(j, &r->remote, true);
 	xl_json_put(j, ", \"state\": \"%s\", \"ring_tx\": %llu, "
 		    "\"ring_rx\": %llu, \"tcp_tx\": %llu, \"tcp_rx\": %llu, "
-		    "\"reason\": \"%s\"}", xl_reg_state_name(r->state),
+		    "\"reason\": \"%s\"", xl_reg_state_name(r->state),
 		    (unsigned long long)r->counts.ring_tx,
 		    (unsigned long long)r->counts.ring_rx,
 		    (unsigned long long)r->counts.tcp_tx,
 		    (unsigned long long)r->counts.tcp_rx,
 		    xl_reason_name(r->reason));
+	xl_status_switches(j, r->switches, NULL);
+	xl_json_put(j, "}");
 }
 
 /* Returns false if some did not fit. */
@@ -213,13 +237,24 @@ static void xl_status_totals(struct xl_json *j, struct xl_daemon *d,
 	const struct xl_match_totals *t = xl_match_totals(d->match);
 	uint32_t i;
 
+	uint64_t sw[XL_SWITCH_MAX];
+	const struct xl_reg *r = NULL;
+
 	xl_json_put(j, " \"totals\": {\"connections\": %llu, \"ring_tx\": %llu, "
-		    "\"ring_rx\": %llu, \"tcp_tx\": %llu, \"tcp_rx\": %llu},\n",
+		    "\"ring_rx\": %llu, \"tcp_tx\": %llu, \"tcp_rx\": %llu",
 		    (unsigned long long)t->connections,
 		    (unsigned long long)t->counts.ring_tx,
 		    (unsigned long long)t->counts.ring_rx,
 		    (unsigned long long)t->counts.tcp_tx,
 		    (unsigned long long)t->counts.tcp_rx);
+	/* switches count the live connections too: they happen while
+	 * connections live, and an operator looks while they do */
+	memcpy(sw, t->switches, sizeof(sw));
+	while ((r = xl_match_reg_next(d->match, r)))
+		for (i = 0; i < XL_SWITCH_MAX; i++)
+			sw[i] += r->switches[i];
+	xl_status_switches(j, NULL, sw);
+	xl_json_put(j, "},\n");
 	xl_json_put(j, " \"fallbacks\": {");
 	for (i = XL_REASON_NONE + 1; i < XL_REASON_MAX; i++)
 		xl_json_put(j, "%s\"%s\": %llu", i > 1 ? ", " : "",

@@ -122,6 +122,9 @@ struct xl_backend_ops {
 	int (*attach)(struct xl_chan *ch, const struct xl_chan_desc *desc);
 	/* Wake the peer's sleeper that waits for w. */
 	int (*notify)(struct xl_chan *ch, enum xl_wait w);
+	/* Optional: wake our own sleepers, for data and for space
+	 * (something other than the rings changed, e.g. a DROP came). */
+	int (*wake_self)(struct xl_chan *ch);
 	/* Fill up to max pollfds to wait on for the peer's kicks for w and
 	 * its departure; returns how many. */
 	int (*pollfds)(struct xl_chan *ch, enum xl_wait w, struct pollfd *pfd,
@@ -165,6 +168,10 @@ struct xl_backend_ops {
 	 * fork()ed child of a transport whose mappings the kernel does not
 	 * copy. NULL: always. */
 	bool (*mapped)(struct xl_chan *ch);
+	/* Give back the memory behind len bytes at addr, page-aligned, in
+	 * the channel's data (both sides' mappings read zeroes there until
+	 * the next write). NULL: the transport cannot (granted pages). */
+	int (*reclaim)(struct xl_chan *ch, void *addr, size_t len);
 };
 
 /*

@@ -325,6 +325,20 @@ static int xl_local_notify(struct xl_chan *ch, enum xl_wait w)
 	return 0;
 }
 
+static int xl_local_wake_self(struct xl_chan *ch)
+{
+	struct xl_local *lo = ch->be;
+	uint64_t one = 1;
+
+	if (write(lo->wait_efd[XL_WAIT_DATA], &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
+		return -errno;
+	if (write(lo->wait_efd[XL_WAIT_SPACE], &one, sizeof(one)) < 0 &&
+	    errno != EAGAIN)
+		return -errno;
+	return 0;
+}
+
 static int xl_local_pollfds(struct xl_chan *ch, enum xl_wait w,
 			    struct pollfd *pfd, int max)
 {
@@ -387,6 +401,19 @@ static void xl_local_desc_release(struct xl_chan_desc *desc)
 	xl_local_close_fds(&desc->u.local.hup, 1);
 }
 
+/* memfd pages: a hole punched in the file, taken from both mappings. */
+static int xl_local_reclaim(struct xl_chan *ch, void *addr, size_t len)
+{
+	long page = sysconf(_SC_PAGESIZE);
+
+	(void)ch;
+	if (page <= 0 || ((uintptr_t)addr | len) & ((size_t)page - 1))
+		return -EOPNOTSUPP;	/* a ring smaller than a page */
+	if (madvise(addr, len, MADV_REMOVE) < 0)
+		return -errno;
+	return 0;
+}
+
 static int xl_local_move_fd(struct xl_chan *ch, int fd)
 {
 	struct xl_local *lo = ch->be;
@@ -406,6 +433,7 @@ const struct xl_backend_ops xl_backend_local = {
 	.create = xl_local_create,
 	.attach = xl_local_attach,
 	.notify = xl_local_notify,
+	.wake_self = xl_local_wake_self,
 	.pollfds = xl_local_pollfds,
 	.ack = xl_local_ack,
 	.destroy = xl_local_destroy,
@@ -413,4 +441,5 @@ const struct xl_backend_ops xl_backend_local = {
 	.desc_release = xl_local_desc_release,
 	.create_pair = xl_local_create_pair,
 	.move_fd = xl_local_move_fd,
+	.reclaim = xl_local_reclaim,
 };

@@ -190,11 +190,45 @@ bool xl_chan_tx_peer_attached(struct xl_chan *ch)
 {
 	unsigned int d = ch->side;
 
-	/* usable before tx_open: read the consumer line of our direction */
+	/* usable before tx_open: read the consumer line of our direction;
+	 * a consumer that went BACK before we opened wants TCP only */
 	struct xl_wire_dir *sh = xl_chan_dir_sh(ch, d);
 
 	xl_chan_pull(ch, &sh->c, sizeof(sh->c));
-	return XL_READ_ONCE(sh->c.attached) != 0;
+	return XL_READ_ONCE(sh->c.attached) != 0 &&
+	       XL_READ_ONCE(sh->c.state) == XL_WIRE_CONS_OPEN;
+}
+
+int xl_chan_tx_reclaim(struct xl_chan *ch, struct xl_chan_reclaim *st)
+{
+	uint32_t prod, cons;
+	int ret;
+
+	if (!ch->ops->reclaim)
+		return -EOPNOTSUPP;
+	if (!ch->tx_opened)
+		return 1;	/* never written: nothing of ours there */
+	prod = ch->tx.prod;
+	if (st->seen && st->done && prod == st->prod)
+		return 1;
+	if (!st->seen || prod != st->prod) {
+		st->prod = prod;
+		st->seen = true;
+		st->done = false;
+		return 0;
+	}
+	/* the consumer's copies /before/ its index, and so before the
+	 * pages go; equal to ours, nothing in the ring is still to be read
+	 * nor to be sent again (invariant 1: all of it was consumed) */
+	xl_chan_pull(ch, &ch->tx.sh->c, sizeof(ch->tx.sh->c));
+	cons = xl_load_acquire(&ch->tx.sh->c.cons);
+	if (cons != prod)
+		return 0;
+	ret = ch->ops->reclaim(ch, ch->tx.data, ch->tx.size);
+	if (ret < 0)
+		return ret;
+	st->done = true;
+	return 1;
 }
 
 int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off)
@@ -215,6 +249,16 @@ int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off)
 }
 
 /* ---- waiting ---- */
+
+/* Has the consumer of our ring gone BACK, unanswered? Read from a thread
+ * that does not own the producer side: a hint, as readiness is. */
+static bool xl_chan_tx_back_hint(struct xl_chan *ch)
+{
+	return __atomic_load_n(&ch->tx_opened, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&ch->tx.closed, __ATOMIC_RELAXED) &&
+	       XL_READ_ONCE(xl_chan_dir_sh(ch, ch->side)->c.state) ==
+	       XL_WIRE_CONS_BACK;
+}
 
 static bool xl_chan_ready(struct xl_chan *ch, bool tx)
 {
@@ -331,6 +375,10 @@ static int xl_chan_wait(struct xl_chan *ch, bool tx, int timeout_ms)
 			return ret;
 		if (xl_chan_ready(ch, tx))
 			return 0;
+		/* a reader is woken by the consumer of our ring leaving it:
+		 * its caller has an answer to give (protocol.md §5.1) */
+		if (!tx && xl_chan_tx_back_hint(ch))
+			return -ETIMEDOUT;
 	}
 }
 
@@ -447,6 +495,9 @@ static int xl_chan_recv_batch(struct xl_chan *ch, const struct iovec *iov,
 			return (int)n;
 		if (*done && !(flags & XL_CHAN_WAITALL))
 			return 1;
+		/* answer first (the caller's loop does), then sleep */
+		if (xl_chan_tx_back_hint(ch))
+			return -ETIMEDOUT;
 		ret = xl_chan_wait(ch, false, timeout_ms);
 		if (ret < 0)
 			return ret;
@@ -520,6 +571,41 @@ int xl_chan_tx_leave(struct xl_chan *ch)
 	return xl_chan_tx_end(ch, xl_ring_tx_leave);
 }
 
+int xl_chan_rx_back(struct xl_chan *ch)
+{
+	int ret = xl_ring_rx_back(&ch->rx);
+
+	/* the producer's sender and reader both may have to answer */
+	if (ret != -EPIPE) {
+		xl_chan_kick(ch, XL_WAIT_SPACE);
+		xl_chan_kick(ch, XL_WAIT_DATA);
+	}
+	return ret;
+}
+
+void xl_chan_wake_self(struct xl_chan *ch)
+{
+	if (ch->ops->wake_self)
+		ch->ops->wake_self(ch);
+}
+
+bool xl_chan_tx_peer_back(struct xl_chan *ch)
+{
+	return ch->tx_opened && xl_ring_tx_peer_back(&ch->tx);
+}
+
+ssize_t xl_chan_tx_answer_back(struct xl_chan *ch, struct iovec iov[2])
+{
+	ssize_t n;
+
+	if (!ch->tx_opened)
+		return -ENOTCONN;
+	n = xl_ring_tx_answer_back(&ch->tx, iov);
+	if (n >= 0)
+		xl_chan_kick(ch, XL_WAIT_DATA);
+	return n;
+}
+
 int xl_chan_shutdown_rx(struct xl_chan *ch)
 {
 	int ret = xl_ring_rx_close(&ch->rx);
@@ -591,6 +677,17 @@ void xl_chan_forget(struct xl_chan *ch)
 	if (ch->ops->forget)
 		ch->ops->forget(ch);
 	xl_chan_free(ch);
+}
+
+void xl_chan_hang_up(struct xl_chan *ch)
+{
+	if (!ch || (!ch->ctrl && !ch->dsh[ch->side]))
+		return;
+	XL_WRITE_ONCE(xl_chan_dir_sh(ch, ch->side)->p.live, XL_WIRE_DEAD);
+	/* live byte /before/ the peer wakes to look at it */
+	xl_smp_mb();
+	xl_chan_kick(ch, XL_WAIT_DATA);
+	xl_chan_kick(ch, XL_WAIT_SPACE);
 }
 
 void xl_chan_abandon(struct xl_chan *ch)

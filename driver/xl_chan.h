@@ -124,6 +124,25 @@ bool xl_chan_tx_peer_attached(struct xl_chan *ch);
 /* Start producing: the first byte sent is at stream offset start_off. */
 int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off);
 
+/* What xl_chan_tx_reclaim() remembers between two calls (zeroed at
+ * first). */
+struct xl_chan_reclaim {
+	uint32_t prod;			/* our index at the last call */
+	bool seen;			/* prod is set */
+	bool done;			/* the ring's pages are given back */
+};
+
+/*
+ * Give back the memory of our direction's ring when it idles: when
+ * nothing was written since the previous call with the same st and the
+ * peer has read every byte, the transport drops the ring's pages (the
+ * next write faults in fresh ones). Called periodically (xl_epoll.c);
+ * the caller serialises it with the senders. Returns 1 when the ring
+ * holds no memory of ours until the next write, 0 when it may later,
+ * -EOPNOTSUPP where the transport cannot, or -errno.
+ */
+int xl_chan_tx_reclaim(struct xl_chan *ch, struct xl_chan_reclaim *st);
+
 /*
  * Send from iov. Blocking (flags without XL_CHAN_NONBLOCK): returns once
  * every byte is in the ring, or with the count so far if the peer closed or
@@ -138,7 +157,9 @@ ssize_t xl_chan_send(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
 /*
  * Receive into iov. Returns the count (> 0), 0 at end of stream, -EXDEV
  * where the peer left the ring (xl_chan_tx_leave()), -EAGAIN (nonblocking,
- * nothing there), -ETIMEDOUT, -EPROTO or -ECONNRESET.
+ * nothing there), -ETIMEDOUT (also before the time is up when the
+ * consumer of our ring went BACK: the caller answers it, protocol.md
+ * §5.1), -EPROTO or -ECONNRESET.
  * XL_CHAN_WAITALL keeps waiting until iov is full or the stream ends.
  */
 ssize_t xl_chan_recv(struct xl_chan *ch, const struct iovec *iov, int iovcnt,
@@ -154,11 +175,14 @@ void xl_chan_get_stats(const struct xl_chan *ch, struct xl_chan_stats *st);
 /* Bytes readable now without waiting. */
 size_t xl_chan_readable(struct xl_chan *ch);
 
-/* Half-close: end of our stream (the peer reads EOF after the data). */
+/* Half-close: end of our stream (the peer reads EOF after the data).
+ * -EXDEV: the consumer asked for the rest by TCP first; nothing was
+ * published (answer with xl_chan_tx_answer_back()). */
 int xl_chan_shutdown_tx(struct xl_chan *ch);
 
 /* Our ring stream ends here, but not the stream: it goes on by TCP from
- * this byte (the peer's receive returns -EXDEV once it has the rest). */
+ * this byte (the peer's receive returns -EXDEV once it has the rest).
+ * -EXDEV as for xl_chan_shutdown_tx(). */
 int xl_chan_tx_leave(struct xl_chan *ch);
 /* We will read no more: the peer's sends fail with -EPIPE. */
 int xl_chan_shutdown_rx(struct xl_chan *ch);
@@ -191,6 +215,15 @@ void xl_chan_destroy(struct xl_chan *ch);
 void xl_chan_forget(struct xl_chan *ch);
 
 /*
+ * Tell the peer that this side's process is gone although its connection
+ * is not (a program exec()s with the socket: the new image knows nothing
+ * of the ring): our live byte says dead and the peer is woken, as if we
+ * had died, without closing either ring. The peer then sends again
+ * through the kernel what we never consumed. ch stays usable here.
+ */
+void xl_chan_hang_up(struct xl_chan *ch);
+
+/*
  * Let go of a channel of a domain that was saved and restored, or
  * migrated (xl_backend_ops.abandon): its grants and event channels are
  * void on both sides, and nothing may fire into the new domain's ports.
@@ -207,6 +240,22 @@ bool xl_chan_voided(struct xl_chan *ch);
  * peer is gone but its stream lives on. -ENOTCONN before xl_chan_tx_open().
  */
 ssize_t xl_chan_tx_unacked(struct xl_chan *ch, struct iovec iov[2]);
+
+/*
+ * Leaving a ring while both ends live (docs/protocol.md §5.1).
+ * xl_chan_rx_back(): read no more of our receive ring (xl_ring_rx_back():
+ * 1 the rest comes by TCP, 0 read the ring to the producer's end first,
+ * -EPROTO lost) and wake the peer, which must answer.
+ * xl_chan_tx_peer_back(): did the consumer of our ring ask that?
+ * xl_chan_tx_answer_back(): answer it (xl_ring_tx_answer_back()): the
+ * bytes to send again by TCP are in iov, their count returned.
+ */
+int xl_chan_rx_back(struct xl_chan *ch);
+/* Wake our own sleepers on the channel's fds (where the transport can;
+ * else they find out at the end of their slices). */
+void xl_chan_wake_self(struct xl_chan *ch);
+bool xl_chan_tx_peer_back(struct xl_chan *ch);
+ssize_t xl_chan_tx_answer_back(struct xl_chan *ch, struct iovec iov[2]);
 
 /* If ch holds fd, hold it under another number and close fd (a program
  * wants that number). Returns 1 then, 0 if ch does not hold fd, or

@@ -159,22 +159,30 @@ static ssize_t xl_ring_tx_refresh(struct xl_ring_tx *tx)
 	if (tx->error)
 		return tx->error;
 	xl_ring_pull(tx->peer, &tx->sh->c, sizeof(tx->sh->c));
+	/* state /before/ cons: a BACK state guarantees the final cons */
+	cstate = xl_load_acquire(&tx->sh->c.state);
 	/* cons /before/ we overwrite the slots it released */
 	cons = xl_load_acquire(&tx->sh->c.cons);
-	cstate = XL_READ_ONCE(tx->sh->c.state);
 	inflight = tx->prod - cons;
 	/* cons may only move forward, and never past prod */
 	if (inflight > tx->size || cons - tx->cons > tx->prod - tx->cons)
 		return xl_ring_tx_fail(tx, -EPROTO);
-	/* the consumer's state only moves forward: OPEN -> CLOSED */
-	if (cstate > XL_WIRE_CONS_CLOSED ||
-	    (tx->peer_closed && cstate != XL_WIRE_CONS_CLOSED))
+	/* the consumer's state only moves forward: OPEN -> CLOSED, or
+	 * OPEN -> BACK -> CLOSED; its index stays put from BACK on */
+	if (cstate > XL_WIRE_CONS_BACK ||
+	    (tx->peer_closed && cstate != XL_WIRE_CONS_CLOSED) ||
+	    (tx->peer_back && (cstate == XL_WIRE_CONS_OPEN ||
+			       cons != tx->cons)))
 		return xl_ring_tx_fail(tx, -EPROTO);
 	tx->cons = cons;
+	if (cstate == XL_WIRE_CONS_BACK)
+		tx->peer_back = true;
 	if (cstate == XL_WIRE_CONS_CLOSED) {
 		tx->peer_closed = true;
 		return -EPIPE;
 	}
+	if (tx->peer_back)
+		return -EXDEV;
 	return tx->size - inflight;
 }
 
@@ -282,6 +290,11 @@ static int xl_ring_tx_end(struct xl_ring_tx *tx, uint32_t st)
 		return tx->error;
 	if (tx->closed)
 		return 0;
+	/* our state /before/ looking for the consumer's BACK: one of us
+	 * sees the other (pairs with the barrier in xl_ring_rx_back()) */
+	xl_smp_mb();
+	if (xl_ring_tx_peer_back(tx))
+		return -EXDEV;	/* the caller answers it instead */
 	tx->closed = true;
 	XL_WRITE_ONCE(tx->sh->p.end_off, tx->start_off + tx->sent);
 	/* payload, prod and end_off /before/ the final state */
@@ -320,13 +333,43 @@ ssize_t xl_ring_tx_unacked(struct xl_ring_tx *tx, struct iovec iov[2])
 	ssize_t space = xl_ring_tx_refresh(tx);
 	uint32_t n, at, first;
 
-	if (space < 0)
+	if (space < 0 && space != -EXDEV)
 		return space;
 	n = tx->prod - tx->cons;
 	at = tx->cons & (tx->size - 1);
 	first = n < tx->size - at ? n : tx->size - at;
 	iov[0] = (struct iovec){ tx->data + at, first };
 	iov[1] = (struct iovec){ tx->data, n - first };
+	return n;
+}
+
+bool xl_ring_tx_peer_back(struct xl_ring_tx *tx)
+{
+	if (tx->closed || tx->error)
+		return false;
+	if (tx->peer_back)
+		return true;
+	xl_ring_pull(tx->peer, &tx->sh->c, sizeof(tx->sh->c));
+	return xl_load_acquire(&tx->sh->c.state) == XL_WIRE_CONS_BACK;
+}
+
+ssize_t xl_ring_tx_answer_back(struct xl_ring_tx *tx, struct iovec iov[2])
+{
+	ssize_t n;
+
+	if (tx->closed)
+		return -ESHUTDOWN;
+	n = xl_ring_tx_unacked(tx, iov);
+	if (n < 0)
+		return n;
+	if (!tx->peer_back)
+		return -EAGAIN;
+	/* the ring stream ends where the consumer stopped: end_off and
+	 * LEFT as xl_ring_tx_leave() publishes them, minus the unread */
+	tx->closed = true;
+	XL_WRITE_ONCE(tx->sh->p.end_off, tx->start_off + tx->sent -
+		      (uint64_t)n);
+	xl_store_release(&tx->sh->p.state, XL_WIRE_PROD_LEFT);
 	return n;
 }
 
@@ -541,6 +584,51 @@ int xl_ring_rx_close(struct xl_ring_rx *rx)
 	rx->closed = true;
 	/* everything we consumed /before/ the producer sees us gone */
 	xl_store_release(&rx->sh->c.state, XL_WIRE_CONS_CLOSED);
+	return 0;
+}
+
+int xl_ring_rx_back(struct xl_ring_rx *rx)
+{
+	uint64_t start, end, consumed;
+	uint32_t pstate;
+
+	if (rx->closed)
+		return -EPIPE;
+	if (!rx->back) {
+		rx->back = true;
+		/* our index is final /before/ the state says so */
+		xl_store_release(&rx->sh->c.cons, rx->cons);
+		xl_store_release(&rx->sh->c.state, XL_WIRE_CONS_BACK);
+		/* BACK /before/ looking at the producer's state: pairs with
+		 * the barrier in xl_ring_tx_end() */
+		xl_smp_mb();
+	}
+	xl_ring_pull(rx->peer, &rx->sh->p, sizeof(rx->sh->p));
+	pstate = xl_load_acquire(&rx->sh->p.state);
+	/* a copy may take end_off before state: take it again after a
+	 * final state, as xl_ring_rx_refresh() does */
+	if (rx->peer && rx->peer->pull && pstate >= XL_WIRE_PROD_CLOSED)
+		xl_ring_pull(rx->peer, &rx->sh->p, sizeof(rx->sh->p));
+	if (rx->pstate >= XL_WIRE_PROD_CLOSED) {
+		pstate = rx->pstate;	/* final: the page may lie now */
+		end = rx->end_off;
+	} else if (pstate <= XL_WIRE_PROD_OPEN || pstate > XL_WIRE_PROD_LEFT) {
+		/* it will see BACK before it ends the ring: the rest comes
+		 * by TCP from what we consumed. (A state that is no state is
+		 * the producer's own mess: it spoils only the stream it
+		 * sends us; one that follows the protocol answers BACK.) */
+		return 1;
+	} else {
+		end = XL_READ_ONCE(rx->sh->p.end_off);
+	}
+	start = rx->pstate == XL_WIRE_PROD_IDLE ?
+		XL_READ_ONCE(rx->sh->p.start_off) : rx->start_off;
+	consumed = start + rx->done;
+	if (end == consumed)
+		return 1;
+	/* it ended the ring before it saw BACK: the ring has the rest */
+	if (rx->error || end < consumed || end - consumed > rx->size)
+		return -EPROTO;
 	return 0;
 }
 

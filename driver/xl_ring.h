@@ -73,6 +73,7 @@ struct xl_ring_tx {
 	const struct xl_ring_peer *peer; /* see struct xl_ring_peer */
 	bool kicked;			/* peer mode: notified the consumer's */
 	uint32_t kick_want, kick_cons;	/* announcement at its index */
+	bool peer_back;			/* we saw the consumer's BACK */
 };
 
 /* Consumer's private state. */
@@ -91,6 +92,7 @@ struct xl_ring_rx {
 	const struct xl_ring_peer *peer; /* see struct xl_ring_peer */
 	bool kicked;			/* peer mode: notified the producer's */
 	uint32_t kick_want, kick_prod;	/* announcement at its index */
+	bool back;			/* we published CONS_BACK */
 };
 
 /* Flags for xl_ring_read(). */
@@ -226,6 +228,31 @@ uint64_t xl_ring_tx_acked(const struct xl_ring_tx *tx);
  * consumer closed its end) or -EPROTO.
  */
 ssize_t xl_ring_tx_unacked(struct xl_ring_tx *tx, struct iovec iov[2]);
+
+/*
+ * The consumer asked for the rest by TCP (xl_ring_write() returned
+ * -EXDEV): publish LEFT with end_off at what it consumed, and give the
+ * bytes from there (as xl_ring_tx_unacked()). Returns their count, or
+ * -errno (-EPROTO: the consumer's index makes no sense).
+ */
+ssize_t xl_ring_tx_answer_back(struct xl_ring_tx *tx, struct iovec iov[2]);
+
+/*
+ * Did the consumer ask for the rest by TCP? Looks once (acquire); a
+ * producer that already ended its ring says no.
+ */
+bool xl_ring_tx_peer_back(struct xl_ring_tx *tx);
+
+/*
+ * Read no more of this ring: publish our index, then CONS_BACK (ring.md
+ * §5, protocol.md §5.1), then look at the producer's state once. Works on
+ * a ring found broken too (only our own private index is used).
+ * Returns 1: everything after what we consumed comes by TCP; 0: the
+ * producer left first and the ring holds the rest up to its end_off (read
+ * it, then TCP); -EPROTO: it left first and the ring is broken, or its
+ * end_off is a lie: the bytes between are lost.
+ */
+int xl_ring_rx_back(struct xl_ring_rx *rx);
 
 /* True once the consumer of this direction has attached (a hint from the
  * peer: a lie only moves the stream onto a ring nobody reads, which the

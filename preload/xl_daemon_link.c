@@ -44,8 +44,9 @@
 
 /* Pause between attempts to reach a daemon that did not answer. */
 #define XL_LINK_RETRY_NS	1000000000ull
-/* A daemon that answers nothing: stop queueing registrations. */
-#define XL_LINK_MAX_PENDING	4096
+/* A daemon that answers nothing: stop queueing registrations (a program
+ * may open ten thousand connections at once, each waiting its channel). */
+#define XL_LINK_MAX_PENDING	65536
 /* How long fork() waits for the daemon to take our waiting registrations
  * (one round trip to it; protocol.md §4.1). */
 #define XL_LINK_DISOWN_MS	200
@@ -53,6 +54,8 @@
 #define XL_LINK_CLOSE_WAIT_MS	20
 /* CLOSE messages the daemon's full socket could not take yet. */
 #define XL_LINK_MAX_LATE	256
+/* DROPs taken in one pass over the link */
+#define XL_LINK_DROPS		64
 
 static struct {
 	pthread_mutex_t mutex;
@@ -62,11 +65,17 @@ static struct {
 	uint64_t retry_ns;	/* no new attempt before */
 	struct xl_sock *pending;
 	unsigned int npending;
+	/* pending sockets whose REGISTER the daemon's full socket could not
+	 * take yet, oldest first: sent as it drains (xl_link_poll()) */
+	struct xl_sock *unsent, *unsent_tail;
+	unsigned int nunsent;
 	unsigned int disowned;	/* DISOWNED answers still to come */
 	/* CLOSEs to send before anything else: each withdraws a
 	 * registration the daemon would otherwise hold until it timed out */
 	struct xl_ctl_msg late[XL_LINK_MAX_LATE];
 	unsigned int nlate;
+	uint64_t drop[XL_LINK_DROPS];	/* DROPs read, to act on */
+	int ndrop;
 } xl_link = {
 	.mutex = PTHREAD_MUTEX_INITIALIZER,
 	.fd = -1,
@@ -130,6 +139,21 @@ out_close:
 	return ret;
 }
 
+/* Empty the queue of unsent REGISTERs (their sockets stay on the pending
+ * list, which the caller empties). Caller holds the mutex. */
+static void xl_link_forget_unsent(void)
+{
+	struct xl_sock *s;
+
+	while ((s = xl_link.unsent)) {
+		xl_link.unsent = s->unsent_next;
+		s->unsent_next = NULL;
+		s->reg_unsent = false;
+	}
+	xl_link.unsent_tail = NULL;
+	xl_link.nunsent = 0;
+}
+
 /* The daemon went away: whatever waits for it stays on TCP. Caller holds
  * the mutex. */
 static void xl_link_drop(void)
@@ -145,6 +169,7 @@ static void xl_link_drop(void)
 	xl_link.gen++;
 	xl_link.nlate = 0;	/* the daemon forgets a process's all */
 	xl_link.retry_ns = xl_now_ns() + XL_LINK_RETRY_NS;
+	xl_link_forget_unsent();
 	while ((s = xl_link.pending)) {
 		xl_link.pending = s->pend_next;
 		s->in_pending = false;
@@ -183,6 +208,37 @@ static void xl_link_pend(struct xl_sock *s)
 	xl_link.npending++;
 }
 
+/* Queue s's REGISTER behind the others still unsent. */
+static void xl_link_queue_unsent(struct xl_sock *s)
+{
+	s->reg_unsent = true;
+	s->unsent_next = NULL;
+	if (xl_link.unsent_tail)
+		xl_link.unsent_tail->unsent_next = s;
+	else
+		xl_link.unsent = s;
+	xl_link.unsent_tail = s;
+	xl_link.nunsent++;
+}
+
+/* s leaves the pending list before its REGISTER went out. */
+static void xl_link_unqueue_unsent(struct xl_sock *s)
+{
+	struct xl_sock **pp, *prev = NULL;
+
+	for (pp = &xl_link.unsent; *pp; prev = *pp, pp = &(*pp)->unsent_next) {
+		if (*pp != s)
+			continue;
+		*pp = s->unsent_next;
+		if (xl_link.unsent_tail == s)
+			xl_link.unsent_tail = prev;
+		xl_link.nunsent--;
+		break;
+	}
+	s->unsent_next = NULL;
+	s->reg_unsent = false;
+}
+
 static struct xl_sock *xl_link_take(uint64_t cookie)
 {
 	struct xl_sock **pp, *s;
@@ -192,6 +248,8 @@ static struct xl_sock *xl_link_take(uint64_t cookie)
 			*pp = s->pend_next;
 			s->in_pending = false;
 			xl_link.npending--;
+			if (s->reg_unsent)
+				xl_link_unqueue_unsent(s);
 			return s;
 		}
 	}
@@ -262,14 +320,61 @@ static void xl_link_send_or_keep(struct xl_ctl_msg *msg)
 	}
 }
 
+/* Send s's REGISTER or CLAIM (fd: the claim's proof). Caller holds the
+ * mutex. Returns 0 or -errno (-EAGAIN: the daemon's socket is full). */
+static int xl_link_send_ask(struct xl_sock *s, uint32_t type, const int *fd)
+{
+	struct xl_ctl_msg msg = { .type = type };
+	int ret;
+
+	msg.cookie = s->cookie;
+	msg.role = s->role;
+	msg.local = s->local;
+	msg.remote = s->remote;
+	msg.nfds = fd ? 1 : 0;
+	xl_lib_enter();
+	ret = xl_ctl_send(xl_link.fd, &msg, fd, NULL, MSG_DONTWAIT);
+	xl_lib_leave();
+	return ret;
+}
+
+/* Send the REGISTERs that waited for room, oldest first; caller holds
+ * the mutex. Returns false while some still wait. */
+static bool xl_link_flush_unsent(void)
+{
+	struct xl_sock *s;
+	int ret;
+
+	while ((s = xl_link.unsent) && xl_link.fd >= 0) {
+		ret = xl_link_send_ask(s, XL_CTL_REGISTER, NULL);
+		if (ret == -EAGAIN)
+			return false;
+		if (ret < 0) {
+			xl_link_drop();	/* empties the queue */
+			return false;
+		}
+		xl_link.unsent = s->unsent_next;
+		if (!xl_link.unsent)
+			xl_link.unsent_tail = NULL;
+		s->unsent_next = NULL;
+		s->reg_unsent = false;
+		xl_link.nunsent--;
+	}
+	return true;
+}
+
 /*
  * REGISTER s, or CLAIM it (fd: the socket, the claim's proof) once it was
  * shared by fork(): s waits for its channel on the pending list after.
- * Returns 0 or -errno (-EAGAIN: the daemon is busy; s stays on TCP).
+ * A REGISTER the daemon's socket has no room for waits in a queue (a
+ * program that opens thousands of connections at once outruns the
+ * daemon: a storm must not push them onto TCP for good); a CLAIM does not
+ * (its fd is not kept). Returns 0 or -errno (-EAGAIN: the daemon is busy
+ * and s, a CLAIM, stays on TCP).
  */
 static int xl_link_ask(struct xl_sock *s, uint32_t type, const int *fd)
 {
-	struct xl_ctl_msg msg = { .type = type };
+	bool room;
 	int ret;
 
 	pthread_mutex_lock(&xl_link.mutex);
@@ -280,28 +385,60 @@ static int xl_link_ask(struct xl_sock *s, uint32_t type, const int *fd)
 		ret = -EBUSY;
 		goto out_unlock;
 	}
-	if (!xl_link_flush_late()) {
-		ret = -EAGAIN;	/* daemon busy: this one stays on TCP */
+	room = xl_link_flush_late() && xl_link_flush_unsent();
+	if (xl_link.fd < 0) {
+		ret = -ENOTCONN;
 		goto out_unlock;
 	}
+	s->cookie = xl_link.next_cookie++;
+	s->link_gen = xl_link.gen;
+	ret = room ? xl_link_send_ask(s, type, fd) : -EAGAIN;
+	if (ret == -EAGAIN && type == XL_CTL_REGISTER) {
+		xl_link_queue_unsent(s);
+		ret = 0;
+	} else if (ret == -EAGAIN) {
+		goto out_unlock;	/* daemon busy: this one stays on TCP */
+	} else if (ret < 0) {
+		xl_link_drop();
+		goto out_unlock;
+	}
+	atomic_store(&s->state, XL_SOCK_PENDING);
+	xl_link_pend(s);
+out_unlock:
+	pthread_mutex_unlock(&xl_link.mutex);
+	return ret;
+}
+
+bool xl_link_knows(const struct xl_sock *s)
+{
+	return __atomic_load_n(&xl_link.fd, __ATOMIC_RELAXED) >= 0 &&
+	       s->link_gen == __atomic_load_n(&xl_link.gen, __ATOMIC_RELAXED);
+}
+
+int xl_link_adopt(struct xl_sock *s)
+{
+	struct xl_ctl_msg msg = { .type = XL_CTL_REGISTER,
+				  .status = XL_CTL_REG_ADOPT };
+	int ret, i;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	ret = xl_link_ensure();
+	if (ret < 0 || s->link_gen == xl_link.gen)
+		goto out_unlock;
 	s->cookie = xl_link.next_cookie++;
 	s->link_gen = xl_link.gen;
 	msg.cookie = s->cookie;
 	msg.role = s->role;
 	msg.local = s->local;
 	msg.remote = s->remote;
-	msg.nfds = fd ? 1 : 0;
+	xl_sock_counts(s, &msg.counts);
+	for (i = 0; i < XL_SWITCH_MAX; i++)
+		msg.switches[i] = atomic_load(&s->conn->switches[i]);
 	xl_lib_enter();
-	ret = xl_ctl_send(xl_link.fd, &msg, fd, NULL, MSG_DONTWAIT);
+	ret = xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
 	xl_lib_leave();
-	if (ret == -EAGAIN)
-		goto out_unlock;	/* daemon busy: this one stays on TCP */
-	if (ret < 0) {
+	if (ret < 0 && ret != -EAGAIN)
 		xl_link_drop();
-		goto out_unlock;
-	}
-	atomic_store(&s->state, XL_SOCK_PENDING);
-	xl_link_pend(s);
 out_unlock:
 	pthread_mutex_unlock(&xl_link.mutex);
 	return ret;
@@ -426,6 +563,12 @@ static int xl_link_recv_one(void)
 		if (xl_link.disowned)
 			xl_link.disowned--;
 		break;
+	case XL_CTL_DROP:
+		xl_ctl_close_fds(fds);
+		/* acted on after the link's mutex is let go */
+		if (xl_link.ndrop < XL_LINK_DROPS)
+			xl_link.drop[xl_link.ndrop++] = msg.cookie;
+		break;
 	default:
 		xl_ctl_close_fds(fds);
 		XL_WARN("unexpected message type %u from xenloopd", msg.type);
@@ -436,7 +579,8 @@ static int xl_link_recv_one(void)
 
 void xl_link_poll(void)
 {
-	int ret;
+	uint64_t drop[XL_LINK_DROPS];
+	int ret, i, n;
 
 	/* someone else is at it: their pass covers ours */
 	if (xl_link.fd < 0 || pthread_mutex_trylock(&xl_link.mutex))
@@ -444,15 +588,22 @@ void xl_link_poll(void)
 	xl_lib_enter();
 	if (xl_link.nlate)
 		xl_link_flush_late();
-	while (xl_link.fd >= 0) {
+	if (xl_link.nunsent && !xl_link.nlate)
+		xl_link_flush_unsent();
+	while (xl_link.fd >= 0 && xl_link.ndrop < XL_LINK_DROPS) {
 		ret = xl_link_recv_one();
 		if (ret == -EAGAIN || ret == -EINTR)
 			break;
 		if (ret < 0)
 			xl_link_drop();
 	}
+	n = xl_link.ndrop;
+	memcpy(drop, xl_link.drop, (size_t)n * sizeof(drop[0]));
+	xl_link.ndrop = 0;
 	xl_lib_leave();
 	pthread_mutex_unlock(&xl_link.mutex);
+	for (i = 0; i < n; i++)
+		xl_sock_drop(drop[i]);
 }
 
 int xl_link_pollfd(void)
@@ -463,12 +614,15 @@ int xl_link_pollfd(void)
 void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason)
 {
 	struct xl_ctl_msg msg = { .type = type };
+	int i;
 
 	pthread_mutex_lock(&xl_link.mutex);
 	if (xl_link.fd >= 0 && s->cookie && s->link_gen == xl_link.gen) {
 		msg.cookie = s->cookie;
 		msg.reason = reason;
 		xl_sock_counts(s, &msg.counts);
+		for (i = 0; i < XL_SWITCH_MAX; i++)
+			msg.switches[i] = atomic_load(&s->conn->switches[i]);
 		xl_lib_enter();
 		xl_link_send_or_keep(&msg);
 		xl_lib_leave();
@@ -516,10 +670,13 @@ static void xl_link_disown_all(void)
 		xl_link.pending = s->pend_next;
 		s->in_pending = false;
 		msg.cookie = s->cookie;
-		if (xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT) == 0)
+		/* an unsent REGISTER: the daemon knows nothing to disown */
+		if (!s->reg_unsent &&
+		    xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT) == 0)
 			xl_link.disowned++;
 		atomic_store(&s->state, XL_SOCK_CLAIM);
 	}
+	xl_link_forget_unsent();
 	xl_link.npending = 0;
 	while (xl_link.disowned && xl_link.fd >= 0 &&
 	       (now = xl_now_ns()) < end) {
@@ -568,6 +725,7 @@ void xl_link_atfork_child(void)
 		atomic_store(&s->state, XL_SOCK_PLAIN);
 	}
 	xl_link.npending = 0;
+	xl_link_forget_unsent();
 	xl_link.nlate = 0;	/* the parent's, sent by the parent */
 	if (xl_link.fd >= 0) {
 		xl_fd_internal_del(xl_link.fd);

@@ -20,6 +20,15 @@ struct xl_sock;
  */
 int xl_link_register(struct xl_sock *s);
 
+/* Tell a daemon that did not register s (it started after s got its
+ * channel: its predecessor died) about it, so that it lists, counts and
+ * can drop it (protocol.md §5.2). Nothing if this link knows s already.
+ * Returns 0 or -errno. */
+int xl_link_adopt(struct xl_sock *s);
+
+/* Does the daemon we talk to now have s's registration? A hint. */
+bool xl_link_knows(const struct xl_sock *s);
+
 /* Claim the channel of s, a socket shared by fork() that this process now
  * holds alone (fd proves it to the daemon). 0: s waits for it (PENDING). */
 int xl_link_claim(struct xl_sock *s, int fd);

@@ -12,7 +12,9 @@
  * before its channel came (protocol.md §4.1) nor end a ring at its last
  * close. So, before the real call, each such socket is counted out; if the
  * exec fails, back in. A socket that survives the exec (no close-on-exec)
- * stays counted: the new program holds it.
+ * stays counted: the new program holds it, and knows nothing of a ring,
+ * so such a connection goes back to TCP for good first
+ * (xl_stream_exec_leave()); if the exec fails it stays there.
  *
  * glibc's own exec functions call execve() inside libc, where no hook
  * sees them, so every one of them is interposed.
@@ -41,8 +43,11 @@ static void xl_exec_mark_kept(void)
 		s = xl_fd_peek(fd);
 		if (s && !xl_fd_is_internal(fd)) {
 			flags = real.fcntl(fd, F_GETFD);
-			if (flags >= 0 && !(flags & FD_CLOEXEC))
+			if (flags >= 0 && !(flags & FD_CLOEXEC) &&
+			    !s->exec_kept) {
 				s->exec_kept = true;
+				xl_stream_exec_leave(s, fd);
+			}
 		}
 		fd++;
 	}

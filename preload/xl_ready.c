@@ -21,20 +21,61 @@
 
 #define XL_PRIV(x)	__atomic_load_n(&(x), __ATOMIC_RELAXED)
 
-/* Would a read of the ring return without waiting? */
-static bool xl_ready_rx_ring(struct xl_chan *ch)
+/* What a read of the ring would find. */
+enum xl_ready_ring {
+	XL_RR_EMPTY,	/* nothing yet: a read waits */
+	XL_RR_DATA,	/* bytes, or our own end of reading: a read returns */
+	XL_RR_END,	/* drained, and the peer ended or left its stream */
+};
+
+/* lowat: SO_RCVLOWAT, the bytes that make the socket readable (Linux's
+ * tcp_poll(); a full ring does too, or a reader would never come). */
+static enum xl_ready_ring xl_ready_rx_ring(struct xl_chan *ch, int lowat)
 {
 	struct xl_ring_rx *rx = &ch->rx;
-	uint32_t st, prod;
+	uint32_t st, used, want = lowat > 1 ? (uint32_t)lowat : 1;
 
 	if (XL_PRIV(rx->error) || XL_PRIV(rx->closed))
-		return true;
+		return XL_RR_DATA;
 	/* state /before/ prod, as the reader does */
 	st = xl_load_acquire(&rx->sh->p.state);
-	prod = xl_load_acquire(&rx->sh->p.prod);
-	if (prod != XL_PRIV(rx->cons))
-		return true;
-	return st >= XL_WIRE_PROD_CLOSED;
+	used = xl_load_acquire(&rx->sh->p.prod) - XL_PRIV(rx->cons);
+	if (want > XL_PRIV(rx->size))
+		want = XL_PRIV(rx->size);
+	/* a hostile prod (used > size) reads as readable: the read then
+	 * finds the ring dead */
+	if (used >= want)
+		return XL_RR_DATA;
+	if (st >= XL_WIRE_PROD_CLOSED)
+		return used ? XL_RR_DATA : XL_RR_END;
+	return XL_RR_EMPTY;
+}
+
+/*
+ * The receive side once the ring is where the next byte comes from. A
+ * drained ring whose peer ended it (or vanished) leaves the last word to
+ * the kernel socket: whether the stream ended with a FIN (POLLIN|
+ * POLLRDHUP) or a reset (POLLERR|POLLHUP), and when, is what the kernel
+ * says, exactly as on plain TCP; the ring's end only comes first.
+ */
+static void xl_ready_rx_on_ring(struct xl_sock *s, struct xl_chan *ch,
+				bool live, struct xl_ready *r)
+{
+	switch (xl_ready_rx_ring(ch, atomic_load_explicit(&s->rcvlowat,
+						       memory_order_relaxed))) {
+	case XL_RR_DATA:
+		r->in = true;
+		break;
+	case XL_RR_END:
+		r->kern_in = true;
+		break;
+	case XL_RR_EMPTY:
+		if (live)
+			r->wait_data = true;
+		else
+			r->kern_in = true;
+		break;
+	}
 }
 
 /*
@@ -81,10 +122,7 @@ static void xl_ready_rx_early(struct xl_sock *s, struct xl_chan *ch,
 		r->kern_in = true;	/* bytes from before the switch */
 		return;
 	}
-	if (xl_ready_rx_ring(ch) || !live)
-		r->in = true;
-	else
-		r->wait_data = true;
+	xl_ready_rx_on_ring(s, ch, live, r);
 }
 
 static void xl_ready_rx(struct xl_sock *s, struct xl_chan *ch, bool live,
@@ -93,10 +131,8 @@ static void xl_ready_rx(struct xl_sock *s, struct xl_chan *ch, bool live,
 	if (atomic_load_explicit(&s->conn->rx_ring, memory_order_acquire)) {
 		if (XL_PRIV(s->conn->rx_ring_dead))
 			r->kern_in = true;
-		else if (xl_ready_rx_ring(ch) || !live)
-			r->in = true;
 		else
-			r->wait_data = true;
+			xl_ready_rx_on_ring(s, ch, live, r);
 		return;
 	}
 	if (XL_PRIV(s->conn->rx_tcp_only)) {
@@ -122,6 +158,34 @@ static void xl_ready_tx(struct xl_sock *s, struct xl_chan *ch, bool live,
 		r->out = true;
 	else
 		r->kern_out = true;
+}
+
+/*
+ * Leaving the ring (protocol.md §5.1) is done by the socket's next call:
+ * a receive does all of it. So the socket is readable while the peer
+ * waits for our answer to its BACK, while a DROP is not carried out, and
+ * while a resend is not done (the peer reads TCP then, so it drains at
+ * once; a receive pushes it on); writable only as the kernel says then.
+ */
+static void xl_ready_switch(struct xl_sock *s, struct xl_chan *ch,
+			    struct xl_ready *r)
+{
+	struct xl_conn *c = s->conn;
+	bool tx_ring = atomic_load(&c->tx_ring);
+
+	if (tx_ring && !XL_PRIV(c->tx_closed) &&
+	    (XL_READ_ONCE(ch->tx.sh->c.state) == XL_WIRE_CONS_BACK ||
+	     atomic_load(&c->drop_req)))
+		r->in = true;
+	if (atomic_load(&c->drop_req) && !XL_PRIV(c->rx_back) &&
+	    !XL_PRIV(c->rx_ring_dead) && !XL_PRIV(c->rx_tcp_only))
+		r->in = true;
+	if (atomic_load(&c->tx_resend)) {
+		r->out = false;
+		r->wait_space = false;
+		r->kern_out = true;
+		r->in = true;
+	}
 }
 
 void xl_ready_get(struct xl_sock *s, struct xl_ready *r)
@@ -151,10 +215,13 @@ void xl_ready_get(struct xl_sock *s, struct xl_ready *r)
 	 * connection lives on (an exec()) is for the next read to find out,
 	 * and to resend what the peer never read (xl_stream.c). Until then
 	 * the socket is readable, so that a program waiting for the answer
-	 * to what it sent does call it. */
+	 * to what it sent does call it. (A peer that closed its end went
+	 * through its library: its kernel socket has said so.) */
 	if (!live && atomic_load(&s->conn->tx_ring) &&
-	    !XL_PRIV(s->conn->tx_gone_seen))
+	    !XL_PRIV(s->conn->tx_gone_seen) &&
+	    XL_READ_ONCE(ch->tx.sh->c.state) == XL_WIRE_CONS_OPEN)
 		r->in = true;
+	xl_ready_switch(s, ch, r);
 }
 
 /*

@@ -41,10 +41,12 @@
 
 /* A deferred registration waits for this many data calls too. */
 #define XL_REGISTER_CALLS	8u
-/* ... unless the stream has moved this much already: a bulk transfer
- * (a download, a copy) is no short request and reply, and every byte it
- * sends before its channel comes goes by TCP. */
+/* ... unless the stream has moved this much already, or made this many
+ * calls: a bulk transfer (a download, a copy) or a busy conversation (a
+ * benchmark's round trips) is no short request and reply, and every byte
+ * it sends before its channel comes goes by TCP. */
 #define XL_REGISTER_BYTES	(64u * 1024)
+#define XL_REGISTER_BUSY_CALLS	32u
 /* STATS at most this often per socket (protocol §6). */
 #define XL_STATS_PERIOD_NS	1000000000ull
 /* Look at the clock only every so many calls. */
@@ -413,8 +415,10 @@ int xl_sock_close_fd(int fd)
 		xl_sock_put(s);
 		return ret;
 	}
-	/* the last close ends the ring (in the put) before the kernel's
-	 * FIN (in the real close) */
+	/* the last close ends the ring (here and in the put) before the
+	 * kernel's FIN (in the real close) */
+	if (atomic_load(&s->closed))
+		xl_stream_close(s, fd);
 	xl_sock_put(s);
 	return real.close(fd) < 0 ? -errno : 0;
 }
@@ -458,6 +462,13 @@ void xl_sock_tick(struct xl_sock *s)
 					       memory_order_relaxed);
 	uint64_t now, next;
 
+	/* a daemon that died and was started again learns of a connection
+	 * that has its channel at its next call, idle or not (only one this
+	 * process holds alone: after a fork() which holder speaks for it is
+	 * not clear); two loads while the daemon knows it */
+	if (atomic_load(&s->state) == XL_SOCK_CHAN && !xl_link_knows(s) &&
+	    atomic_load(&s->conn->procs) == 1 && xl_link_usable())
+		xl_link_adopt(s);
 	if (n % XL_STATS_EVERY)
 		return;
 	now = xl_now_ns();
@@ -467,6 +478,9 @@ void xl_sock_tick(struct xl_sock *s)
 		return;
 	if (next)
 		xl_link_counts(s, XL_CTL_STATS, XL_REASON_NONE);
+	/* the daemon's words for connections that have their channel
+	 * (DROP) are read here, once a second at most */
+	xl_link_poll();
 }
 
 void xl_sock_exit_counts(void)
@@ -547,6 +561,16 @@ static int xl_sock_timeo_ms(int fd, int opt)
 	return ms > INT32_MAX ? INT32_MAX : (int)ms;
 }
 
+int xl_sock_rcvlowat(int fd)
+{
+	socklen_t len = sizeof(int);
+	int v = 0;
+
+	if (real.getsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &v, &len) < 0)
+		return 0;
+	return v;
+}
+
 /* Is fd a TCP socket? (AF_INET/AF_INET6: xl_sock_tuple() checks.) A
  * socket accept() returned is a stream socket; a connected one may be raw
  * with protocol IPPROTO_TCP. */
@@ -582,6 +606,7 @@ static int xl_sock_describe(struct xl_sock *s, int fd)
 		return ret;
 	atomic_store(&s->rcvtimeo_ms, xl_sock_timeo_ms(fd, SO_RCVTIMEO));
 	atomic_store(&s->sndtimeo_ms, xl_sock_timeo_ms(fd, SO_SNDTIMEO));
+	atomic_store(&s->rcvlowat, xl_sock_rcvlowat(fd));
 	return 0;
 }
 
@@ -608,15 +633,16 @@ static void xl_sock_register(struct xl_sock *s, int fd)
 void xl_sock_register_due(struct xl_sock *s, int fd, bool now)
 {
 	bool expect = false;
+	uint32_t calls;
 
 	if (atomic_load_explicit(&s->reg_taken, memory_order_relaxed) ||
 	    atomic_load(&s->state) != XL_SOCK_PENDING)
 		return;
 	/* a request and its reply are a few calls: such a connection is
 	 * over before a channel could pay for itself */
-	if (!now && (atomic_fetch_add_explicit(&s->calls, 1,
-					       memory_order_relaxed) <
-		     XL_REGISTER_CALLS || xl_now_ns() < s->reg_at_ns) &&
+	calls = atomic_fetch_add_explicit(&s->calls, 1, memory_order_relaxed);
+	if (!now && (calls < XL_REGISTER_CALLS || xl_now_ns() < s->reg_at_ns) &&
+	    calls < XL_REGISTER_BUSY_CALLS &&
 	    atomic_load_explicit(&s->conn->tcp_tx, memory_order_relaxed) +
 	    atomic_load_explicit(&s->conn->tcp_rx, memory_order_relaxed) <
 	    XL_REGISTER_BYTES)
@@ -681,6 +707,31 @@ void xl_sock_settle(struct xl_sock *s, int fd)
 	if (atomic_compare_exchange_strong(&s->state, &expect,
 					   XL_SOCK_PENDING))
 		xl_sock_register(s, fd);
+}
+
+void xl_sock_drop(uint64_t cookie)
+{
+	struct xl_sock *s, *found = NULL;
+	struct xl_chan *ch;
+
+	pthread_mutex_lock(&xl_sock_mutex);
+	for (s = xl_sock_all; s && !found; s = s->all_next)
+		if (s->cookie == cookie &&
+		    atomic_load(&s->state) == XL_SOCK_CHAN && xl_sock_tryget(s))
+			found = s;
+	pthread_mutex_unlock(&xl_sock_mutex);
+	if (!found)
+		return;
+	ch = atomic_load_explicit(&found->chan, memory_order_acquire);
+	XL_INFO("cookie %llu: the daemon takes the ring away",
+		(unsigned long long)cookie);
+	atomic_store(&found->conn->drop_req, true);
+	if (ch) {
+		xl_lib_enter();
+		xl_chan_wake_self(ch);
+		xl_lib_leave();
+	}
+	xl_sock_put(found);
 }
 
 void xl_sock_foreach(void (*fn)(struct xl_sock *s, void *arg), void *arg)

@@ -70,6 +70,14 @@ struct xl_conn {
 	bool tx_reset_told;	/* the peer's reset was reported once */
 	bool tx_gone_seen;	/* the peer's vanishing was looked into */
 	_Atomic bool tx_left;	/* back on TCP for good (the peer exec()ed) */
+	_Atomic uint64_t tx_resend;	/* ring bytes still to send by TCP
+					 * (they end at chan.tx.prod) */
+
+	/* leaving the ring while both ends live (protocol.md §5.1) */
+	_Atomic bool drop_req;	/* the daemon said DROP */
+	bool rx_back;		/* we published BACK (rx_lock) */
+	uint64_t rx_back_ns;	/* when: a switch ends at the next TCP byte */
+	_Atomic uint32_t switches[XL_SWITCH_MAX];
 
 	struct xl_chan chan;	/* xl_sock.chan points here once attached */
 };
@@ -92,6 +100,7 @@ struct xl_sock {
 	bool exec_kept, exec_dropped;	/* xl_exec.c, during an exec */
 	bool shared;		/* conn was shared by a fork() (sock mutex) */
 	_Atomic int rcvtimeo_ms, sndtimeo_ms;	/* 0: none */
+	_Atomic int rcvlowat;	/* SO_RCVLOWAT; 0 or 1: any byte */
 	struct xl_conn *conn;	/* the stream's state, MAP_SHARED */
 
 	uint64_t cookie;	/* the registration; 0 before */
@@ -105,6 +114,8 @@ struct xl_sock {
 	struct xl_ctl_addr local, remote;
 	bool in_pending;	/* on the link's pending list (link mutex) */
 	struct xl_sock *pend_next;
+	bool reg_unsent;	/* its REGISTER waits for room (link mutex) */
+	struct xl_sock *unsent_next;
 	uint64_t link_gen;	/* link connection that took the registration */
 
 	_Atomic uint64_t next_stats_ns;
@@ -171,8 +182,15 @@ void xl_sock_register_due(struct xl_sock *s, int fd, bool now);
  */
 void xl_sock_adopt(int fd, uint32_t role, bool nonblock, bool connecting);
 
+/* The daemon said DROP for cookie: the socket leaves its ring at its
+ * next call (protocol.md §5.2); a sleeper in one is woken. */
+void xl_sock_drop(uint64_t cookie);
+
 /* Install the channel a CHAN message gave (called by the link). */
 void xl_sock_attach(struct xl_sock *s, struct xl_chan *ch);
+
+/* The socket's SO_RCVLOWAT as the kernel keeps it (0 if unknown). */
+int xl_sock_rcvlowat(int fd);
 
 /* Send STATS if a second went by since the last ones. */
 void xl_sock_tick(struct xl_sock *s);
@@ -225,9 +243,23 @@ int xl_stream_outq(struct xl_sock *s, int fd, int *out);
 /* The end of a channel at the last close (no call in progress). */
 void xl_stream_finish(struct xl_sock *s);
 
+/* The same, the part that needs the kernel socket (fd, still open): our
+ * end of the ring stream, or what a peer that left the ring is owed by
+ * TCP before the FIN. Only the last process holding the socket acts. */
+void xl_stream_close(struct xl_sock *s, int fd);
+
 /* Does the ring hold bytes the application never read? Its close is then
  * a reset, as the kernel makes it with unread bytes in its queue. */
 bool xl_stream_unread(struct xl_sock *s);
+
+/*
+ * This process exec()s with the socket (not close-on-exec): the new
+ * program reads and writes the kernel socket only, knowing nothing of
+ * the ring. The connection goes back to TCP for good, both ways, for
+ * every process that holds it: our direction leaves the ring at its end,
+ * and the peer, seeing us gone, sends again what we never consumed.
+ */
+void xl_stream_exec_leave(struct xl_sock *s, int fd);
 
 /* ---- readiness (xl_ready.c) ---- */
 

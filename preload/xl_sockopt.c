@@ -3,7 +3,8 @@
  * getsockopt() and setsockopt(): the kernel's answers, plus what the
  * library must know. SO_ERROR completes a nonblocking connect (the socket
  * is registered then), SO_RCVTIMEO and SO_SNDTIMEO bound the ring's
- * waits, and one private option (xl_query.h) lets a test ask what became
+ * waits, SO_RCVLOWAT says how many ring bytes make a socket readable,
+ * and one private option (xl_query.h) lets a test ask what became
  * of a socket.
  */
 #include "config.h"
@@ -84,12 +85,16 @@ XL_EXPORT int setsockopt(int fd, int level, int opt, const void *val,
 	xl_init();
 	ret = real.setsockopt(fd, level, opt, val, len);
 	if (ret < 0 || xl_bypass() || level != SOL_SOCKET ||
-	    (opt != SO_RCVTIMEO && opt != SO_SNDTIMEO))
+	    (opt != SO_RCVTIMEO && opt != SO_SNDTIMEO && opt != SO_RCVLOWAT))
 		return ret;
 	s = xl_sock_get(fd);
 	if (s) {
-		atomic_store(opt == SO_RCVTIMEO ? &s->rcvtimeo_ms :
-			     &s->sndtimeo_ms, xl_timeo_ms(val, len));
+		if (opt == SO_RCVLOWAT)
+			/* what the kernel made of it (clamped, 0 -> 1) */
+			atomic_store(&s->rcvlowat, xl_sock_rcvlowat(fd));
+		else
+			atomic_store(opt == SO_RCVTIMEO ? &s->rcvtimeo_ms :
+				     &s->sndtimeo_ms, xl_timeo_ms(val, len));
 		xl_sock_put(s);
 		errno = saved;
 	}

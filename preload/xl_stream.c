@@ -30,9 +30,11 @@
  */
 #include "config.h"
 
+#include <fcntl.h>
 #include <limits.h>
 #include <linux/sockios.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -150,13 +152,15 @@ static int xl_slice(uint64_t deadline, int cap)
  */
 static bool xl_peer_dropped(struct xl_sock *s, struct xl_chan *ch)
 {
-	uint32_t cons;
+	uint32_t cons, st;
 
 	if (!atomic_load(&s->conn->tx_ring))
 		return false;
 	cons = xl_load_acquire(&ch->tx.sh->c.cons);
+	st = XL_READ_ONCE(ch->tx.sh->c.state);
+	/* BACK is no drop: the bytes it did not read come again by TCP */
 	return cons != XL_PRIV(ch->tx.prod) &&
-	       (XL_READ_ONCE(ch->tx.sh->c.state) != XL_WIRE_CONS_OPEN ||
+	       ((st != XL_WIRE_CONS_OPEN && st != XL_WIRE_CONS_BACK) ||
 		!xl_chan_peer_live(ch));
 }
 
@@ -221,6 +225,9 @@ static int xl_tcp_send_all(struct xl_sock *s, int fd, struct xl_iovs *v)
 	ssize_t n;
 	int slice;
 
+	/* empty pieces (nothing unread to send again) are no bytes to wait
+	 * for: a send of none returns 0, and this loop would never end */
+	xl_iovs_advance(v, 0);
 	while (v->cnt > 0) {
 		m.msg_iov = v->iov;
 		m.msg_iovlen = (size_t)v->cnt;
@@ -301,6 +308,199 @@ static void xl_tx_fall_back_try(struct xl_sock *s, struct xl_chan *ch, int fd)
 	pthread_mutex_unlock(&s->conn->tx_lock);
 }
 
+/* ---- leaving the ring while both ends live (protocol.md §5.1) ---- */
+
+/* XENLOOP_TEST_SWITCH_LOG: how long a switch kept the reader waiting,
+ * from our BACK to the first byte from TCP (tests read it). */
+static void xl_switch_note(struct xl_sock *s, uint64_t ns)
+{
+	char line[32];
+	int fd, len;
+
+	(void)s;
+	if (!xl_cfg.test_switch_log[0])
+		return;
+	len = snprintf(line, sizeof(line), "%llu\n", (unsigned long long)ns);
+	xl_lib_enter();
+	fd = open(xl_cfg.test_switch_log,
+		  O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		if (real.write(fd, line, (size_t)len) < 0)
+			XL_DBG("switch log: %s", strerror(errno));
+		real.close(fd);
+	}
+	xl_lib_leave();
+}
+
+/* cause < 0: not a switch (the peer closed its socket), not counted */
+static void xl_switch_count(struct xl_conn *c, int cause)
+{
+	if (cause >= 0)
+		atomic_fetch_add(&c->switches[cause], 1);
+}
+
+/* How long a close waits for the kernel to take a resend: a kernel close
+ * never blocks, and a peer that closes too may not read. */
+#define XL_CLOSE_RESEND_MS	2000
+
+/*
+ * Send by TCP what is left of a resend: the ring bytes the peer never
+ * consumed, which end at our producer index (the ring is ours alone
+ * now). Waits only if block, as a blocking send does (SO_SNDTIMEO), or
+ * at most cap_ms if that is not 0. Caller holds tx_lock. Returns 0 when
+ * all went, -EAGAIN, or -ECONNRESET (the stream is broken).
+ */
+static int xl_tx_resend_for(struct xl_sock *s, struct xl_chan *ch, int fd,
+			    bool block, int cap_ms)
+{
+	uint64_t deadline = xl_deadline(cap_ms ? cap_ms :
+					atomic_load(&s->sndtimeo_ms));
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	struct xl_conn *c = s->conn;
+	uint64_t left = atomic_load(&c->tx_resend);
+	struct msghdr m = { 0 };
+	struct iovec iov[2];
+	uint32_t at, first;
+	ssize_t n;
+	int slice;
+
+	while (left) {
+		at = (ch->tx.prod - (uint32_t)left) & (ch->tx.size - 1);
+		first = left < ch->tx.size - at ? (uint32_t)left :
+						   ch->tx.size - at;
+		iov[0] = (struct iovec){ ch->tx.data + at, first };
+		iov[1] = (struct iovec){ ch->tx.data, (size_t)left - first };
+		m.msg_iov = iov;
+		m.msg_iovlen = iov[1].iov_len ? 2 : 1;
+		n = real.sendmsg(fd, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			left -= (uint64_t)n;
+			atomic_store(&c->tx_resend, left);
+			xl_add(&c->tcp_tx, (uint64_t)n);
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			XL_WARN("cookie %llu: resending through TCP: %s",
+				(unsigned long long)s->cookie, strerror(errno));
+			atomic_store(&c->broken, true);
+			return -ECONNRESET;
+		}
+		slice = block ? xl_slice(deadline, XL_SLICE_MS) : 0;
+		if (!slice)
+			return -EAGAIN;
+		xl_lib_enter();
+		real.poll(&p, 1, slice);
+		xl_lib_leave();
+	}
+	return 0;
+}
+
+static int xl_tx_resend(struct xl_sock *s, struct xl_chan *ch, int fd,
+			bool block)
+{
+	return xl_tx_resend_for(s, ch, fd, block, 0);
+}
+
+/*
+ * The consumer of our ring asked for the rest by TCP (BACK): our ring
+ * stream ends where it stopped (LEFT at that offset), and what it never
+ * read goes by TCP before any later byte. Caller holds tx_lock. Returns
+ * true if our direction is on TCP now.
+ */
+static bool xl_tx_answer_back(struct xl_sock *s, struct xl_chan *ch, int fd,
+			      int cause)
+{
+	struct xl_conn *c = s->conn;
+	struct iovec iov[2];
+	ssize_t n;
+
+	xl_lib_enter();
+	n = xl_chan_tx_answer_back(ch, iov);
+	xl_lib_leave();
+	if (n == -EAGAIN || n == -ESHUTDOWN)
+		return false;
+	if (n < 0) {
+		/* it lied about its index: what it read is unknown */
+		XL_WARN("cookie %llu: the peer asked for TCP with a bad "
+			"index; resetting", (unsigned long long)s->cookie);
+		atomic_store(&c->broken, true);
+		return false;
+	}
+	XL_INFO("cookie %llu: the peer leaves our ring; %zd unread bytes "
+		"again and all that follows through TCP",
+		(unsigned long long)s->cookie, n);
+	/* they did not go through the ring after all */
+	atomic_store(&c->ring_tx, atomic_load(&c->ring_tx) - (uint64_t)n);
+	atomic_store(&c->tx_resend, (uint64_t)n);
+	c->tx_closed = true;
+	xl_tx_to_tcp(c);
+	xl_switch_count(c, cause);
+	xl_tx_resend(s, ch, fd, false);
+	return true;
+}
+
+/*
+ * Our direction leaves the ring at all we published (LEFT): the peer
+ * reads it to there, then TCP. If the peer asked first (BACK), that is
+ * answered instead. Caller holds tx_lock.
+ */
+static void xl_tx_leave_now(struct xl_sock *s, struct xl_chan *ch, int fd,
+			    int cause)
+{
+	int ret;
+
+	if (!atomic_load(&s->conn->tx_ring) || s->conn->tx_closed)
+		return;
+	xl_lib_enter();
+	ret = xl_chan_tx_leave(ch);
+	xl_lib_leave();
+	if (ret == -EXDEV) {
+		xl_tx_answer_back(s, ch, fd, cause);
+		return;
+	}
+	if (ret < 0) {
+		atomic_store(&s->conn->broken, true);
+		return;
+	}
+	XL_DBG("cookie %llu: sending on TCP again from offset %llu",
+	       (unsigned long long)s->cookie,
+	       (unsigned long long)(atomic_load(&s->conn->tcp_tx) +
+				    atomic_load(&s->conn->ring_tx)));
+	s->conn->tx_closed = true;
+	xl_tx_to_tcp(s->conn);
+	xl_switch_count(s->conn, cause);
+}
+
+/* The sending side's part, from anywhere: a BACK to answer, a DROP to
+ * carry out, a resend to go on with. Caller holds tx_lock. */
+static void xl_tx_housekeep(struct xl_sock *s, struct xl_chan *ch, int fd)
+{
+	if (!ch)
+		return;
+	if (atomic_load(&s->conn->tx_ring) && xl_chan_tx_peer_back(ch))
+		xl_tx_answer_back(s, ch, fd, XL_SWITCH_PEER);
+	if (atomic_load(&s->conn->drop_req))
+		xl_tx_leave_now(s, ch, fd, XL_SWITCH_DROP);
+	if (atomic_load(&s->conn->tx_resend))
+		xl_tx_resend(s, ch, fd, false);
+}
+
+/* The same from a receiver or a readiness check: whoever holds tx_lock
+ * does it otherwise. */
+static void xl_tx_housekeep_try(struct xl_sock *s, struct xl_chan *ch, int fd)
+{
+	struct xl_conn *c = s->conn;
+
+	if (!ch || !(atomic_load(&c->tx_resend) ||
+		     (atomic_load(&c->tx_ring) &&
+		      (atomic_load(&c->drop_req) || xl_chan_tx_peer_back(ch)))))
+		return;
+	if (!xl_conn_trylock(&c->tx_lock))
+		return;
+	xl_tx_housekeep(s, ch, fd);
+	pthread_mutex_unlock(&c->tx_lock);
+}
+
 /* ---- receiving ---- */
 
 static void xl_rx_break(struct xl_sock *s)
@@ -308,6 +508,49 @@ static void xl_rx_break(struct xl_sock *s)
 	XL_WARN("cookie %llu: the peer broke the ring; resetting",
 		(unsigned long long)s->cookie);
 	atomic_store(&s->conn->broken, true);
+}
+
+/*
+ * Our receive direction reads no more of its ring: we publish how far we
+ * read (BACK) and the peer sends the rest through TCP (protocol.md §5.1).
+ * Caller holds rx_lock. Returns 0 (go on reading: TCP, or first the ring
+ * to where the peer ended it) or -ECONNRESET (bytes are lost). A ring
+ * found corrupt when that cannot be done any more (it was done already,
+ * and the rest of the ring was to be read) is a reset.
+ */
+static int xl_rx_back(struct xl_sock *s, struct xl_chan *ch, int cause)
+{
+	struct xl_conn *c = s->conn;
+	int r = -EPIPE;
+
+	if (ch && !c->rx_back && !c->rx_ring_dead && !c->rx_tcp_only) {
+		xl_lib_enter();
+		r = xl_chan_rx_back(ch);
+		xl_lib_leave();
+	}
+	if (r == -EPIPE) {
+		if (cause != XL_SWITCH_PROTOCOL)
+			return 0;
+		xl_rx_break(s);
+		return -ECONNRESET;
+	}
+	c->rx_back = true;
+	c->rx_back_ns = xl_now_ns();
+	xl_switch_count(c, cause);
+	if (r < 0) {
+		xl_rx_break(s);
+		return -ECONNRESET;
+	}
+	XL_INFO("cookie %llu: leaving the peer's ring (%s) after %llu bytes",
+		(unsigned long long)s->cookie,
+		cause == XL_SWITCH_DROP ? "dropped" : "corrupt",
+		(unsigned long long)xl_ring_rx_offset(&ch->rx));
+	if (r == 1) {
+		/* all the rest is on TCP, right after what we read */
+		c->rx_ring_dead = true;
+		atomic_store_explicit(&c->rx_ring, true, memory_order_release);
+	}
+	return 0;
 }
 
 /*
@@ -333,7 +576,13 @@ static int xl_rx_where(struct xl_sock *s, struct xl_chan *ch, uint64_t *limit)
 		s->conn->rx_tcp_only = r == 0;
 	}
 	xl_lib_leave();
-	if (r < 0 || (r == 1 && tcp_rx > off)) {
+	if (r < 0) {
+		/* broken before we read any of it: all of it by TCP */
+		if (xl_rx_back(s, ch, XL_SWITCH_PROTOCOL) < 0)
+			return -ECONNRESET;
+		return xl_rx_where(s, ch, limit);
+	}
+	if (r == 1 && tcp_rx > off) {
 		xl_rx_break(s);
 		return -ECONNRESET;
 	}
@@ -377,6 +626,26 @@ static ssize_t xl_rx_tcp(struct xl_sock *s, int fd, struct msghdr *app,
 }
 
 /*
+ * A socket waiting for its channel also wakes for the daemon's answer:
+ * the link's fd joins pfd (after its n entries, room for one more) and
+ * the sleep is cut to a slice. Returns the new count.
+ */
+static int xl_rx_wait_link(struct xl_sock *s, struct pollfd *pfd, int n,
+			   int *timeout_ms)
+{
+	int lfd;
+
+	if (atomic_load(&s->state) != XL_SOCK_PENDING)
+		return n;
+	lfd = xl_link_pollfd();
+	if (lfd >= 0)
+		pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
+	if (*timeout_ms > XL_PENDING_SLICE_MS)
+		*timeout_ms = XL_PENDING_SLICE_MS;
+	return n;
+}
+
+/*
  * Sleep until the kernel socket or the ring may have something, for at
  * most timeout_ms. Returns 0 or -EINTR.
  */
@@ -384,22 +653,19 @@ static int xl_rx_wait(struct xl_sock *s, int fd, struct xl_chan *ch,
 		      int timeout_ms)
 {
 	struct pollfd pfd[8];
-	int n = 1, nring = 0, lfd, ret;
+	int n = 1, nring = 0, ret;
 
 	pfd[0] = (struct pollfd){ .fd = fd, .events = POLLIN };
+	/* our resend goes on as the kernel takes it, even while we read */
+	if (atomic_load(&s->conn->tx_resend))
+		pfd[0].events |= POLLOUT;
 	if (ch && !s->conn->rx_tcp_only && !s->conn->rx_ring_dead) {
 		if (!xl_ready_announce(s, true, false))
 			return 0;
 		nring = xl_ready_pollfds(s, true, false, pfd + 1, 4);
 		n += nring;
 	}
-	if (atomic_load(&s->state) == XL_SOCK_PENDING) {
-		lfd = xl_link_pollfd();
-		if (lfd >= 0)
-			pfd[n++] = (struct pollfd){ .fd = lfd, .events = POLLIN };
-		if (timeout_ms > XL_PENDING_SLICE_MS)
-			timeout_ms = XL_PENDING_SLICE_MS;
-	}
+	n = xl_rx_wait_link(s, pfd, n, &timeout_ms);
 	/* shared by fork(): the other holder may let go while we sleep
 	 * (a child blocked in its first read while the parent closes) */
 	if (atomic_load(&s->state) == XL_SOCK_CLAIM &&
@@ -414,7 +680,8 @@ static int xl_rx_wait(struct xl_sock *s, int fd, struct xl_chan *ch,
 		xl_ready_ack(s, pfd + 1, nring);
 	if (atomic_load(&s->state) == XL_SOCK_CLAIM)
 		xl_sock_try_claim(s, fd);
-	if (atomic_load(&s->state) == XL_SOCK_PENDING)
+	/* a slice that ran out: the daemon may have said DROP */
+	if (atomic_load(&s->state) == XL_SOCK_PENDING || ret == 0)
 		xl_link_poll();
 	return 0;
 }
@@ -443,28 +710,93 @@ static ssize_t xl_rx_end(struct xl_rx_call *c, ssize_t err)
 }
 
 /*
- * MSG_PEEK|MSG_WAITALL: Linux waits until the whole length is there (or
- * the stream ends) before it peeks. Returns true after a wait for more
- * (the caller looks again), false when it is time to peek.
+ * How many bytes a blocking receive waits for before it returns what is
+ * there, as Linux's tcp_recvmsg(): all of them for MSG_PEEK|MSG_WAITALL,
+ * else SO_RCVLOWAT's (at most the length asked for). MSG_WAITALL without
+ * MSG_PEEK is the ring's own (XL_CHAN_WAITALL).
  */
-static bool xl_rx_peek_short(struct xl_rx_call *c, struct xl_chan *ch)
+static size_t xl_rx_target(const struct xl_rx_call *c)
 {
-	int slice;
+	int lowat;
 
-	if ((c->flags & (MSG_PEEK | MSG_WAITALL)) != (MSG_PEEK | MSG_WAITALL) ||
-	    !c->block || c->done)
-		return false;
+	if ((c->flags & (MSG_PEEK | MSG_WAITALL)) == (MSG_PEEK | MSG_WAITALL))
+		return c->want;
+	lowat = atomic_load_explicit(&c->s->rcvlowat, memory_order_relaxed);
+	if (lowat <= 1)
+		return 1;
+	return (size_t)lowat < c->want ? (size_t)lowat : c->want;
+}
+
+/* Does the ring hold target bytes, or as many as it will? */
+static bool xl_rx_enough(struct xl_chan *ch, size_t target)
+{
+	size_t avail;
+	bool enough;
+
 	xl_lib_enter();
-	if (xl_chan_readable(ch) >= c->want || !xl_chan_peer_live(ch) ||
-	    XL_READ_ONCE(ch->rx.sh->p.state) >= XL_WIRE_PROD_CLOSED) {
-		xl_lib_leave();
-		return false;
-	}
+	avail = xl_chan_readable(ch);
+	/* a full ring gives what it has: no more can come */
+	enough = avail >= target || avail >= ch->rx.size ||
+		 !xl_chan_peer_live(ch) ||
+		 XL_READ_ONCE(ch->rx.sh->p.state) >= XL_WIRE_PROD_CLOSED;
 	xl_lib_leave();
+	return enough;
+}
+
+/*
+ * A blocking receive that finds fewer bytes than its target waits for
+ * more (or the stream's end) before it reads. Returns true after a wait
+ * (the caller looks again), false when it is time to read.
+ */
+static bool xl_rx_short(struct xl_rx_call *c, struct xl_chan *ch)
+{
+	struct pollfd pfd[4];
+	size_t target;
+	int slice, n, ret;
+
+	if (!c->block || c->done || c->waitall)
+		return false;
+	target = xl_rx_target(c);
+	if (target <= 1 || xl_rx_enough(ch, target))
+		return false;
 	slice = xl_slice(c->deadline, XL_SLICE_MS);
 	if (!slice)
 		return false;	/* SO_RCVTIMEO: what is there */
-	return xl_rx_wait(c->s, c->fd, ch, slice) == 0;
+	/* the peer's next write wakes us (want_data /before/ the look) */
+	xl_ready_want(c->s, true, false);
+	if (xl_rx_enough(ch, target))
+		return false;
+	n = xl_ready_pollfds(c->s, true, false, pfd, 4);
+	xl_lib_enter();
+	ret = real.poll(pfd, (nfds_t)n, slice);
+	xl_lib_leave();
+	if (n)
+		xl_ready_ack(c->s, pfd, n);
+	if (ret < 0 && errno == EINTR &&
+	    xl_on_eintr(atomic_load(&c->s->rcvtimeo_ms)))
+		return false;	/* the read then finds what is there */
+	return true;
+}
+
+/*
+ * The ring is drained and its producer ended it or is gone: the kernel
+ * socket has the last word (ARCHITECTURE invariant 1), the stream's FIN
+ * or reset, when it comes, as on plain TCP; bytes a peer sends through
+ * the kernel after its ring (another process holding its socket) are
+ * the stream's next ones.
+ */
+static ssize_t xl_rx_ring_over(struct xl_rx_call *c)
+{
+	ssize_t err;
+
+	c->s->conn->rx_ring_dead = true;
+	if (c->s->conn->rx_kern_err) {
+		/* a kernel error seen while the ring had bytes */
+		err = -c->s->conn->rx_kern_err;
+		c->s->conn->rx_kern_err = 0;
+		return xl_rx_end(c, err);
+	}
+	return XL_GO_ON;
 }
 
 static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
@@ -484,7 +816,7 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	/* after shutdown(SHUT_RD) Linux still gives what is there, then
 	 * 0 at once instead of waiting */
 	shut = atomic_load(&c->s->conn->shut_rd);
-	if (!shut && xl_rx_peek_short(c, ch))
+	if (!shut && xl_rx_short(c, ch))
 		return XL_GO_ON;
 	if (!c->block || (c->done && !c->waitall) || shut)
 		xf |= XL_CHAN_NONBLOCK;
@@ -529,14 +861,18 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	case 0:
 		if (xl_voided(c->s, ch))
 			return xl_rx_end(c, -ECONNRESET);
-		/* the end of the stream, or a reset: reported once, then the
-		 * end, as the kernel does */
+		/* A peer that died with bytes of ours unread: its kernel
+		 * socket only said FIN (the library had no time to ask for
+		 * the reset its close would have sent), so the reset is
+		 * ours to report, once, then the end, as the kernel does. */
 		if (!c->done && !c->s->conn->rx_reset_told &&
-		    xl_peer_dropped(c->s, ch)) {
+		    xl_peer_dropped(c->s, ch) &&
+		    XL_READ_ONCE(ch->tx.sh->c.state) == XL_WIRE_CONS_OPEN) {
 			c->s->conn->rx_reset_told = true;
+			c->s->conn->rx_ring_dead = true;
 			return -ECONNRESET;
 		}
-		return (ssize_t)c->done;
+		return xl_rx_ring_over(c);
 	case -ETIMEDOUT:
 		if (xl_slice(c->deadline, 1))
 			return XL_GO_ON;
@@ -549,21 +885,16 @@ static ssize_t xl_rx_from_ring(struct xl_rx_call *c, struct xl_chan *ch)
 	case -ECONNRESET:
 		if (xl_voided(c->s, ch))
 			return xl_rx_end(c, -ECONNRESET);
-		/* drained and the peer is gone: the kernel has the last word */
-		c->s->conn->rx_ring_dead = true;
-		if (c->s->conn->rx_kern_err) {
-			n = -c->s->conn->rx_kern_err;
-			c->s->conn->rx_kern_err = 0;
-			return xl_rx_end(c, n);
-		}
-		return XL_GO_ON;
+		return xl_rx_ring_over(c);
 	case -EXDEV:
 		/* the peer left the ring here: the kernel has the rest */
 		c->s->conn->rx_ring_dead = true;
 		return XL_GO_ON;
 	case -EPROTO:
-		xl_rx_break(c->s);
-		return xl_rx_end(c, -ECONNRESET);
+		/* corrupt: what we did not read comes again by TCP */
+		if (xl_rx_back(c->s, ch, XL_SWITCH_PROTOCOL) < 0)
+			return xl_rx_end(c, -ECONNRESET);
+		return XL_GO_ON;
 	default:
 		return xl_rx_end(c, n);	/* -EAGAIN */
 	}
@@ -589,12 +920,64 @@ static ssize_t xl_rx_tcp_empty(struct xl_rx_call *c, struct xl_chan *ch)
 	return ret < 0 ? xl_rx_end(c, ret) : XL_GO_ON;
 }
 
+/*
+ * xl_rx_short() for the kernel's part: the kernel is read without
+ * waiting (a ring may start meanwhile), so a blocking receive with a
+ * target (SO_RCVLOWAT, MSG_PEEK|MSG_WAITALL) waits for it here first.
+ * The kernel's POLLIN honours SO_RCVLOWAT; for a peek that wants it all,
+ * the wait is in short slices. Returns XL_GO_ON after a wait, 0 when
+ * it is time to read, or -EINTR.
+ */
+static ssize_t xl_rx_tcp_short(struct xl_rx_call *c, uint64_t limit)
+{
+	bool peek_all = (c->flags & (MSG_PEEK | MSG_WAITALL)) ==
+			(MSG_PEEK | MSG_WAITALL);
+	struct pollfd p[2] = { { .fd = c->fd, .events = POLLRDHUP } };
+	size_t target;
+	int avail = 0, n = 1, slice;
+
+	if (!c->block || c->done || c->waitall || limit != UINT64_MAX)
+		return 0;
+	target = xl_rx_target(c);
+	if (target <= 1 || real.ioctl(c->fd, FIONREAD, &avail) < 0 ||
+	    (size_t)avail >= target)
+		return 0;
+	if (!peek_all)
+		p[0].events |= POLLIN;
+	slice = xl_slice(c->deadline, peek_all ? XL_PENDING_SLICE_MS :
+			 XL_SLICE_MS);
+	if (!slice)
+		return 0;
+	n = xl_rx_wait_link(c->s, p, n, &slice);
+	xl_lib_enter();
+	n = real.poll(p, (nfds_t)n, slice);
+	xl_lib_leave();
+	if (n < 0)
+		return errno == EINTR &&
+		       xl_on_eintr(atomic_load(&c->s->rcvtimeo_ms)) ?
+		       -EINTR : XL_GO_ON;
+	/* the end, or SO_RCVLOWAT's bytes: read what is there */
+	if (n > 0 && (p[0].revents & (POLLRDHUP | POLLERR | POLLHUP | POLLIN)))
+		return 0;
+	if (atomic_load(&c->s->state) == XL_SOCK_PENDING)
+		xl_link_poll();
+	return XL_GO_ON;
+}
+
 static ssize_t xl_rx_from_tcp(struct xl_rx_call *c, struct xl_chan *ch,
 			      uint64_t limit)
 {
-	ssize_t n = xl_rx_tcp(c->s, c->fd, c->msg, &c->v, c->flags, limit);
+	ssize_t n;
 	uint64_t lim2;
 
+	n = xl_rx_tcp_short(c, limit);
+	if (n)
+		return n;
+	n = xl_rx_tcp(c->s, c->fd, c->msg, &c->v, c->flags, limit);
+	if (n >= 0 && c->s->conn->rx_back_ns) {
+		xl_switch_note(c->s, xl_now_ns() - c->s->conn->rx_back_ns);
+		c->s->conn->rx_back_ns = 0;
+	}
 	if (n > 0) {
 		c->done += (size_t)n;
 		xl_iovs_advance(&c->v, (size_t)n);
@@ -644,6 +1027,11 @@ static ssize_t xl_rx_loop(struct xl_rx_call *c)
 			return xl_rx_end(c, -ECONNRESET);
 		/* an exec()ed peer waits for our bytes on TCP */
 		xl_tx_fall_back_try(c->s, ch, c->fd);
+		/* so does one that left our ring; or the daemon dropped it */
+		xl_tx_housekeep_try(c->s, ch, c->fd);
+		if (ch && atomic_load(&c->s->conn->drop_req) &&
+		    xl_rx_back(c->s, ch, XL_SWITCH_DROP) < 0)
+			return xl_rx_end(c, -ECONNRESET);
 		where = xl_rx_where(c->s, ch, &limit);
 		if (where < 0)
 			return xl_rx_end(c, where);
@@ -695,6 +1083,7 @@ static bool xl_tx_may_switch(struct xl_sock *s, struct xl_chan *ch)
 {
 	return ch && !atomic_load(&s->conn->shut_wr) &&
 	       !atomic_load(&s->conn->broken) && !atomic_load(&s->conn->tx_left) &&
+	       !atomic_load(&s->conn->drop_req) &&
 	       xl_chan_peer_live(ch) && xl_chan_tx_peer_attached(ch);
 }
 
@@ -710,21 +1099,6 @@ static int xl_tx_switch(struct xl_sock *s, struct xl_chan *ch)
 	/* the ring is open /before/ readiness says writable through it */
 	atomic_store_explicit(&s->conn->tx_ring, true, memory_order_release);
 	return 0;
-}
-
-/* End our ring stream where the stream goes on through the kernel (the
- * peer reads the ring to here, then the kernel). Caller holds tx_lock. */
-static void xl_tx_leave(struct xl_sock *s, struct xl_chan *ch)
-{
-	xl_lib_enter();
-	xl_chan_tx_leave(ch);
-	xl_lib_leave();
-	XL_DBG("cookie %llu: sending on TCP again from offset %llu",
-	       (unsigned long long)s->cookie,
-	       (unsigned long long)(atomic_load(&s->conn->tcp_tx) +
-				    atomic_load(&s->conn->ring_tx)));
-	s->conn->tx_closed = true;
-	xl_tx_to_tcp(s->conn);
 }
 
 /*
@@ -761,8 +1135,21 @@ static ssize_t xl_tx_end(struct xl_tx_call *c, ssize_t err)
 	return c->done ? (ssize_t)c->done : err;
 }
 
+/* Before any new byte through the kernel: the rest of a resend, waiting
+ * for room if block. Caller holds tx_lock. Returns 0 or -errno. */
+static int xl_tx_resend_first(struct xl_sock *s, int fd, bool block)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+
+	if (!ch || !atomic_load(&s->conn->tx_resend))
+		return 0;
+	return xl_tx_resend(s, ch, fd, block);
+}
+
 /* The direction went back to TCP in the middle of a send (an exec()ed
- * peer): the rest of it through the kernel, as a kernel send would. */
+ * peer, or the consumer asked): the rest of it through the kernel, as a
+ * kernel send would. */
 #define XL_TX_LEFT ((ssize_t)-4097)
 
 static ssize_t xl_tx_rest_on_tcp(struct xl_tx_call *c)
@@ -772,6 +1159,10 @@ static ssize_t xl_tx_rest_on_tcp(struct xl_tx_call *c)
 	ssize_t n;
 	int ret;
 
+	/* what the peer never read of the ring goes first */
+	ret = xl_tx_resend_first(c->s, c->fd, c->block);
+	if (ret < 0)
+		return xl_tx_end(c, ret);
 	if (c->block) {
 		ret = xl_tcp_send_all(c->s, c->fd, &c->v);
 		c->done = c->want - xl_iov_total(c->v.iov, (size_t)c->v.cnt);
@@ -797,6 +1188,14 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 		return xl_tx_end(c, -EPIPE);
 	if (xl_voided(c->s, ch))
 		return xl_tx_end(c, -ECONNRESET);
+	/* dropped, or the consumer left, while this send waited */
+	xl_tx_housekeep(c->s, ch, c->fd);
+	/* a consumer that vanished (an exec()ed peer) reads no more of the
+	 * ring: what it never read and this send go by TCP */
+	if (!xl_chan_peer_live(ch))
+		xl_tx_fall_back(c->s, ch, c->fd);
+	if (!atomic_load(&c->s->conn->tx_ring))
+		return XL_TX_LEFT;
 	xl_lib_enter();
 	n = xl_chan_send(ch, c->v.iov, c->v.cnt,
 			 c->block ? 0 : XL_CHAN_NONBLOCK,
@@ -834,7 +1233,25 @@ static ssize_t xl_tx_ring_once(struct xl_tx_call *c, struct xl_chan *ch)
 			return xl_tx_end(c, -ECONNRESET);
 		if (xl_tx_fall_back(c->s, ch, c->fd))
 			return XL_TX_LEFT;
+		/* The peer closed its socket through the library: its
+		 * kernel socket closed with it (with a reset if it left
+		 * bytes unread). What a write meets then is the kernel's
+		 * to say: accepted, then the peer's reset and POLLERR,
+		 * then EPIPE; or the reset already. The direction leaves
+		 * the ring and the kernel carries the rest. */
+		if (n == -EPIPE && !c->s->conn->tx_closed &&
+		    XL_READ_ONCE(ch->tx.sh->c.state) == XL_WIRE_CONS_CLOSED) {
+			xl_tx_leave_now(c->s, ch, c->fd, -1);
+			if (!atomic_load(&c->s->conn->tx_ring))
+				return XL_TX_LEFT;
+		}
 		return xl_tx_end(c, xl_tx_peer_gone(c->s, ch, c->fd));
+	case -EXDEV:
+		/* the consumer left our ring (BACK): the rest of this send,
+		 * after what it never read, goes through the kernel */
+		if (xl_tx_answer_back(c->s, ch, c->fd, XL_SWITCH_PEER))
+			return XL_TX_LEFT;
+		return xl_tx_end(c, -ECONNRESET);
 	case -EPROTO:
 		atomic_store(&c->s->conn->broken, true);
 		return xl_tx_end(c, -ECONNRESET);
@@ -876,6 +1293,7 @@ ssize_t xl_stream_send(struct xl_sock *s, int fd, const struct msghdr *msg,
 		xl_link_poll();
 	xl_conn_lock(&s->conn->tx_lock);
 	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
+	xl_tx_housekeep(s, ch, fd);
 	if (!atomic_load(&s->conn->tx_ring) && !(flags & MSG_OOB) &&
 	    xl_tx_may_switch(s, ch))
 		xl_tx_switch(s, ch);
@@ -883,17 +1301,22 @@ ssize_t xl_stream_send(struct xl_sock *s, int fd, const struct msghdr *msg,
 	 * for good, and the kernel carries the rest */
 	if ((flags & MSG_OOB) && atomic_load(&s->conn->tx_ring) &&
 	    !s->conn->tx_closed)
-		xl_tx_leave(s, ch);
+		xl_tx_leave_now(s, ch, fd, XL_SWITCH_OOB);
 	if (atomic_load(&s->conn->tx_ring)) {
 		ret = xl_tx_ring(s, fd, msg, flags, ch);
 	} else {
 		/* blocking in the kernel is safe here: the peer reads TCP
 		 * until we open our ring, which only this lock does */
-		ret = real.sendmsg(fd, msg, flags & ~XL_MSG_BLOCK);
-		if (ret < 0)
-			ret = -errno;
-		else
-			xl_add(&s->conn->tcp_tx, (uint64_t)ret);
+		ret = xl_tx_resend_first(s, fd, (flags & XL_MSG_BLOCK) ||
+					 (!(flags & MSG_DONTWAIT) &&
+					  !atomic_load(&s->nonblock)));
+		if (!ret) {
+			ret = real.sendmsg(fd, msg, flags & ~XL_MSG_BLOCK);
+			if (ret < 0)
+				ret = -errno;
+			else
+				xl_add(&s->conn->tcp_tx, (uint64_t)ret);
+		}
 		pthread_mutex_unlock(&s->conn->tx_lock);
 		return ret;
 	}
@@ -914,8 +1337,11 @@ ssize_t xl_stream_kernel_tx(struct xl_sock *s,
 		xl_link_poll();
 	xl_conn_lock(&s->conn->tx_lock);
 	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
+	xl_tx_housekeep(s, ch, fd);
 	if (!atomic_load(&s->conn->tx_ring) && !xl_tx_may_switch(s, ch)) {
-		ret = fn(fd, arg);
+		ret = xl_tx_resend_first(s, fd, !atomic_load(&s->nonblock));
+		if (!ret)
+			ret = fn(fd, arg);
 		if (ret > 0)
 			xl_add(&s->conn->tcp_tx, (uint64_t)ret);
 	}
@@ -945,10 +1371,68 @@ bool xl_stream_unread(struct xl_sock *s)
 
 	/* another process that holds the socket may read them yet */
 	if (!ch || atomic_load(&s->conn->procs) > 1 ||
-	    atomic_load(&s->conn->broken) ||
+	    atomic_load(&s->conn->broken) || s->conn->rx_ring_dead ||
+	    s->conn->rx_back ||
 	    XL_READ_ONCE(ch->rx.sh->p.state) == XL_WIRE_PROD_IDLE)
 		return false;
 	return XL_READ_ONCE(ch->rx.sh->p.prod) != XL_PRIV(ch->rx.cons);
+}
+
+void xl_stream_exec_leave(struct xl_sock *s, int fd)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+
+	if (!ch || atomic_load(&s->state) != XL_SOCK_CHAN)
+		return;
+	XL_DBG("cookie %llu: an exec()ed program takes the socket: back to "
+	       "TCP", (unsigned long long)s->cookie);
+	xl_conn_lock(&s->conn->tx_lock);
+	xl_tx_housekeep(s, ch, fd);
+	if (atomic_load(&s->conn->tx_ring) && !s->conn->tx_closed)
+		xl_tx_leave_now(s, ch, fd, XL_SWITCH_EXEC);
+	/* and never onto the ring again, whoever sends */
+	xl_tx_to_tcp(s->conn);
+	pthread_mutex_unlock(&s->conn->tx_lock);
+	xl_conn_lock(&s->conn->rx_lock);
+	/* what we never consumed of the peer's ring, it sends again */
+	s->conn->rx_tcp_only = true;
+	s->conn->rx_ring_dead = true;
+	pthread_mutex_unlock(&s->conn->rx_lock);
+	xl_lib_enter();
+	xl_chan_hang_up(ch);
+	xl_lib_leave();
+}
+
+/*
+ * Our end of stream on the ring (CLOSED), or, if the consumer left the
+ * ring first, its answer and the whole resend (the kernel's FIN must
+ * come after it). At a close the resend waits a bounded time; what it
+ * cannot send then is lost, and the connection is reset rather than
+ * ended (the peer must not take a short stream for a whole one). Caller
+ * holds tx_lock.
+ */
+static void xl_tx_end_stream(struct xl_sock *s, struct xl_chan *ch, int fd,
+			     bool closing)
+{
+	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+
+	int ret = 0;
+
+	if (atomic_load(&s->conn->tx_ring) && !s->conn->tx_closed) {
+		xl_lib_enter();
+		ret = xl_chan_shutdown_tx(ch);
+		xl_lib_leave();
+		if (ret == -EXDEV)
+			xl_tx_answer_back(s, ch, fd, XL_SWITCH_PEER);
+		else
+			s->conn->tx_closed = true;
+	}
+	if (!ch || !atomic_load(&s->conn->tx_resend))
+		return;
+	if (xl_tx_resend_for(s, ch, fd, true,
+			     closing ? XL_CLOSE_RESEND_MS : 0) < 0 && closing)
+		real.setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 }
 
 int xl_stream_shutdown(struct xl_sock *s, int fd, int how)
@@ -964,12 +1448,11 @@ int xl_stream_shutdown(struct xl_sock *s, int fd, int how)
 		/* seen by a sender blocked on the lock at its next slice */
 		atomic_store(&s->conn->shut_wr, true);
 		xl_conn_lock(&s->conn->tx_lock);
-		if (atomic_load(&s->conn->tx_ring) && !s->conn->tx_closed) {
-			xl_lib_enter();
-			xl_chan_shutdown_tx(ch);
-			xl_lib_leave();
-			s->conn->tx_closed = true;
-		}
+		/* the kernel's FIN ends the stream for good: what a vanished
+		 * consumer never read goes through the kernel before it */
+		if (ch && !xl_chan_peer_live(ch))
+			xl_tx_fall_back(s, ch, fd);
+		xl_tx_end_stream(s, ch, fd, false);
 		pthread_mutex_unlock(&s->conn->tx_lock);
 	}
 	/* the kernel's FIN after the ring's end: the peer sees the end on
@@ -1016,6 +1499,21 @@ int xl_stream_outq(struct xl_sock *s, int fd, int *out)
 		       XL_READ_ONCE(ch->tx.sh->c.cons);
 	*out = kern + (int)(ring & INT_MAX);
 	return 0;
+}
+
+void xl_stream_close(struct xl_sock *s, int fd)
+{
+	struct xl_chan *ch = atomic_load(&s->chan);
+
+	if (!ch || atomic_load(&s->conn->procs) != 1 || !xl_chan_mapped(ch))
+		return;
+	/* as xl_stream_finish(): our end of reading first */
+	xl_lib_enter();
+	xl_chan_shutdown_rx(ch);
+	xl_lib_leave();
+	xl_conn_lock(&s->conn->tx_lock);
+	xl_tx_end_stream(s, ch, fd, true);
+	pthread_mutex_unlock(&s->conn->tx_lock);
 }
 
 void xl_stream_finish(struct xl_sock *s)

@@ -8,7 +8,10 @@
  * looked for among the process's descriptors, when a channel comes.
  *
  * The answer is kept for a short while (a scan reads every descriptor's
- * link), and once an instance was seen, for good. What this cannot see:
+ * link), and once an instance was seen, for good. The while grows with
+ * what a scan costs: with thousands of descriptors a scan takes tens of
+ * milliseconds, and a process whose thousands of channels come in a burst
+ * spent most of its time scanning. What this cannot see:
  * an instance made after the connection moved onto its ring (xenloop(7),
  * BUGS).
  */
@@ -23,8 +26,10 @@
 
 #include "xl_preload.h"
 
-/* How long a scan that found nothing holds. */
+/* How long a scan that found nothing holds: at least this, and at least
+ * XL_URING_RESCAN_COST times what the scan took (2% of the time at most). */
 #define XL_URING_RESCAN_NS	100000000ull
+#define XL_URING_RESCAN_COST	50
 
 static _Atomic bool xl_uring_seen;
 static _Atomic uint64_t xl_uring_next_ns;
@@ -56,7 +61,7 @@ static bool xl_uring_scan(void)
 
 bool xl_uring_present(void)
 {
-	uint64_t now;
+	uint64_t now, hold;
 
 	if (atomic_load_explicit(&xl_uring_seen, memory_order_relaxed))
 		return true;
@@ -71,6 +76,9 @@ bool xl_uring_present(void)
 			"on TCP");
 	}
 	xl_lib_leave();
-	atomic_store(&xl_uring_next_ns, now + XL_URING_RESCAN_NS);
+	hold = (xl_now_ns() - now) * XL_URING_RESCAN_COST;
+	if (hold < XL_URING_RESCAN_NS)
+		hold = XL_URING_RESCAN_NS;
+	atomic_store(&xl_uring_next_ns, now + hold);
 	return atomic_load(&xl_uring_seen);
 }

@@ -4,6 +4,7 @@
 
     bench/ring --quick --json | check-bench-json.py [ring]
     bench/xlbench --quick --json | check-bench-json.py xlbench
+    bench/xlscale --quick --json | check-bench-json.py xlscale
 
 It checks the shape and the internal consistency (every figure a positive
 number, each median the median of its rounds, the ratios and verdicts
@@ -126,11 +127,62 @@ def check_xlbench(doc, errors):
     check_xl_derived(doc, figs, errors)
 
 
+SCALE_RATES = ("short_conn_rate", "oversubscribed", "redis_ops", "nginx_rps")
+SCALE_TARGETS = {
+    "connections_at_least_10000":
+        lambda d: d["connections"] >= 10000,
+    "ring_bytes_per_idle_conn_at_most_32768":
+        lambda d: d["ring_bytes_per_idle_conn"] <= 32768,
+    "short_conn_at_least_0.95x":
+        lambda d: (d["short_conn_rate"]["ratio"] >= 0.95 and
+                   d["short_conn_rate"]["ratio_client_only"] >= 0.95),
+    "oversubscribed_at_least_1x": lambda d: d["oversubscribed"]["ratio"] >= 1,
+    "redis_at_least_2x": lambda d: d["redis_ops"]["ratio"] >= 2,
+    "nginx_at_least_1.5x": lambda d: d["nginx_rps"]["ratio"] >= 1.5,
+    "noaccel_overhead_at_most_1.05x": lambda d: d["noaccel_overhead"] <= 1.05,
+}
+
+
+def check_xlscale(doc, errors):
+    """Every figure there and positive (the library reached some
+    connections, the rings hold some memory), each ratio xenloop / tcp,
+    each verdict what the figures say."""
+    for key in ("connections", "connections_tcp", "ring_bytes_per_idle_conn",
+                "noaccel_overhead"):
+        if not is_num(doc.get(key)) or doc[key] <= 0:
+            errors.append(f"{key}: missing or not a positive number")
+    idle = doc.get("idle_cpu_s")
+    if not is_num(idle) or idle < 0:
+        errors.append("idle_cpu_s: missing or not a number >= 0")
+    for key in SCALE_RATES:
+        obj = positive_members(doc, key, ("tcp", "xenloop", "ratio"), errors)
+        if obj is None or not all(is_num(obj.get(c)) and obj[c] > 0
+                                  for c in ("tcp", "xenloop", "ratio")):
+            continue
+        if not close(obj["ratio"], obj["xenloop"] / obj["tcp"]):
+            errors.append(f"{key}.ratio: not xenloop / tcp")
+    share = doc.get("ring_share")
+    if not is_num(share) or not 0 < share <= 1:
+        errors.append("ring_share: missing or not a number in (0, 1]")
+    acc = doc.get("acceptance")
+    if not isinstance(acc, dict):
+        errors.append("acceptance: missing or not an object")
+        return
+    if errors:
+        return
+    for name, rule in SCALE_TARGETS.items():
+        if acc.get(name) is not rule(doc):
+            errors.append(f"acceptance.{name}: not what the figures say")
+    if not isinstance(acc.get("idle_cpu_under_1s"), bool):
+        errors.append("acceptance.idle_cpu_under_1s: missing")
+
+
 def main():
     kind = sys.argv[1] if len(sys.argv) > 1 else "ring"
-    checks = {"ring": check_ring, "xlbench": check_xlbench}
+    checks = {"ring": check_ring, "xlbench": check_xlbench,
+              "xlscale": check_xlscale}
     if kind not in checks or len(sys.argv) > 2:
-        print("usage: check-bench-json.py [ring|xlbench] < report.json",
+        print("usage: check-bench-json.py [ring|xlbench|xlscale] < report.json",
               file=sys.stderr)
         return 2
     try:

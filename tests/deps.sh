@@ -8,7 +8,7 @@ XL_PACKAGES=(
 	build-essential autoconf automake autoconf-archive libtool pkg-config
 	check libxen-dev clang libclang-rt-14-dev python3 iproute2 procps
 	iperf3 sockperf socat iputils-ping man-db groff-base systemd
-	redis-server redis-tools nginx-light curl wrk memcached
+	redis-server redis-tools nginx-light curl wrk memcached gnuplot-nox
 	libmemcached-tools postgresql postgresql-contrib
 )
 

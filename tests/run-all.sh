@@ -5,7 +5,7 @@
 # every test in both builds, runs the Xen system under QEMU (make
 # check-xen: a few minutes of TCG), builds, checks, installs and uses the
 # Debian packages (tests/pkg/deb.sh, about two minutes), and checks that
-# bench/ring and bench/xlbench produce their reports.
+# bench/ring, bench/xlbench and bench/xlscale produce their reports.
 #
 #   sudo bash tests/run-all.sh        (.ci/run calls exactly this)
 #
@@ -105,12 +105,13 @@ else
 fi
 
 # The benchmarks' reports are produced and well formed (shape, not speed):
-# bench/ring (a few seconds) and bench/xlbench (about 35 s; it bounds each
-# of its runs, the timeout is the backstop and lets it clean up).
+# bench/ring (a few seconds), bench/xlbench (about 35 s) and bench/xlscale
+# (about 70 s; each bounds every run of its own, the timeout is the
+# backstop and lets it clean up).
 bench_check() {	# KIND COMMAND...
 	local kind=$1 out
 	shift
-	if out=$(timeout 150 "$@"); then
+	if out=$(timeout 300 "$@"); then
 		printf '%s\n' "$out"
 		if python3 "$top/tests/check-bench-json.py" "$kind" \
 			<<<"$out"; then
@@ -123,9 +124,10 @@ bench_check() {	# KIND COMMAND...
 	failed=$((failed + 1))
 	status=1
 }
-step "bench/ring --quick --json and bench/xlbench --quick --json"
+step "bench/ring, bench/xlbench and bench/xlscale: --quick --json"
 bench_check ring "$root/default/bench/ring" --quick --json
 bench_check xlbench "$top/bench/xlbench" --build "$root/default" --quick --json
+bench_check xlscale "$top/bench/xlscale" --build "$root/default" --quick --json
 
 step "summary"
 [ $failed -eq 0 ] || status=1

@@ -21,7 +21,7 @@
 
 #include <stdint.h>
 
-#define XL_CTL_VERSION		2u
+#define XL_CTL_VERSION		3u
 #define XL_CTL_MAX_FDS		8u	/* local: memfd, 4 eventfds, liveness */
 #define XL_CTL_MAX_TEXT		65000u	/* STATUS text after the struct */
 
@@ -48,6 +48,8 @@ enum xl_ctl_type {
 	XL_CTL_DISOWNED,	/* cookie: the DISOWN was taken (status) */
 	/* daemon -> daemon */
 	XL_CTL_PEER_WITHDRAW,	/* cookie = offer id: its client closed */
+	XL_CTL_DROP,		/* xenloopctl -> daemon: cookie (0: all) off
+				 * its ring; daemon -> library: that cookie */
 	XL_CTL_TYPE_MAX
 };
 
@@ -86,6 +88,24 @@ struct xl_ctl_counts {
 	uint64_t tcp_tx, tcp_rx;	/* payload through the kernel socket */
 };
 
+/*
+ * Why a direction of a connection left its ring while both ends lived
+ * (docs/protocol.md §5.1): counted per direction by the side that made it
+ * leave; the other side counts its answer as "peer".
+ */
+enum xl_ctl_switch {
+	XL_SWITCH_DROP = 0,	/* the daemon's DROP (xenloopctl drop) */
+	XL_SWITCH_PROTOCOL,	/* the ring was found corrupt */
+	XL_SWITCH_PEER,		/* the other end asked (its cause there) */
+	XL_SWITCH_OOB,		/* MSG_OOB */
+	XL_SWITCH_EXEC,		/* the peer exec()ed */
+	XL_SWITCH_MAX = 6	/* array size (one spare keeps it 8-aligned) */
+};
+
+/* REGISTER's status: the socket has had its channel since before this
+ * daemon started (the one before it died); list it, match nothing. */
+#define XL_CTL_REG_ADOPT	1
+
 struct xl_ctl_msg {
 	uint32_t version;	/* XL_CTL_VERSION */
 	uint32_t type;		/* enum xl_ctl_type */
@@ -109,6 +129,8 @@ struct xl_ctl_msg {
 	struct xl_ctl_counts counts;	/* STATS, CLOSE */
 	uint32_t reason;	/* STATS, CLOSE: enum xl_ctl_reason */
 	uint32_t text_len;	/* STATUS: bytes of text after the struct */
+	/* STATS, CLOSE: direction switches by enum xl_ctl_switch */
+	uint32_t switches[XL_SWITCH_MAX];
 };
 
 #endif /* XENLOOP_CTL_H */

@@ -48,6 +48,10 @@
 /* Values of xl_wire_cons.state. */
 #define XL_WIRE_CONS_OPEN	0u	/* the consumer reads */
 #define XL_WIRE_CONS_CLOSED	1u	/* the consumer will read no more */
+#define XL_WIRE_CONS_BACK	2u	/* it read exactly cons bytes and
+					 * reads no more here: the producer
+					 * sends the rest by TCP, and LEFT
+					 * with end_off at cons says so */
 
 /* Values of the live bytes. Xen's unmap-notify clears a live byte to 0. */
 #define XL_WIRE_DEAD		0u
@@ -90,7 +94,8 @@ struct xl_wire_cons {
 	/* Free-running count of bytes consumed, modulo 2^32. Space is
 	 * released with release ordering after the payload was copied out. */
 	uint32_t cons;
-	/* XL_WIRE_CONS_*. Moves OPEN -> CLOSED only. */
+	/* XL_WIRE_CONS_*. Moves OPEN -> CLOSED, OPEN -> BACK -> CLOSED.
+	 * cons is final before state becomes BACK (release). */
 	uint32_t state;
 	/* Non-zero: the consumer found the ring empty and is about to sleep;
 	 * the producer must notify after it publishes. */

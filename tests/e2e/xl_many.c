@@ -20,7 +20,12 @@
  *	  -b BYTES  per connection and direction (default 1 MiB)
  *	  -r SEED   seed of the call sizes (default: the clock)
  *	  -t SECS   give up after SECS seconds (default 120)
- *	  -T        do not wait for the channels (the library is not there)
+ *	  -T        do not wait for the channels nor check that the bytes went
+ *	            by the rings (the library is not there)
+ *	  -H SECS   client: once every stream has arrived whole, hold every
+ *	            connection open and idle for SECS before the shutdowns
+ *	            ("xl_many hold" and "xl_many held" on stdout mark the
+ *	            idle time, for bench/xlscale to measure)
  */
 #include "config.h"
 
@@ -57,15 +62,16 @@ struct xl_conn {
 	uint64_t tx_seed, rx_seed;
 	uint64_t rnd;
 	uint32_t events;	/* server: what epoll watches */
-	bool connected, shut, eof, closed;
+	bool connected, shut, eof, closed, idle;
 };
 
 struct xl_many {
 	bool server;
 	uint32_t n, done, connected, failed, offring;
 	uint64_t bytes, rnd;
-	unsigned int secs;
-	bool no_wait;
+	unsigned int secs, hold;
+	uint32_t nidle;		/* client: streams over both ways */
+	bool no_wait, holding;
 	double t_open, t_chan;	/* all connected, all with a channel */
 	const char *host, *port;
 	int ep, lfd;
@@ -168,7 +174,7 @@ static bool xl_pump_tx(struct xl_many *m, struct xl_conn *c)
 		if (m->server)
 			break;	/* level-triggered: one call per event */
 	}
-	if (c->tx == c->tx_len && !c->shut) {
+	if (c->tx == c->tx_len && !c->shut && !m->holding) {
 		xl_set_events(m, c, false);
 		if (shutdown(c->fd, SHUT_WR) < 0) {
 			xl_conn_fail(m, c, "shutdown: %s", strerror(errno));
@@ -254,7 +260,8 @@ static void xl_finish(struct xl_many *m, struct xl_conn *c)
 {
 	if (c->closed || !c->eof || !c->shut)
 		return;
-	xl_check_ring(m, c);
+	if (!m->no_wait)
+		xl_check_ring(m, c);
 	close(c->fd);
 	c->closed = true;
 	m->done++;
@@ -310,6 +317,10 @@ static void xl_pump(struct xl_many *m, struct xl_conn *c, uint32_t ev)
 		return;
 	if ((ev & (EPOLLOUT | EPOLLERR)) && can_tx && !xl_pump_tx(m, c))
 		return;
+	if (m->holding && !c->idle && c->eof && c->tx == c->tx_len) {
+		c->idle = true;
+		m->nidle++;
+	}
 	xl_finish(m, c);
 }
 
@@ -497,6 +508,26 @@ static void xl_connected(struct xl_many *m, struct xl_conn *c)
 		xl_pump(m, &m->c[i], EPOLLIN | EPOLLOUT);
 }
 
+/* Every stream arrived: hold every connection, idle, under epoll_wait()
+ * (where the library sleeps), then let the shutdowns go. */
+static void xl_hold(struct xl_many *m)
+{
+	struct epoll_event ev[XL_MANY_EVENTS];
+	double end = xl_now() + m->hold;
+	uint32_t i;
+	int ms;
+
+	printf("xl_many hold %" PRIu32 "\n", m->nidle);
+	fflush(stdout);
+	while ((ms = (int)((end - xl_now()) * 1000)) > 0)
+		epoll_wait(m->ep, ev, XL_MANY_EVENTS, ms);
+	printf("xl_many held\n");
+	fflush(stdout);
+	m->holding = false;
+	for (i = 0; i < m->n; i++)
+		xl_pump(m, &m->c[i], EPOLLOUT);
+}
+
 /* ---- both ---- */
 
 static int xl_loop(struct xl_many *m)
@@ -509,6 +540,10 @@ static int xl_loop(struct xl_many *m)
 		/* a client with a failed connection never starts */
 		if (!m->server && m->failed)
 			return -1;
+		if (m->holding && m->nidle == m->n) {
+			xl_hold(m);
+			continue;
+		}
 		n = epoll_wait(m->ep, ev, XL_MANY_EVENTS, -1);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -538,8 +573,15 @@ static void xl_raise_nofile(uint32_t n)
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
 		return;
 	rl.rlim_cur = want;
-	if (rl.rlim_max < want)
-		rl.rlim_max = want;	/* root may */
+	if (rl.rlim_max < want) {
+		struct rlimit hard = { want, want };
+
+		/* root may raise the ceiling, unless a container keeps
+		 * CAP_SYS_RESOURCE: then up to the ceiling */
+		if (setrlimit(RLIMIT_NOFILE, &hard) == 0)
+			return;
+		rl.rlim_cur = rl.rlim_max;
+	}
 	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 		perror("xl_many: setrlimit(RLIMIT_NOFILE)");
 }
@@ -547,7 +589,7 @@ static void xl_raise_nofile(uint32_t n)
 static void xl_usage(void)
 {
 	fprintf(stderr, "usage: xl_many -l|-c ADDR PORT [-n N] [-b BYTES] "
-		"[-r SEED] [-t SECS] [-T]\n");
+		"[-r SEED] [-t SECS] [-T] [-H SECS]\n");
 	exit(2);
 }
 
@@ -559,7 +601,7 @@ static void xl_parse(int argc, char **argv, struct xl_many *m)
 	m->bytes = 1u << 20;
 	m->secs = 120;
 	m->rnd = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	while ((c = getopt(argc, argv, "lcn:b:r:t:T")) != -1) {
+	while ((c = getopt(argc, argv, "lcn:b:r:t:TH:")) != -1) {
 		switch (c) {
 		case 'l':
 			m->server = true;
@@ -581,11 +623,15 @@ static void xl_parse(int argc, char **argv, struct xl_many *m)
 		case 'T':
 			m->no_wait = true;
 			break;
+		case 'H':
+			m->hold = (unsigned int)strtoul(optarg, NULL, 0);
+			m->holding = m->hold > 0;
+			break;
 		default:
 			xl_usage();
 		}
 	}
-	if (argc - optind != 2 || !m->n)
+	if (argc - optind != 2 || !m->n || (m->server && m->hold))
 		xl_usage();
 	m->host = argv[optind];
 	m->port = argv[optind + 1];

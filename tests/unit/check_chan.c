@@ -672,6 +672,52 @@ START_TEST(test_nonblock)
 }
 END_TEST
 
+/* Is the page at p resident in this process? */
+static bool page_resident(const void *p)
+{
+	unsigned char vec = 0;
+
+	ck_assert_int_eq(mincore((void *)p, 4096, &vec), 0);
+	return vec & 1;
+}
+
+/* An idle ring gives its pages back only once it was written nothing for
+ * a whole period and every byte was read; it works on after. */
+START_TEST(test_reclaim)
+{
+	struct xl_chan_reclaim st = { 0 };
+
+	pair_std(XL_CHAN_SPIN_NS_DEFAULT, XL_CHAN_SPIN_NS_DEFAULT);
+	pat_fill(cf.buf, A_START, 8192);
+	ck_assert_int_eq(csend(cf.a, cf.buf, 4096, XL_CHAN_NONBLOCK, -1), 4096);
+	ck_assert(page_resident(cf.a->tx.data));
+	/* the first look only notes where the producer is */
+	ck_assert_int_eq(xl_chan_tx_reclaim(cf.a, &st), 0);
+	/* idle since, but unread (a peek reads nothing) */
+	ck_assert_int_eq(crecv(cf.b, cf.buf2, 10, XL_CHAN_PEEK, -1), 10);
+	ck_assert_int_eq(xl_chan_tx_reclaim(cf.a, &st), 0);
+	ck_assert(page_resident(cf.a->tx.data));
+	ck_assert_int_eq(crecv(cf.b, cf.buf2, 4096, XL_CHAN_NONBLOCK, -1), 4096);
+	ck_assert_pat(cf.buf2, A_START, 4096);
+	/* read and idle: the pages go, from both mappings */
+	ck_assert_int_eq(xl_chan_tx_reclaim(cf.a, &st), 1);
+	ck_assert(!page_resident(cf.a->tx.data));
+	ck_assert(!page_resident(cf.b->rx.data));
+	ck_assert_int_eq(xl_chan_tx_reclaim(cf.a, &st), 1);
+	/* the ring carries on, across its end, with fresh pages */
+	ck_assert_int_eq(csend(cf.a, cf.buf + 4096, 100, XL_CHAN_NONBLOCK, -1),
+			 100);
+	ck_assert_int_eq(xl_chan_tx_reclaim(cf.a, &st), 0);
+	ck_assert_int_eq(crecv(cf.b, cf.buf2, 100, XL_CHAN_NONBLOCK, -1), 100);
+	ck_assert_pat(cf.buf2, A_START + 4096, 100);
+	ck_assert_int_eq(xl_chan_tx_reclaim(cf.a, &st), 1);
+	/* a direction that carried nothing: after one period */
+	st = (struct xl_chan_reclaim){ 0 };
+	ck_assert_int_eq(xl_chan_tx_reclaim(cf.b, &st), 0);
+	ck_assert_int_eq(xl_chan_tx_reclaim(cf.b, &st), 1);
+}
+END_TEST
+
 START_TEST(test_waitall)
 {
 	struct peer_op tx;
@@ -1578,6 +1624,7 @@ Suite *chan_suite(void)
 	tcase_add_loop_test(tc, test_blocking, 0, 2);
 	tcase_add_test(tc, test_nonblock);
 	tcase_add_test(tc, test_waitall);
+	tcase_add_test(tc, test_reclaim);
 	tcase_add_test(tc, test_peek);
 	tcase_add_loop_test(tc, test_timeouts, 0, 2);
 	tcase_add_test(tc, test_big_vector);
