@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "xenloop/wire.h"
@@ -125,4 +126,47 @@ int xl_xlink_answer_parse(const char *val, uint64_t *gen)
 	if (*s++ != '1' || xl_field(&s, UINT64_MAX, gen))
 		return -EPROTO;
 	return *s ? -EPROTO : 0;
+}
+
+static const struct {
+	const char *word;
+	uint32_t bit;
+} xl_xfeats[] = {
+	{ "kmod", XL_XFEAT_KMOD },
+};
+
+void xl_xfeat_format(char *buf, size_t len, uint32_t feats)
+{
+	size_t off, i;
+
+	off = (size_t)snprintf(buf, len, "1");
+	for (i = 0; i < sizeof(xl_xfeats) / sizeof(xl_xfeats[0]); i++)
+		if ((feats & xl_xfeats[i].bit) && off < len)
+			off += (size_t)snprintf(buf + off, len - off, " %s",
+						xl_xfeats[i].word);
+}
+
+int xl_xfeat_parse(const char *val, uint32_t *feats)
+{
+	const char *s = val, *w;
+	size_t n, i;
+
+	if (strlen(val) > XL_XFEAT_VAL_MAX || *s++ != '1')
+		return -EPROTO;
+	*feats = 0;
+	while (*s) {
+		if (*s++ != ' ')
+			return -EPROTO;
+		w = s;
+		while (*s >= 'a' && *s <= 'z')
+			s++;
+		n = (size_t)(s - w);
+		if (!n || (*s && *s != ' '))
+			return -EPROTO;
+		for (i = 0; i < sizeof(xl_xfeats) / sizeof(xl_xfeats[0]); i++)
+			if (strlen(xl_xfeats[i].word) == n &&
+			    !memcmp(xl_xfeats[i].word, w, n))
+				*feats |= xl_xfeats[i].bit;
+	}
+	return 0;
 }

@@ -67,4 +67,25 @@ int xl_xlink_node_parse(const char *val, uint32_t want_refs, uint64_t *gen,
 /* The peer's answer node, "1 <gen>": 0 with *gen, or -EPROTO. */
 int xl_xlink_answer_parse(const char *val, uint64_t *gen);
 
+/*
+ * What a daemon can take on a link, in its features node for that peer
+ * (docs/xen.md §2): "1" and then feature words, each after one space.
+ * A daemon older than the node publishes none, and one that does not
+ * know a word ignores it, so that a new frame type goes only to a peer
+ * that said it reads it (an older daemon ends a link on a frame it does
+ * not know).
+ */
+enum xl_xfeat {
+	XL_XFEAT_KMOD = 1u << 0,	/* "kmod": send it KOFFERs */
+};
+
+#define XL_XFEAT_VAL_MAX	64
+
+/* Our features node's value for feats, into buf (XL_XFEAT_VAL_MAX). */
+void xl_xfeat_format(char *buf, size_t len, uint32_t feats);
+
+/* The peer's features node: 0 with *feats (unknown words ignored), or
+ * -EPROTO. */
+int xl_xfeat_parse(const char *val, uint32_t *feats);
+
 #endif /* XL_XEN_FRAME_H */

@@ -46,6 +46,8 @@
 #define XL_XLINK_SEND_MS	200	/* a peer that reads nothing is down */
 #define XL_XLINK_RBUF		XL_XFRAME_MAX_LEN
 #define XL_XLINK_NODE		"data/xenloop/link"
+/* a link's features node, next to it (xl_xen_frame.h: enum xl_xfeat) */
+#define XL_XLINK_FEAT_NODE	"data/xenloop/feat"
 #define XL_XLINK_VAL_MAX	(32 + 12 * 40)
 /* Ticks an offerer's link may be up (the peer mapped it) before the
  * peer's answer node must be there. */
@@ -86,6 +88,8 @@ struct xl_xpeer {
 	unsigned int unanswered;	/* offerer, up: ticks without the
 					 * peer's answer node (0: it came) */
 	int offer_err;			/* offerer: why the last try failed */
+	uint32_t feats;			/* what its daemon takes (XL_XFEAT_*),
+					 * read as the link comes up */
 	size_t rlen;
 	uint8_t rbuf[XL_XLINK_RBUF];
 };
@@ -137,16 +141,22 @@ struct xl_xen_gd {
 
 /* ---- xenstore ---- */
 
+static void xl_xlink_path_of(char *buf, size_t len, const char *node,
+			     uint32_t owner, uint32_t peer)
+{
+	snprintf(buf, len, "/local/domain/%u/%s/%u", owner, node, peer);
+}
+
 static void xl_xlink_path(char *buf, size_t len, uint32_t owner,
 			  uint32_t peer)
 {
-	snprintf(buf, len, "/local/domain/%u/" XL_XLINK_NODE "/%u", owner,
-		 peer);
+	xl_xlink_path_of(buf, len, XL_XLINK_NODE, owner, peer);
 }
 
-/* Our node for peer: ours, readable by peer and nobody else. */
-static int xl_xlink_publish(struct xl_xen_gd *x, uint32_t peer,
-			    const char *val)
+/* Our node (of the kind node) for peer: ours, readable by peer and
+ * nobody else. */
+static int xl_xlink_publish_at(struct xl_xen_gd *x, const char *node,
+			       uint32_t peer, const char *val)
 {
 	struct xs_permissions perms[2] = {
 		{ .id = x->g.self, .perms = XS_PERM_NONE },
@@ -154,7 +164,7 @@ static int xl_xlink_publish(struct xl_xen_gd *x, uint32_t peer,
 	};
 	char path[96];
 
-	xl_xlink_path(path, sizeof(path), x->g.self, peer);
+	xl_xlink_path_of(path, sizeof(path), node, x->g.self, peer);
 	if (!xs_write(x->xs, XBT_NULL, path, val, (unsigned int)strlen(val)) ||
 	    !xs_set_permissions(x->xs, XBT_NULL, path, perms, 2)) {
 		xs_rm(x->xs, XBT_NULL, path);
@@ -163,12 +173,55 @@ static int xl_xlink_publish(struct xl_xen_gd *x, uint32_t peer,
 	return 0;
 }
 
+static int xl_xlink_publish(struct xl_xen_gd *x, uint32_t peer,
+			    const char *val)
+{
+	return xl_xlink_publish_at(x, XL_XLINK_NODE, peer, val);
+}
+
 static void xl_xlink_unpublish(struct xl_xen_gd *x, uint32_t peer)
 {
 	char path[96];
 
 	xl_xlink_path(path, sizeof(path), x->g.self, peer);
 	xs_rm(x->xs, XBT_NULL, path);
+	xl_xlink_path_of(path, sizeof(path), XL_XLINK_FEAT_NODE, x->g.self,
+			 peer);
+	xs_rm(x->xs, XBT_NULL, path);
+}
+
+/*
+ * Our features node for peer, written before our link or answer node, so
+ * that the peer finds it once it sees the link. A failure costs only the
+ * features: the peer takes us for a daemon that has none.
+ */
+static void xl_xfeat_publish(struct xl_xen_gd *x, uint32_t peer)
+{
+	char val[XL_XFEAT_VAL_MAX + 1];
+	int ret;
+
+	xl_xfeat_format(val, sizeof(val), x->kdev >= 0 ? XL_XFEAT_KMOD : 0);
+	ret = xl_xlink_publish_at(x, XL_XLINK_FEAT_NODE, peer, val);
+	if (ret < 0)
+		log_warnx("link with domain %u: cannot publish our features: "
+			  "%s", peer, strerror(-ret));
+}
+
+/* The peer's features node for us: none (an older daemon) or a
+ * malformed one is no feature. */
+static uint32_t xl_xfeat_read_peer(struct xl_xen_gd *x, uint32_t peer)
+{
+	uint32_t feats = 0;
+	char path[96], *val;
+	unsigned int len;
+
+	xl_xlink_path_of(path, sizeof(path), XL_XLINK_FEAT_NODE, peer,
+			 x->g.self);
+	val = xs_read(x->xs, XBT_NULL, path, &len);
+	if (val && (len > XL_XFEAT_VAL_MAX || xl_xfeat_parse(val, &feats)))
+		feats = 0;
+	free(val);
+	return feats;
 }
 
 /* The peer's node for us, NUL-terminated, or NULL (errno says why). */
@@ -487,8 +540,12 @@ static void xl_xlink_up(struct xl_daemon *d, struct xl_xpeer *xp)
 	xp->st = XL_XLINK_UP;
 	xp->id = xl_daemon_id(d);
 	xp->unanswered = 1;
-	log_info("link with domain %u up (generation %" PRIu64 ")",
-		 xp->domid, xp->gen);
+	/* the peer wrote it before the node that brought us here */
+	xp->feats = xl_xfeat_read_peer(xl_x(d), xp->domid);
+	log_info("link with domain %u up (generation %" PRIu64 ")%s",
+		 xp->domid, xp->gen,
+		 xp->feats & XL_XFEAT_KMOD ? ", its daemon takes the module's "
+		 "channels" : "");
 }
 
 /* The offer is tried again every tick until it works (the grant budget
@@ -524,6 +581,7 @@ static void xl_xlink_offer_link(struct xl_daemon *d, struct xl_xpeer *xp)
 		return;
 	}
 	xp->gen = ++x->next_gen;
+	xl_xfeat_publish(x, xp->domid);
 	off = (size_t)snprintf(val, sizeof(val), "1 %" PRIu64 " %u %u %u",
 			       xp->gen, desc.u.xendev.port[0],
 			       desc.u.xendev.port[1], nrefs);
@@ -603,6 +661,7 @@ static void xl_xlink_attach_link(struct xl_daemon *d, struct xl_xpeer *xp)
 		return;
 	}
 	xp->gen = gen;
+	xl_xfeat_publish(x, xp->domid);
 	snprintf(ans, sizeof(ans), "1 %" PRIu64, gen);
 	ret = xl_xlink_publish(x, xp->domid, ans);
 	if (ret < 0) {
@@ -1268,9 +1327,11 @@ uint32_t xl_xlink_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 
 	if (!xl_match_can_wait(d->match))
 		return XL_REASON_RESOURCES;
-	if (xl_x(d)->kdev >= 0) {
-		/* the module's channels are smaller: a side has at most
-		 * XL_XEN_KMOD_MAX_PAGES */
+	if (xl_x(d)->kdev >= 0 && (xp->feats & XL_XFEAT_KMOD)) {
+		/* only to a daemon that said it takes them: an older one
+		 * ends the link on a KOFFER, one without the module answers
+		 * it with TCP. The module's channels are smaller: a side
+		 * has at most XL_XEN_KMOD_MAX_PAGES */
 		if (order[0] > XL_XEN_KMOD_MAX_ORDER)
 			order[0] = order[1] = XL_XEN_KMOD_MAX_ORDER;
 		return xl_xlink_koffer(d, xp, reg, order);

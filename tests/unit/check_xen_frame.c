@@ -258,6 +258,41 @@ START_TEST(test_answer_hostile)
 }
 END_TEST
 
+/* Features: ours round-trip; a newer daemon's unknown words are no
+ * feature, not an error; anything malformed is. */
+START_TEST(test_feat)
+{
+	char buf[XL_XFEAT_VAL_MAX + 1], big[XL_XFEAT_VAL_MAX + 2];
+	uint32_t feats = 7;
+
+	xl_xfeat_format(buf, sizeof(buf), XL_XFEAT_KMOD);
+	ck_assert_str_eq(buf, "1 kmod");
+	ck_assert_int_eq(xl_xfeat_parse(buf, &feats), 0);
+	ck_assert_uint_eq(feats, XL_XFEAT_KMOD);
+	xl_xfeat_format(buf, sizeof(buf), 0);
+	ck_assert_str_eq(buf, "1");
+	ck_assert_int_eq(xl_xfeat_parse(buf, &feats), 0);
+	ck_assert_uint_eq(feats, 0);
+	ck_assert_int_eq(xl_xfeat_parse("1 zzz kmod yyy", &feats), 0);
+	ck_assert_uint_eq(feats, XL_XFEAT_KMOD);
+	ck_assert_int_eq(xl_xfeat_parse("1 kmodx", &feats), 0);
+	ck_assert_uint_eq(feats, 0);
+	ck_assert_int_eq(xl_xfeat_parse("1 kmod ", &feats), -EPROTO);
+	ck_assert_int_eq(xl_xfeat_parse("1  kmod", &feats), -EPROTO);
+	ck_assert_int_eq(xl_xfeat_parse("1 KMOD", &feats), -EPROTO);
+	ck_assert_int_eq(xl_xfeat_parse("2 kmod", &feats), -EPROTO);
+	ck_assert_int_eq(xl_xfeat_parse("", &feats), -EPROTO);
+	ck_assert_int_eq(xl_xfeat_parse("1kmod", &feats), -EPROTO);
+	ck_assert_int_eq(xl_xfeat_parse("1 kmod 7", &feats), -EPROTO);
+	/* longer than any node we read */
+	memset(big, 'a', sizeof(big) - 1);
+	big[0] = '1';
+	big[1] = ' ';
+	big[sizeof(big) - 1] = '\0';
+	ck_assert_int_eq(xl_xfeat_parse(big, &feats), -EPROTO);
+}
+END_TEST
+
 static Suite *xen_frame_suite(void)
 {
 	Suite *s = suite_create("xen_frame");
@@ -272,6 +307,7 @@ static Suite *xen_frame_suite(void)
 	tcase_add_loop_test(tc, test_node_hostile, 0,
 			    (int)(sizeof(bad_nodes) / sizeof(bad_nodes[0])));
 	tcase_add_test(tc, test_answer_hostile);
+	tcase_add_test(tc, test_feat);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
