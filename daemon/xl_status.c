@@ -103,6 +103,20 @@ static void xl_json_addr(struct xl_json *j, const struct xl_ctl_addr *a,
 	xl_json_str(j, buf);
 }
 
+/* --xen with /dev/xenloop: what the connections' channels of the module
+ * hold here (grants, mappings, event channels) and its budget left. */
+static void xl_status_kmod(struct xl_json *j, struct xl_daemon *d)
+{
+	struct xl_xlink_kmod st;
+
+	if (xl_xlink_kmod_stat(d, &st) < 0)
+		return;
+	xl_json_put(j, ", \"xen_kmod\": {\"channels\": %u, \"grants\": %u, "
+		    "\"mapped\": %u, \"event_channels\": %u, "
+		    "\"pages_left\": %u}", st.channels, st.grants, st.mapped,
+		    st.evtchns, st.budget);
+}
+
 static void xl_status_daemon(struct xl_json *j, struct xl_daemon *d)
 {
 
@@ -111,9 +125,11 @@ static void xl_status_daemon(struct xl_json *j, struct xl_daemon *d)
 	xl_json_put(j, ", \"pid\": %d, \"rundir\": ", (int)getpid());
 	xl_json_str(j, d->conf.rundir);
 	xl_json_put(j, ", \"netns\": %lu, \"enabled\": %s, \"ring_order\": %u, "
-		    "\"match_timeout_ms\": %u, \"mode\": \"%s\"},\n", d->ns_ino,
+		    "\"match_timeout_ms\": %u, \"mode\": \"%s\"", d->ns_ino,
 		    d->conf.enable ? "true" : "false", d->conf.ring_order,
 		    d->conf.match_timeout_ms, d->xen ? "xen" : "local");
+	xl_status_kmod(j, d);
+	xl_json_put(j, "},\n");
 }
 
 struct xl_status_xp {

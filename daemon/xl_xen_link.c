@@ -25,12 +25,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 #include <xenstore.h>
 
 #include "log.h"
+#include "xenloop/xenloop_dev.h"
 #include "xl_addr.h"
 #include "xl_chan.h"
 #include "xl_daemon.h"
@@ -103,6 +105,7 @@ struct xl_xkeep {
 	struct xl_xgrant grant;
 	int evt[2];
 	bool kmod;		/* a channel of the module: nothing to keep */
+	uint32_t own_pages, peer_pages;	/* kmod: what it holds (status) */
 };
 
 /*
@@ -300,6 +303,11 @@ static void xl_keep_add(struct xl_xen_gd *x, uint32_t domid, int fd,
 		/* the module voids it at a suspend: nothing of it is ours */
 		k->kmod = true;
 		k->grant.mem = k->evt[0] = k->evt[1] = -1;
+		if (xl_xen_kmod_pages(desc->order[desc->side],
+				      &k->own_pages) < 0 ||
+		    xl_xen_kmod_pages(desc->order[!desc->side],
+				      &k->peer_pages) < 0)
+			k->own_pages = k->peer_pages = 0;
 		return;
 	}
 	ret = xl_xgrant_hold(&k->grant, desc);
@@ -1430,6 +1438,30 @@ void xl_xlink_stop(struct xl_daemon *d)
 	xs_close(x->xs);
 	free(x);
 	d->xen = NULL;
+}
+
+int xl_xlink_kmod_stat(struct xl_daemon *d, struct xl_xlink_kmod *st)
+{
+	struct xl_xen_gd *x = xl_x(d);
+	struct xldev_version v;
+	size_t i;
+
+	if (!x || x->kdev < 0)
+		return -ENODEV;
+	memset(st, 0, sizeof(*st));
+	/* a channel's keep lives as long as its connection (the sweep
+	 * drops it when the process closes its end) */
+	for (i = 0; i < x->nkeep; i++) {
+		if (!x->keep[i].kmod)
+			continue;
+		st->channels++;
+		st->grants += x->keep[i].own_pages;
+		st->mapped += x->keep[i].peer_pages;
+	}
+	st->evtchns = st->channels;
+	if (ioctl(x->kdev, XLDEV_IOC_VERSION, &v) == 0)
+		st->budget = v.budget;
+	return 0;
 }
 
 void xl_xlink_foreach(struct xl_daemon *d, xl_xlink_fn *fn, void *arg)

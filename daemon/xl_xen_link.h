@@ -24,6 +24,7 @@
 #ifndef XL_XEN_LINK_H
 #define XL_XEN_LINK_H
 
+#include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -92,6 +93,20 @@ void xl_xlink_stop(struct xl_daemon *d);
 /* Each peer guest of the table, for STATUS. */
 void xl_xlink_foreach(struct xl_daemon *d, xl_xlink_fn *fn, void *arg);
 
+/* What the connections' channels of the module hold in this guest, for
+ * STATUS: the grants of our own pages, the mappings of peers' pages, the
+ * event channels (one a channel), and the module's page budget left. */
+struct xl_xlink_kmod {
+	uint32_t channels;
+	uint32_t grants;
+	uint32_t mapped;
+	uint32_t evtchns;
+	uint32_t budget;
+};
+
+/* 0 with *st, or -ENODEV where connections do not use the module. */
+int xl_xlink_kmod_stat(struct xl_daemon *d, struct xl_xlink_kmod *st);
+
 #else /* a build without Xen has no guest role: d->xen stays NULL */
 
 static inline struct xl_xpeer *
@@ -130,6 +145,16 @@ static inline void xl_xlink_foreach(struct xl_daemon *d, xl_xlink_fn *fn,
 	(void)d;
 	(void)fn;
 	(void)arg;
+}
+
+struct xl_xlink_kmod;
+
+static inline int xl_xlink_kmod_stat(struct xl_daemon *d,
+				     struct xl_xlink_kmod *st)
+{
+	(void)d;
+	(void)st;
+	return -ENODEV;
 }
 #endif /* HAVE_XEN */
 

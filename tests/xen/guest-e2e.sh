@@ -1010,6 +1010,25 @@ kcounts() {
 	echo "${b:-?} $(grep -c xenloop /proc/interrupts)"
 }
 
+# What xenloopctl status says the module's channels hold here,
+# "CHANNELS GRANTS MAPPED EVTCHNS", or "?".
+kstat() {
+	local v
+	v=$(ctl_flat | sed -n 's/.*"xen_kmod":{"channels":\([0-9]*\),"grants":\([0-9]*\),"mapped":\([0-9]*\),"event_channels":\([0-9]*\),.*/\1 \2 \3 \4/p')
+	echo "${v:-?}"
+}
+
+# Wait (at most 15 s) until kstat says "0 0 0 0"; what it says in $ks.
+kstat_back() {
+	local n=60
+	ks=$(kstat)
+	while [ "$ks" != "0 0 0 0" ] && [ $n -gt 0 ]; do
+		sleep 0.25
+		n=$((n - 1))
+		ks=$(kstat)
+	done
+}
+
 # Wait (at most 15 s) until kcounts says $1 again; what it says in $kc.
 kcounts_back() {
 	local n=60
@@ -1026,7 +1045,7 @@ kcounts_back() {
 # use at once in this guest, all given back after, and at least 99% of
 # the payload on rings (the warm-up's round trips go by TCP).
 b_kmany() {
-	local port="$1" k0 kh kc ok=false res
+	local port="$1" k0 kh kc ksh ks ok=false res
 	k0=$(kcounts)
 	before=$(totals)
 	start_bg sh -c "ulimit -n 8192 && exec $(pre ring) timeout 300 \
@@ -1037,6 +1056,7 @@ b_kmany() {
 	msg_recv "hold many" 300 || return 1
 	# guest 1's client holds every connection open: count ours
 	kh=$(kcounts)
+	ksh=$(kstat)
 	res=$msg
 	msg_send "counted many" || return 1
 	msg_recv "done many" 120 || return 1
@@ -1044,18 +1064,25 @@ b_kmany() {
 	reap $spid 60
 	ring_check "$MANY_N" "$before"
 	kcounts_back "$k0"
+	kstat_back
 	# all at once: MANY_N channels of MANY_PAGES pages (own and peer)
-	# and one event channel each, all given back after
-	set -- $k0 $kh
+	# and one event channel each, all given back after; the daemon's
+	# status says as much (channels, grants, mappings, event channels)
+	set -- $k0 $kh $ksh
 	[ $rc -eq 0 ] && [ "$1" != "?" ] && [ "$3" != "?" ] &&
 		[ $(($1 - $3)) -ge $((MANY_N * MANY_PAGES)) ] &&
 		[ $(($4 - $2)) -ge "$MANY_N" ] && [ "$kc" = "$k0" ] &&
+		[ "$5" != "?" ] && [ "$5" -ge "$MANY_N" ] &&
+		[ $(($6 + $7)) -ge $((MANY_N * MANY_PAGES)) ] &&
+		[ "$8" -ge "$MANY_N" ] && [ "$ks" = "0 0 0 0" ] &&
 		case $res in *"client 0"*"wrong 0"*"back yes"*) true ;;
 		*) false ;; esac && ok=true
 	$ok || show "xen_many s" "$T.srv.many"
 	check many "$(pf "$ok" "$ring_ok")" "$MANY_N connections at once:" \
 		"module pages left / event channels here $k0 before, $kh" \
-		"while open, $kc after; server exited $rc; $ring_txt;" \
+		"while open, $kc after; status channels/grants/mapped/event" \
+		"channels $ksh while open, $ks after; server exited $rc;" \
+		"$ring_txt;" \
 		"guest 1: $res"
 	msg_send "result many"
 }
