@@ -15,8 +15,9 @@
 #	XL_XEN_BUILDDIR	build tree holding tests/xen/xen_*_probe and
 #			daemon/xenloopd (.)
 #	XL_XEN_WORK	images and logs ($XL_XEN_BUILDDIR/tests/xen/work)
-#	XL_XEN_TIMEOUT	hard limit on the QEMU run, seconds (2100: a host
-#			loaded to 18 took 900 s to the module's e2e step)
+#	XL_XEN_TIMEOUT	hard limit on the QEMU run, seconds (2400: a host
+#			loaded to 10-18 took 900-1000 s to the module's
+#			e2e step)
 #	XL_XEN_SMP	host CPUs QEMU emulates (2; the guests and dom0
 #			share them)
 #	XL_XEN_CPU	QEMU's CPU model (qemu64,+npt,+nrip-save: with
@@ -41,7 +42,7 @@ XL_XEN_BUILDDIR=$(cd "${XL_XEN_BUILDDIR:-.}" && pwd)
 XL_XEN_WORK=${XL_XEN_WORK:-$XL_XEN_BUILDDIR/tests/xen/work}
 export XL_XEN_BUILDDIR XL_XEN_WORK
 work=$XL_XEN_WORK
-limit=${XL_XEN_TIMEOUT:-2100}
+limit=${XL_XEN_TIMEOUT:-2400}
 smp=${XL_XEN_SMP:-2}
 cpu=${XL_XEN_CPU:-qemu64,+npt,+nrip-save}
 # Xen's default on this (emulated AMD) CPU is lazy FPU switching, which
