@@ -56,6 +56,11 @@
 #define XL_LINK_MAX_LATE	256
 /* DROPs taken in one pass over the link */
 #define XL_LINK_DROPS		64
+/* How often calls that do not wait look at the link (xl_link_poll_soon()):
+ * a busy connection waiting for its channel, or one whose peer has no
+ * library and never will, would else pay a system call in every send and
+ * receive until its match times out. Waits look at once. */
+#define XL_LINK_LOOK_NS		1000000ull
 
 static struct {
 	pthread_mutex_t mutex;
@@ -604,6 +609,21 @@ void xl_link_poll(void)
 	pthread_mutex_unlock(&xl_link.mutex);
 	for (i = 0; i < n; i++)
 		xl_sock_drop(drop[i]);
+}
+
+void xl_link_poll_soon(void)
+{
+	static _Atomic uint64_t next_ns;
+	uint64_t now, next;
+
+	if (__atomic_load_n(&xl_link.fd, __ATOMIC_RELAXED) < 0)
+		return;
+	now = xl_now_ns();
+	next = atomic_load_explicit(&next_ns, memory_order_relaxed);
+	if (now < next || !atomic_compare_exchange_strong(&next_ns, &next,
+						now + XL_LINK_LOOK_NS))
+		return;
+	xl_link_poll();
 }
 
 int xl_link_pollfd(void)

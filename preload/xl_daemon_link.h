@@ -43,6 +43,11 @@ bool xl_link_usable(void);
 /* Process whatever the daemon sent, without waiting. */
 void xl_link_poll(void);
 
+/* The same from a call that does not wait (a send, a receive with data,
+ * a look at readiness): at most once per XL_LINK_LOOK_NS in the process,
+ * since each look is a system call. */
+void xl_link_poll_soon(void);
+
 /* The descriptor to include in a wait for daemon messages, or -1. */
 int xl_link_pollfd(void);
 

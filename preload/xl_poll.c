@@ -116,6 +116,7 @@ static int xl_poll_count(const struct pollfd *fds, nfds_t n)
 static void xl_poll_take(struct xl_poll_call *c)
 {
 	struct xl_sock *s;
+	bool asked = false;
 	nfds_t i;
 	int st;
 
@@ -126,8 +127,15 @@ static void xl_poll_take(struct xl_poll_call *c)
 			xl_sock_put(s);
 			s = NULL;
 		}
+		asked |= st == XL_SOCK_PENDING && atomic_load(&s->reg_taken);
 		c->ent[i].s = s;
 	}
+	/* The daemon's answer is otherwise read only after a sleep: a
+	 * socket with kernel bytes (its peer wrote before we took our
+	 * channel) is ready at once, and a program that polls it without
+	 * reading would never take the channel the peer already uses. */
+	if (asked)
+		xl_link_poll_soon();
 }
 
 /* Look at every tracked socket's rings; returns how many are ready. */
