@@ -1450,7 +1450,7 @@ static int xl_ep_look(struct xl_ep_call *c, int cnt, bool tag)
 	int n;
 
 	if (atomic_load(&ep->npending))
-		xl_link_poll();
+		xl_link_poll_soon();
 	pthread_mutex_lock(&ep->mutex);
 	xl_ep_sync(ep);
 	xl_ep_sweep(ep);

@@ -1054,7 +1054,7 @@ ssize_t xl_stream_recv(struct xl_sock *s, int fd, struct msghdr *msg,
 
 	xl_signal_wait_begin();
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
-		xl_link_poll();
+		xl_link_poll_soon();
 	ret = xl_iovs_init(&c.v, msg->msg_iov, msg->msg_iovlen);
 	if (ret < 0)
 		return ret;
@@ -1290,7 +1290,7 @@ ssize_t xl_stream_send(struct xl_sock *s, int fd, const struct msghdr *msg,
 
 	xl_signal_wait_begin();
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
-		xl_link_poll();
+		xl_link_poll_soon();
 	xl_conn_lock(&s->conn->tx_lock);
 	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
 	xl_tx_housekeep(s, ch, fd);
@@ -1334,7 +1334,7 @@ ssize_t xl_stream_kernel_tx(struct xl_sock *s,
 	ssize_t ret = -EXDEV;
 
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
-		xl_link_poll();
+		xl_link_poll_soon();
 	xl_conn_lock(&s->conn->tx_lock);
 	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
 	xl_tx_housekeep(s, ch, fd);
