@@ -175,12 +175,14 @@ __attribute__((constructor)) static void xl_constructor(void)
 }
 
 /* A program may end without closing its sockets (exit() with them open):
- * the daemon must still learn the final counts. */
+ * the daemon must still learn the final counts, and the peer the reset
+ * that unread bytes cause. */
 __attribute__((destructor)) static void xl_destructor(void)
 {
 	if (xl_in_lib || xl_cfg.disabled)
 		return;
 	xl_lib_enter();
+	xl_sock_exit_unread();
 	xl_sock_exit_counts();
 	xl_lib_leave();
 }

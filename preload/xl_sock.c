@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -481,6 +482,28 @@ void xl_sock_tick(struct xl_sock *s)
 	/* the daemon's words for connections that have their channel
 	 * (DROP) are read here, once a second at most */
 	xl_link_poll();
+}
+
+/*
+ * The program ends with sockets still open: the kernel closes them after
+ * us. One with ring bytes it never read must reset, as the kernel does a
+ * socket closed with unread bytes (RFC 2525): the kernel does not see
+ * those bytes, so tell it (see xl_sock_close_fd()).
+ */
+void xl_sock_exit_unread(void)
+{
+	struct xl_sock *s;
+	int fd = 0;
+
+	while ((fd = xl_fd_next_of_interest(fd, INT_MAX)) >= 0) {
+		s = xl_fd_peek(fd);
+		if (s && xl_sock_tryget(s)) {
+			if (atomic_load(&s->state) == XL_SOCK_CHAN)
+				xl_sock_reset_if_unread(s, fd);
+			xl_sock_put(s);
+		}
+		fd++;
+	}
 }
 
 void xl_sock_exit_counts(void)

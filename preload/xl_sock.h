@@ -199,6 +199,9 @@ void xl_sock_tick(struct xl_sock *s);
  * daemon has the last counts when the kernel closes them. */
 void xl_sock_exit_counts(void);
 
+/* At exit: sockets left open with unread ring bytes will reset. */
+void xl_sock_exit_unread(void);
+
 /* Fill c with the byte counts so far. */
 void xl_sock_counts(struct xl_sock *s, struct xl_ctl_counts *c);
 

@@ -2805,6 +2805,21 @@ static void srv_chan_late_look(int lfd, int fd)
 	close(d);
 }
 
+/* The program exits with bytes it never read on its socket, without
+ * closing it: the kernel resets the connection (RFC 2525). */
+static void cli_exit_unread(int fd)
+{
+	put1(fd, 'g');
+	poll_show("poll", fd, POLLIN, WAIT_MS);
+}
+
+static void srv_exit_unread(int lfd, int fd)
+{
+	get1(fd);
+	send_pat(fd, 10, 53);
+	recv_eof("rest", fd);
+}
+
 static const struct scen scens[] = {
 	SC(epoll_level, S_ONE),
 	SC(epoll_edge, S_ONE),
@@ -2874,6 +2889,7 @@ static const struct scen scens[] = {
 	SC(rcvlowat, 0),
 	SC(epoll_listener, 0),
 	SC(chan_late_look, 0),
+	SC(exit_unread, S_ONE),
 };
 
 static const struct scen *scen_find(const char *name)
