@@ -156,6 +156,26 @@ expect_eq "a: ended registrations" "$(jget "$XL_NS_A" 'd["totals"]["connections"
 # b resumed after SIGCONT and is still a's peer
 xl_wait_peers "$XL_NS_A" "$XL_NS_B"
 
+# a program of another namespace that opens b's socket (a path every
+# namespace sees) is turned away: the daemon ends the link at once
+INO_B=$(ip netns exec "$XL_NS_B" stat -L -c %i /proc/self/ns/net)
+foreign() {	# NS: "closed" if b's daemon ends the link within 3 s
+	ip netns exec "$1" python3 - "$XL_RUNDIR/ns/$INO_B.sock" <<'PYEOF'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+s.connect(sys.argv[1])
+s.settimeout(3)
+try:
+    print("closed" if s.recv(4096) == b"" else "message")
+except socket.timeout:
+    print("open")
+except ConnectionResetError:
+    print("closed")
+PYEOF
+}
+expect_eq "b's socket opened from a" "$(foreign "$XL_NS_A")" closed
+expect_eq "b's socket opened from b" "$(foreign "$XL_NS_B")" open
+
 # ---- one daemon per namespace; configuration errors ----
 rc=0
 timeout 10 ip netns exec "$XL_NS_A" "$XL_DAEMON" -d -r "$XL_RUNDIR" \
