@@ -1273,22 +1273,25 @@ static bool xl_ep_arm(struct xl_ep *ep)
 }
 
 /* Where the rings a spin watches stood when it began: the producer index
- * of each ring the program reads, the consumer index of each it writes. */
-static void xl_ep_spin_mark(struct xl_ep *ep)
+ * of each ring the program reads, the consumer index of each it writes.
+ * Returns how many entries have rings to watch. */
+static int xl_ep_spin_mark(struct xl_ep *ep)
 {
 	struct xl_ep_ent *e;
-	int i;
+	int i, n = 0;
 
 	for (i = 0; i < ep->n; i++) {
 		e = ep->ent[i];
 		if (e->disabled || !e->ch)
 			continue;
+		n++;
 		e->spin_prod = XL_READ_ONCE(e->ch->rx.sh->p.prod);
 		/* our ring's shared half exists once we opened it */
 		e->spin_tx = atomic_load(&e->s->conn->tx_ring);
 		if (e->spin_tx)
 			e->spin_cons = XL_READ_ONCE(e->ch->tx.sh->c.cons);
 	}
+	return n;
 }
 
 /* Has one of them moved? Two loads a socket, where a full look at its
@@ -1333,8 +1336,11 @@ static bool xl_ep_spin(struct xl_ep *ep)
 		return false;
 	if (!ep->spin_cur || ep->spin_cur > xl_cfg.spin_ns)
 		ep->spin_cur = xl_cfg.spin_ns;
+	/* no ring (sockets still waiting for their channels, or whose peer
+	 * has no library): only the kernel can wake us */
+	if (!xl_ep_spin_mark(ep))
+		return false;
 	end = xl_now_ns() + ep->spin_cur;
-	xl_ep_spin_mark(ep);
 	do {
 		if (xl_ep_spin_moved(ep)) {
 			ep->spin_cur = xl_cfg.spin_ns;

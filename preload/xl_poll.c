@@ -212,13 +212,28 @@ static int xl_poll_kernel(struct xl_poll_call *c, nfds_t nk, int timeout_ms)
 	return ret < 0 ? -errno : ret;
 }
 
-/* Spin on the rings for the configured budget; true if one became ready. */
+/* Is some socket waiting for its ring (not only for the kernel)? */
+static bool xl_poll_rings_wait(const struct xl_poll_call *c)
+{
+	nfds_t i;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->ent[i].s && (c->ent[i].r.wait_data ||
+				    c->ent[i].r.wait_space))
+			return true;
+	}
+	return false;
+}
+
+/* Spin on the rings for the configured budget; true if one became ready.
+ * Without a ring to wait for (sockets still waiting for their channels,
+ * or whose peer has no library) only the kernel can wake us. */
 static bool xl_poll_spin(struct xl_poll_call *c)
 {
 	uint64_t end = xl_now_ns() + xl_cfg.spin_ns;
 	unsigned int i = 0;
 
-	if (!xl_cfg.spin_ns)
+	if (!xl_cfg.spin_ns || !xl_poll_rings_wait(c))
 		return false;
 	do {
 		if (xl_poll_eval(c))
