@@ -616,7 +616,12 @@ void xl_link_poll_soon(void)
 	static _Atomic uint64_t next_ns;
 	uint64_t now, next;
 
-	if (__atomic_load_n(&xl_link.fd, __ATOMIC_RELAXED) < 0)
+	/* nothing asked, nothing to send: what else comes (DROP) is read
+	 * once a second by the sockets that have channels */
+	if (__atomic_load_n(&xl_link.fd, __ATOMIC_RELAXED) < 0 ||
+	    (!__atomic_load_n(&xl_link.npending, __ATOMIC_RELAXED) &&
+	     !__atomic_load_n(&xl_link.nunsent, __ATOMIC_RELAXED) &&
+	     !__atomic_load_n(&xl_link.nlate, __ATOMIC_RELAXED)))
 		return;
 	now = xl_now_ns();
 	next = atomic_load_explicit(&next_ns, memory_order_relaxed);
