@@ -82,6 +82,24 @@ struct xl_conn {
 	struct xl_chan chan;	/* xl_sock.chan points here once attached */
 };
 
+/*
+ * Whole-stream offsets of a direction: all it moved by either path. A
+ * ring's start_off is one of these (protocol.md §5.3: a connection may
+ * move onto a ring again after it left one); at the first switch the
+ * ring's share is 0 and they are the kernel's counts. The sender's is
+ * exact when no resend is left (a resend is taken out of ring_tx at once
+ * and added to tcp_tx as it goes).
+ */
+static inline uint64_t xl_conn_tx_off(struct xl_conn *c)
+{
+	return atomic_load(&c->tcp_tx) + atomic_load(&c->ring_tx);
+}
+
+static inline uint64_t xl_conn_rx_off(struct xl_conn *c)
+{
+	return atomic_load(&c->tcp_rx) + atomic_load(&c->ring_rx);
+}
+
 /* Take a lock of a struct xl_conn (one its holder's death left is
  * taken over as it stands); the try variant says whether it did. */
 void xl_conn_lock(pthread_mutex_t *m);

@@ -8,13 +8,14 @@
  * Each direction counts the payload that went through the kernel socket
  * (tcp_tx, tcp_rx). Sending: through the kernel until the peer has
  * attached as the consumer of our ring; then the ring is opened at
- * start_off = tcp_tx and every later byte goes there. tx_lock makes the
- * switch atomic with respect to our own sends, so no kernel send is in
- * flight when the ring takes over.
+ * start_off = tcp_tx (+ ring_tx: whole-stream offsets, protocol.md §5.3)
+ * and every later byte goes there. tx_lock makes the switch atomic with
+ * respect to our own sends, so no kernel send is in flight when the ring
+ * takes over.
  *
  * Receiving: through the kernel until the peer's ring has started, and
- * then only up to its start_off; from tcp_rx == start_off on, the ring
- * only. The peer writes nothing to the kernel socket after opening its
+ * then only up to its start_off; from tcp_rx (+ ring_rx) == start_off on,
+ * the ring only. The peer writes nothing to the kernel socket after opening its
  * ring, so the bytes the kernel still holds are exactly those before
  * start_off, in order. When the ring is drained and its peer gone, the
  * kernel socket has the last word (0 for a FIN, ECONNRESET for a reset),
@@ -464,8 +465,7 @@ static void xl_tx_leave_now(struct xl_sock *s, struct xl_chan *ch, int fd,
 	}
 	XL_DBG("cookie %llu: sending on TCP again from offset %llu",
 	       (unsigned long long)s->cookie,
-	       (unsigned long long)(atomic_load(&s->conn->tcp_tx) +
-				    atomic_load(&s->conn->ring_tx)));
+	       (unsigned long long)xl_conn_tx_off(s->conn));
 	s->conn->tx_closed = true;
 	xl_tx_to_tcp(s->conn);
 	xl_switch_count(s->conn, cause);
@@ -560,7 +560,7 @@ static int xl_rx_back(struct xl_sock *s, struct xl_chan *ch, int cause)
  */
 static int xl_rx_where(struct xl_sock *s, struct xl_chan *ch, uint64_t *limit)
 {
-	uint64_t off = 0, tcp_rx = atomic_load(&s->conn->tcp_rx);
+	uint64_t off = 0, at = xl_conn_rx_off(s->conn);
 	int r;
 
 	*limit = UINT64_MAX;
@@ -582,17 +582,17 @@ static int xl_rx_where(struct xl_sock *s, struct xl_chan *ch, uint64_t *limit)
 			return -ECONNRESET;
 		return xl_rx_where(s, ch, limit);
 	}
-	if (r == 1 && tcp_rx > off) {
+	if (r == 1 && at > off) {
 		xl_rx_break(s);
 		return -ECONNRESET;
 	}
 	if (r == 0)
 		return XL_RX_TCP;
-	if (tcp_rx == off) {
+	if (at == off) {
 		atomic_store_explicit(&s->conn->rx_ring, true, memory_order_release);
 		return XL_RX_RING;
 	}
-	*limit = off - tcp_rx;
+	*limit = off - at;
 	return XL_RX_TCP;
 }
 
@@ -1089,7 +1089,7 @@ static bool xl_tx_may_switch(struct xl_sock *s, struct xl_chan *ch)
 
 static int xl_tx_switch(struct xl_sock *s, struct xl_chan *ch)
 {
-	uint64_t off = atomic_load(&s->conn->tcp_tx);
+	uint64_t off = xl_conn_tx_off(s->conn);
 	int ret = xl_chan_tx_open(ch, off);
 
 	if (ret < 0)
