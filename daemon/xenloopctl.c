@@ -175,7 +175,7 @@ static void xl_print_conns(const struct xl_jv *root)
 		printf(" %s:%s", xl_get(c, "pid"), xl_get(c, "cookie"));
 		ra = xl_get(c, "reattaches");
 		if (strcmp(ra, "0") && strcmp(ra, "-"))
-			printf(" (back on a ring %s times)", ra);
+			printf(" (back onto a new ring: %s)", ra);
 		printf("\n");
 	}
 	if (trunc && trunc->type == XL_JSON_BOOL && trunc->b)

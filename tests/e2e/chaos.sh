@@ -149,6 +149,7 @@ back_a=$(reattached "$XL_NS_A") back_b=$(reattached "$XL_NS_B")
 if [ -n "${CHAOS_DEBUG:-}" ]; then
 	ctl "$XL_NS_A" status --json >/tmp/chaos.status.a 2>&1
 	ctl "$XL_NS_B" status --json >/tmp/chaos.status.b 2>&1
+	ctl "$XL_NS_A" status >/tmp/chaos.table.a 2>&1
 fi
 xl_log "came back onto new rings: $back_a (client side), $back_b (server side)"
 [ -n "${CHAOS_DEBUG:-}" ] && cp "$OUT/actions" /tmp/chaos.actions
