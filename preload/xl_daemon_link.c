@@ -178,7 +178,9 @@ static void xl_link_drop(void)
 	while ((s = xl_link.pending)) {
 		xl_link.pending = s->pend_next;
 		s->in_pending = false;
-		xl_sock_make_plain(s);
+		/* one coming back keeps its old channel (adopted again) */
+		if (!atomic_exchange(&s->reattaching, false))
+			xl_sock_make_plain(s);
 	}
 	xl_link.npending = 0;
 }
@@ -203,6 +205,24 @@ static int xl_link_ensure(void)
 	if (ret < 0)
 		xl_link.retry_ns = xl_now_ns() + XL_LINK_RETRY_NS;
 	return ret;
+}
+
+/*
+ * The switch counts a registration reports: those off a ring since the
+ * connection last came back onto one (the registration before had the
+ * others: protocol.md §5.3), and how many times it came back in all
+ * (none while a new registration waits: one that is refused must not
+ * add them to the daemon's totals, and the one before said 0).
+ */
+static void xl_link_switches(struct xl_sock *s, struct xl_ctl_msg *msg)
+{
+	int i;
+
+	for (i = 0; i < XL_SWITCH_REATTACH; i++)
+		msg->switches[i] = atomic_load(&s->conn->switches[i]) -
+				   s->conn->switch_base[i];
+	msg->switches[XL_SWITCH_REATTACH] = atomic_load(&s->reattaching) ?
+		0 : atomic_load(&s->conn->switches[XL_SWITCH_REATTACH]);
 }
 
 static void xl_link_pend(struct xl_sock *s)
@@ -420,16 +440,13 @@ bool xl_link_knows(const struct xl_sock *s)
 	       s->link_gen == __atomic_load_n(&xl_link.gen, __ATOMIC_RELAXED);
 }
 
-int xl_link_adopt(struct xl_sock *s)
+/* Send s's adopting REGISTER (§5.2); caller holds the mutex. */
+static int xl_link_adopt_locked(struct xl_sock *s)
 {
 	struct xl_ctl_msg msg = { .type = XL_CTL_REGISTER,
 				  .status = XL_CTL_REG_ADOPT };
-	int ret, i;
+	int ret;
 
-	pthread_mutex_lock(&xl_link.mutex);
-	ret = xl_link_ensure();
-	if (ret < 0 || s->link_gen == xl_link.gen)
-		goto out_unlock;
 	s->cookie = xl_link.next_cookie++;
 	s->link_gen = xl_link.gen;
 	msg.cookie = s->cookie;
@@ -437,14 +454,23 @@ int xl_link_adopt(struct xl_sock *s)
 	msg.local = s->local;
 	msg.remote = s->remote;
 	xl_sock_counts(s, &msg.counts);
-	for (i = 0; i < XL_SWITCH_MAX; i++)
-		msg.switches[i] = atomic_load(&s->conn->switches[i]);
+	xl_link_switches(s, &msg);
 	xl_lib_enter();
 	ret = xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
 	xl_lib_leave();
 	if (ret < 0 && ret != -EAGAIN)
 		xl_link_drop();
-out_unlock:
+	return ret;
+}
+
+int xl_link_adopt(struct xl_sock *s)
+{
+	int ret;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	ret = xl_link_ensure();
+	if (ret == 0 && s->link_gen != xl_link.gen)
+		ret = xl_link_adopt_locked(s);
 	pthread_mutex_unlock(&xl_link.mutex);
 	return ret;
 }
@@ -482,6 +508,93 @@ static void xl_link_park(const struct xl_ctl_msg *chan,
 	xl_ctl_send(xl_link.fd, &msg, fds, NULL, MSG_DONTWAIT);
 }
 
+int xl_link_reattach(struct xl_sock *s)
+{
+	struct xl_ctl_msg close = { .type = XL_CTL_CLOSE };
+	uint64_t old = s->cookie;
+	int ret, i;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	ret = xl_link_ensure();
+	if (ret < 0)
+		goto out_unlock;
+	ret = -EBUSY;
+	if (atomic_load(&s->reattaching) || atomic_load(&s->next_chan) ||
+	    xl_link.npending >= XL_LINK_MAX_PENDING ||
+	    !xl_link_flush_late() || !xl_link_flush_unsent() ||
+	    xl_link.fd < 0 || s->link_gen != xl_link.gen)
+		goto out_unlock;
+	s->cookie = xl_link.next_cookie++;
+	ret = xl_link_send_ask(s, XL_CTL_REGISTER, NULL);
+	if (ret < 0) {
+		s->cookie = old;
+		if (ret != -EAGAIN)
+			xl_link_drop();
+		goto out_unlock;
+	}
+	/* the old registration ends: its byte counts go on in the new one
+	 * (the library's counts are the connection's), so it leaves none
+	 * behind in the daemon's totals; its switches off do, and the new
+	 * one counts from here (xl_link_switches) */
+	close.cookie = old;
+	xl_link_switches(s, &close);
+	close.switches[XL_SWITCH_REATTACH] = 0;
+	xl_link_send_or_keep(&close);
+	for (i = 0; i < XL_SWITCH_REATTACH; i++) {
+		s->switch_prev[i] = s->conn->switch_base[i];
+		s->conn->switch_base[i] = atomic_load(&s->conn->switches[i]);
+	}
+	atomic_store(&s->reattaching, true);
+	xl_link_pend(s);
+out_unlock:
+	pthread_mutex_unlock(&xl_link.mutex);
+	return ret;
+}
+
+/* A re-attach that gets no channel: the socket keeps to its old one, on
+ * TCP, and the daemon lists it again (adopted); caller holds the mutex. */
+static void xl_link_reattach_failed(struct xl_sock *s)
+{
+	/* its switches off are this registration's again */
+	memcpy(s->conn->switch_base, s->switch_prev,
+	       sizeof(s->switch_prev));
+	atomic_store(&s->reattaching, false);
+	s->reattach_since = 0;
+	xl_link_adopt_locked(s);
+}
+
+/* The channel for a socket coming back onto a ring (§5.3): attached in
+ * the conn's free slot, quietly (the peer keeps to TCP until we swap it
+ * in at our next call on the socket). Caller holds the mutex. */
+static void xl_link_on_rechan(const struct xl_ctl_msg *msg,
+			      int fds[XL_CTL_MAX_FDS], struct xl_sock *s)
+{
+	struct xl_chan *cur = atomic_load(&s->chan), *ch;
+	struct xl_chan_desc desc;
+	int ret = -EBUSY;
+
+	ch = cur == &s->conn->chans[0] ? &s->conn->chans[1] :
+					 &s->conn->chans[0];
+	if (!atomic_load(&s->closed) && !s->shared &&
+	    atomic_load(&s->conn->procs) == 1 && !s->retired &&
+	    !atomic_load(&s->next_chan) && !xl_uring_present()) {
+		ret = xl_link_desc(msg, s, fds, &desc);
+		if (ret == 0)
+			ret = xl_chan_attach_at_quiet(ch, &desc,
+						      xl_cfg.spin_ns, true);
+	}
+	xl_ctl_close_fds(fds);
+	if (ret < 0) {
+		xl_link_close_cookie(msg->cookie, XL_REASON_NONE);
+		xl_link_reattach_failed(s);
+		return;
+	}
+	XL_DBG("cookie %llu: a new channel, to swap in",
+	       (unsigned long long)msg->cookie);
+	atomic_store(&s->reattaching, false);
+	atomic_store_explicit(&s->next_chan, ch, memory_order_release);
+}
+
 static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 			    int fds[XL_CTL_MAX_FDS])
 {
@@ -490,6 +603,10 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	struct xl_chan *ch;
 	int ret;
 
+	if (s && atomic_load(&s->reattaching)) {
+		xl_link_on_rechan(msg, fds, s);
+		return;
+	}
 	if (s && atomic_load(&s->closed) && !atomic_load(&s->forked)) {
 		xl_ctl_close_fds(fds);
 		xl_link_close_cookie(msg->cookie, XL_REASON_NONE);
@@ -516,7 +633,7 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 		return;
 	}
 	/* in the socket's shared state: see struct xl_conn */
-	ch = &s->conn->chan;
+	ch = &s->conn->chans[0];
 	ret = xl_link_desc(msg, s, fds, &desc);
 	if (ret == 0)
 		ret = xl_chan_attach_at(ch, &desc, xl_cfg.spin_ns);
@@ -542,6 +659,10 @@ static void xl_link_on_nochan(const struct xl_ctl_msg *msg)
 		return;
 	XL_DBG("cookie %llu stays on TCP (reason %d)",
 	       (unsigned long long)msg->cookie, msg->status);
+	if (atomic_load(&s->reattaching)) {
+		xl_link_reattach_failed(s);
+		return;
+	}
 	xl_sock_make_plain(s);
 }
 
@@ -639,15 +760,13 @@ int xl_link_pollfd(void)
 void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason)
 {
 	struct xl_ctl_msg msg = { .type = type };
-	int i;
 
 	pthread_mutex_lock(&xl_link.mutex);
 	if (xl_link.fd >= 0 && s->cookie && s->link_gen == xl_link.gen) {
 		msg.cookie = s->cookie;
 		msg.reason = reason;
 		xl_sock_counts(s, &msg.counts);
-		for (i = 0; i < XL_SWITCH_MAX; i++)
-			msg.switches[i] = atomic_load(&s->conn->switches[i]);
+		xl_link_switches(s, &msg);
 		xl_lib_enter();
 		xl_link_send_or_keep(&msg);
 		xl_lib_leave();
@@ -695,6 +814,14 @@ static void xl_link_disown_all(void)
 		xl_link.pending = s->pend_next;
 		s->in_pending = false;
 		msg.cookie = s->cookie;
+		if (atomic_exchange(&s->reattaching, false)) {
+			/* shared now: it stays on TCP (§5.3) */
+			msg.type = XL_CTL_CLOSE;
+			xl_ctl_send(xl_link.fd, &msg, NULL, NULL,
+				    MSG_DONTWAIT);
+			msg.type = XL_CTL_DISOWN;
+			continue;
+		}
 		/* an unsent REGISTER: the daemon knows nothing to disown */
 		if (!s->reg_unsent &&
 		    xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT) == 0)

@@ -29,6 +29,13 @@ int xl_link_adopt(struct xl_sock *s);
 /* Does the daemon we talk to now have s's registration? A hint. */
 bool xl_link_knows(const struct xl_sock *s);
 
+/*
+ * s, done with its ring, asks for a new one (protocol.md §5.3): a fresh
+ * REGISTER (a new cookie) while s keeps its state and old channel, and
+ * the old registration is closed. 0 or -errno (nothing was sent).
+ */
+int xl_link_reattach(struct xl_sock *s);
+
 /* Claim the channel of s, a socket shared by fork() that this process now
  * holds alone (fd proves it to the daemon). 0: s waits for it (PENDING). */
 int xl_link_claim(struct xl_sock *s, int fd);

@@ -345,6 +345,8 @@ static void xl_ep_drop_chan_fds(struct xl_ep *ep, struct xl_ep_ent *e)
 			xl_ep_inner_del(ep, e->cfd[i]);
 		e->cfd[i] = -1;
 	}
+	if (e->ch)
+		xl_sock_chan_hold(e->s, e->ch, -1);
 	e->ch = NULL;
 }
 
@@ -418,7 +420,14 @@ static void xl_ep_add_chan_fd(struct xl_ep *ep, struct xl_ep_ent *e, int slot,
 		e->cfd[slot] = fd;
 }
 
-/* Put the socket's channel fds in inner, once it has a channel. */
+/*
+ * Put the socket's channel fds in inner, once it has a channel; when it
+ * came back onto a new one (protocol.md §5.3), the old one's fds out
+ * first. The hold comes /before/ a second look at the socket's channel:
+ * the swap stores the new one before the retired one may be freed, and
+ * freeing looks at the holds (xl_stream.c), so a channel held here is
+ * never one already freed.
+ */
 static void xl_ep_sync_chan(struct xl_ep *ep, struct xl_ep_ent *e)
 {
 	struct xl_chan *ch = atomic_load(&e->s->chan);
@@ -426,6 +435,13 @@ static void xl_ep_sync_chan(struct xl_ep *ep, struct xl_ep_ent *e)
 
 	if (!ch || e->ch == ch)
 		return;
+	xl_sock_chan_hold(e->s, ch, 1);
+	if (atomic_load(&e->s->chan) != ch) {
+		xl_sock_chan_hold(e->s, ch, -1);
+		return;		/* swapped again: the next sync */
+	}
+	if (e->ch)
+		xl_ep_drop_chan_fds(ep, e);
 	e->ch = ch;
 	memset(&e->reclaim, 0, sizeof(e->reclaim));
 	if (xl_chan_pollfds(ch, XL_WAIT_DATA, pfd, 2) == 2) {

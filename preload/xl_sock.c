@@ -365,14 +365,16 @@ void xl_sock_evacuate_fd(int fd)
 	}
 	pthread_mutex_unlock(&xl_sock_mutex);
 	for (s = list; s; s = next) {
-		struct xl_chan *ch = atomic_load(&s->chan);
+		struct xl_chan *ch[3] = { atomic_load(&s->chan), s->retired,
+					  atomic_load(&s->next_chan) };
+		int i;
 
 		next = s->evac_next;
-		if (ch) {
-			xl_lib_enter();
-			xl_chan_move_fd(ch, fd);
-			xl_lib_leave();
-		}
+		xl_lib_enter();
+		for (i = 0; i < 3; i++)
+			if (ch[i])
+				xl_chan_move_fd(ch[i], fd);
+		xl_lib_leave();
 		xl_sock_put(s);
 	}
 }
