@@ -529,6 +529,19 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	xl_sock_attach(s, ch);
 }
 
+/* A channel whose fds did not fit under the program's limit. */
+static void xl_link_on_chan_cut(const struct xl_ctl_msg *msg)
+{
+	struct xl_sock *s = xl_link_take(msg->cookie);
+
+	if (!s)
+		return;
+	XL_DBG("cookie %llu: no room for the channel's fds",
+	       (unsigned long long)msg->cookie);
+	xl_link_close_cookie(msg->cookie, XL_REASON_RESOURCES);
+	xl_sock_make_plain(s);
+}
+
 static void xl_link_on_nochan(const struct xl_ctl_msg *msg)
 {
 	struct xl_sock *s = xl_link_take(msg->cookie);
@@ -548,6 +561,12 @@ static int xl_link_recv_one(void)
 	int ret;
 
 	ret = xl_ctl_recv(xl_link.fd, &msg, fds, NULL, 0, MSG_DONTWAIT);
+	if (ret == -EMFILE) {
+		/* the program holds every number its limit allows */
+		if (msg.type == XL_CTL_CHAN)
+			xl_link_on_chan_cut(&msg);
+		return 0;
+	}
 	if (ret < 0)
 		return ret;
 	switch (msg.type) {
