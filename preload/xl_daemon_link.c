@@ -83,9 +83,14 @@ static struct {
 	.next_cookie = 1,
 };
 
+/* The most fds a channel keeps in a process (local: four eventfds and
+ * the liveness socket). */
+#define XL_LINK_CHAN_FDS	5
+
+/* Out of the program's way (xl_fd_keep()). */
 static int xl_link_high_fd(int fd)
 {
-	int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, XL_FD_HIGH);
+	int nfd = xl_fd_keep(fd);
 
 	if (nfd < 0)
 		return fd;	/* a low limit on fds: keep the one we have */
@@ -510,6 +515,13 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 		xl_sock_make_plain(s);
 		return;
 	}
+	if (!xl_fd_room(XL_LINK_CHAN_FDS, xl_link.fd)) {
+		/* its fds would leave the program fewer of its own */
+		xl_ctl_close_fds(fds);
+		xl_link_close_cookie(msg->cookie, XL_REASON_RESOURCES);
+		xl_sock_make_plain(s);
+		return;
+	}
 	/* in the socket's shared state: see struct xl_conn */
 	ch = &s->conn->chan;
 	ret = xl_link_desc(msg, s, fds, &desc);
@@ -649,24 +661,26 @@ void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason)
 	pthread_mutex_unlock(&xl_link.mutex);
 }
 
-void xl_link_evacuate(int fd)
+bool xl_link_evacuate(int fd)
 {
+	bool moved = false;
 	int nfd;
 
 	pthread_mutex_lock(&xl_link.mutex);
 	if (xl_link.fd == fd) {
-		nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+		nfd = xl_fd_keep(fd);
 		xl_fd_internal_del(fd);
 		if (nfd >= 0) {
 			xl_link.fd = nfd;
-			xl_fd_internal_add(nfd);
 		} else {
 			xl_link.fd = -1;
 			xl_link_drop();
 		}
-		/* the program's dup2() closes the old number */
+		/* the caller closes the old number (the program's dup2()) */
+		moved = true;
 	}
 	pthread_mutex_unlock(&xl_link.mutex);
+	return moved;
 }
 
 /*
