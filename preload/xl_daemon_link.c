@@ -515,7 +515,7 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 		xl_sock_make_plain(s);
 		return;
 	}
-	if (!xl_fd_room(XL_LINK_CHAN_FDS, xl_link.fd)) {
+	if (!xl_fd_batch_begin(XL_LINK_CHAN_FDS, xl_link.fd)) {
 		/* its fds would leave the program fewer of its own */
 		xl_ctl_close_fds(fds);
 		xl_link_close_cookie(msg->cookie, XL_REASON_RESOURCES);
@@ -527,6 +527,7 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	ret = xl_link_desc(msg, s, fds, &desc);
 	if (ret == 0)
 		ret = xl_chan_attach_at(ch, &desc, xl_cfg.spin_ns);
+	xl_fd_batch_end();
 	xl_ctl_close_fds(fds);	/* attach made its own copies */
 	if (ret < 0) {
 		XL_WARN("cannot attach the channel of cookie %llu: %s",

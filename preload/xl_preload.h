@@ -158,14 +158,18 @@ void xl_raise_sigpipe(void);
  * The library's own descriptors and the program's RLIMIT_NOFILE
  * (xl_rlimit.c). xl_fd_keep(): a close-on-exec copy of fd, marked the
  * library's, above the program's soft limit where the hard one leaves
- * room, else high below it; or -errno. xl_fd_room(): may the library take
- * n more descriptors without eating into what the program could still
- * open (probe: any open fd)? xl_fd_evacuate(): the library's descriptor
- * fd moves to where xl_fd_keep() puts one (xl_close.c); true if the old
- * number is left open for the caller to close.
+ * room, else high below it; or -errno. xl_fd_batch_begin(): may the
+ * library take n more descriptors without eating into what the program
+ * could still open (probe: any open fd)? If so (true), the calling
+ * thread's xl_fd_keep() calls until xl_fd_batch_end() place them at the
+ * cost of one raise of the limit; other threads' wait.
+ * xl_fd_evacuate(): the library's descriptor fd moves to where
+ * xl_fd_keep() puts one (xl_close.c); true if the old number is left open
+ * for the caller to close.
  */
 int xl_fd_keep(int fd);
-bool xl_fd_room(unsigned int n, int probe);
+bool xl_fd_batch_begin(unsigned int n, int probe);
+void xl_fd_batch_end(void);
 bool xl_fd_evacuate(int fd);
 
 /* fork handlers of the other modules */
