@@ -88,9 +88,14 @@ static struct {
 	.next_cookie = 1,
 };
 
+/* The most fds a channel keeps in a process (local: four eventfds and
+ * the liveness socket). */
+#define XL_LINK_CHAN_FDS	5
+
+/* Out of the program's way (xl_fd_keep()). */
 static int xl_link_high_fd(int fd)
 {
-	int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, XL_FD_HIGH);
+	int nfd = xl_fd_keep(fd);
 
 	if (nfd < 0)
 		return fd;	/* a low limit on fds: keep the one we have */
@@ -632,11 +637,19 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 		xl_sock_make_plain(s);
 		return;
 	}
+	if (!xl_fd_batch_begin(XL_LINK_CHAN_FDS, xl_link.fd)) {
+		/* its fds would leave the program fewer of its own */
+		xl_ctl_close_fds(fds);
+		xl_link_close_cookie(msg->cookie, XL_REASON_RESOURCES);
+		xl_sock_make_plain(s);
+		return;
+	}
 	/* in the socket's shared state: see struct xl_conn */
 	ch = &s->conn->chans[0];
 	ret = xl_link_desc(msg, s, fds, &desc);
 	if (ret == 0)
 		ret = xl_chan_attach_at(ch, &desc, xl_cfg.spin_ns);
+	xl_fd_batch_end();
 	xl_ctl_close_fds(fds);	/* attach made its own copies */
 	if (ret < 0) {
 		XL_WARN("cannot attach the channel of cookie %llu: %s",
@@ -649,6 +662,19 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	XL_DBG("cookie %llu: channel attached as side %u",
 	       (unsigned long long)msg->cookie, desc.side);
 	xl_sock_attach(s, ch);
+}
+
+/* A channel whose fds did not fit under the program's limit. */
+static void xl_link_on_chan_cut(const struct xl_ctl_msg *msg)
+{
+	struct xl_sock *s = xl_link_take(msg->cookie);
+
+	if (!s)
+		return;
+	XL_DBG("cookie %llu: no room for the channel's fds",
+	       (unsigned long long)msg->cookie);
+	xl_link_close_cookie(msg->cookie, XL_REASON_RESOURCES);
+	xl_sock_make_plain(s);
 }
 
 static void xl_link_on_nochan(const struct xl_ctl_msg *msg)
@@ -674,6 +700,12 @@ static int xl_link_recv_one(void)
 	int ret;
 
 	ret = xl_ctl_recv(xl_link.fd, &msg, fds, NULL, 0, MSG_DONTWAIT);
+	if (ret == -EMFILE) {
+		/* the program holds every number its limit allows */
+		if (msg.type == XL_CTL_CHAN)
+			xl_link_on_chan_cut(&msg);
+		return 0;
+	}
 	if (ret < 0)
 		return ret;
 	switch (msg.type) {
@@ -774,24 +806,26 @@ void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason)
 	pthread_mutex_unlock(&xl_link.mutex);
 }
 
-void xl_link_evacuate(int fd)
+bool xl_link_evacuate(int fd)
 {
+	bool moved = false;
 	int nfd;
 
 	pthread_mutex_lock(&xl_link.mutex);
 	if (xl_link.fd == fd) {
-		nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+		nfd = xl_fd_keep(fd);
 		xl_fd_internal_del(fd);
 		if (nfd >= 0) {
 			xl_link.fd = nfd;
-			xl_fd_internal_add(nfd);
 		} else {
 			xl_link.fd = -1;
 			xl_link_drop();
 		}
-		/* the program's dup2() closes the old number */
+		/* the caller closes the old number (the program's dup2()) */
+		moved = true;
 	}
 	pthread_mutex_unlock(&xl_link.mutex);
+	return moved;
 }
 
 /*

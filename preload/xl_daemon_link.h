@@ -65,6 +65,6 @@ void xl_link_unpend(struct xl_sock *s);
 void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason);
 
 /* dup2() wants fd, which is the link's: move the link elsewhere. */
-void xl_link_evacuate(int fd);
+bool xl_link_evacuate(int fd);
 
 #endif /* XL_DAEMON_LINK_H */

@@ -178,6 +178,29 @@ static uint64_t xl_ep_new_tag(void)
 	return t | 0x8000000000000001ull;
 }
 
+/* A registry's own fd (inner instance, self-kick), out of the program's
+ * numbers (xl_fd_keep()); fd < 0 (errno set) passes through. */
+static int xl_ep_own(int fd)
+{
+	int nfd;
+
+	if (fd < 0)
+		return fd;
+	nfd = xl_fd_keep(fd);
+	if (nfd < 0)
+		return fd;	/* where it is */
+	real.close(fd);
+	return nfd;
+}
+
+static void xl_ep_close_own(int fd)
+{
+	if (fd < 0)
+		return;
+	xl_fd_internal_del(fd);
+	real.close(fd);
+}
+
 static void xl_ep_put(struct xl_ep *ep)
 {
 	int i;
@@ -194,8 +217,8 @@ static void xl_ep_put(struct xl_ep *ep)
 		free(ep->ent[i]);
 	}
 	free(ep->ent);
-	real.close(ep->inner);
-	real.close(ep->self);
+	xl_ep_close_own(ep->inner);
+	xl_ep_close_own(ep->self);
 	pthread_mutex_destroy(&ep->mutex);
 	free(ep);
 }
@@ -219,10 +242,10 @@ static int xl_ep_setup(struct xl_ep *ep)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	ep->inner = real.epoll_create1(EPOLL_CLOEXEC);
+	ep->inner = xl_ep_own(real.epoll_create1(EPOLL_CLOEXEC));
 	if (ep->inner < 0)
 		return -errno;
-	ep->self = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ep->self = xl_ep_own(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	if (ep->self < 0)
 		return -errno;
 	ev.data.u64 = XL_EP_SELF;

@@ -304,6 +304,12 @@ static int xl_sock_placeholder_fd(void)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
 		return -1;
 	real.close(pair[1]);
+	/* out of the program's numbers where it can be (xl_fd_keep()) */
+	xl_sock_placeholder = xl_fd_keep(pair[0]);
+	if (xl_sock_placeholder >= 0) {
+		real.close(pair[0]);
+		return xl_sock_placeholder;
+	}
 	xl_sock_placeholder = pair[0];
 	xl_fd_internal_add(pair[0]);
 	return pair[0];
