@@ -57,9 +57,14 @@
 /* DROPs taken in one pass over the link */
 #define XL_LINK_DROPS		64
 /* How often calls that do not wait look at the link (xl_link_poll_soon()):
- * a busy connection waiting for its channel, or one whose peer has no
- * library and never will, would else pay a system call in every send and
- * receive until its match times out. Waits look at once. */
+ * at every call for a while after a registration went out (a peer's
+ * daemon answers within a millisecond or two, and every round trip a
+ * connection makes before it takes its channel goes through the kernel),
+ * then once a millisecond: a connection whose peer has no library waits
+ * for its match to time out (5 s by default), and would else pay a
+ * system call in every send and receive all that time. Waits look at
+ * once. */
+#define XL_LINK_EAGER_NS	5000000ull
 #define XL_LINK_LOOK_NS		1000000ull
 
 static struct {
@@ -68,6 +73,7 @@ static struct {
 	uint64_t gen;		/* bumped at every (dis)connection */
 	uint64_t next_cookie;
 	uint64_t retry_ns;	/* no new attempt before */
+	uint64_t asked_ns;	/* when the last registration went out */
 	struct xl_sock *pending;
 	unsigned int npending;
 	/* pending sockets whose REGISTER the daemon's full socket could not
@@ -232,6 +238,7 @@ static void xl_link_switches(struct xl_sock *s, struct xl_ctl_msg *msg)
 
 static void xl_link_pend(struct xl_sock *s)
 {
+	__atomic_store_n(&xl_link.asked_ns, xl_now_ns(), __ATOMIC_RELAXED);
 	s->pend_next = xl_link.pending;
 	xl_link.pending = s;
 	s->in_pending = true;
@@ -777,6 +784,11 @@ void xl_link_poll_soon(void)
 	     !__atomic_load_n(&xl_link.nlate, __ATOMIC_RELAXED)))
 		return;
 	now = xl_now_ns();
+	if (now - __atomic_load_n(&xl_link.asked_ns, __ATOMIC_RELAXED) <
+	    XL_LINK_EAGER_NS) {
+		xl_link_poll();
+		return;
+	}
 	next = atomic_load_explicit(&next_ns, memory_order_relaxed);
 	if (now < next || !atomic_compare_exchange_strong(&next_ns, &next,
 						now + XL_LINK_LOOK_NS))
