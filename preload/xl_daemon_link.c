@@ -57,14 +57,14 @@
 /* DROPs taken in one pass over the link */
 #define XL_LINK_DROPS		64
 /* How often calls that do not wait look at the link (xl_link_poll_soon()):
- * at every call for 20 ms after a registration went out (a peer's daemon
+ * at every call for 50 ms after a registration went out (a peer's daemon
  * answers within a millisecond or two, a loaded one later, and every round
  * trip a connection makes before it takes its channel goes through the
  * kernel), then once a millisecond: a connection whose peer has no library
  * waits for its match to time out (5 s by default), and would else pay a
  * system call in every send and receive all that time. Waits look at
  * once. */
-#define XL_LINK_EAGER_NS	20000000ull
+#define XL_LINK_EAGER_NS	50000000ull
 #define XL_LINK_LOOK_NS		1000000ull
 
 static struct {
