@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -104,6 +105,21 @@ static int xl_ctl_check(const struct xl_ctl_msg *msg, ssize_t len, int nfds,
 	return 0;
 }
 
+/* Was only the control data cut short, of a message that asked for more
+ * fds than came? */
+static bool xl_ctl_fds_cut(const struct msghdr *mh,
+			   const struct xl_ctl_msg *msg, ssize_t len, int nfds)
+{
+	struct xl_ctl_msg whole = *msg;
+
+	if ((mh->msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != MSG_CTRUNC ||
+	    len < (ssize_t)sizeof(*msg) || msg->nfds <= (uint32_t)nfds ||
+	    msg->nfds > XL_CTL_MAX_FDS)
+		return false;
+	whole.nfds = (uint32_t)nfds;
+	return xl_ctl_check(&whole, len, nfds, 0) == 0;
+}
+
 int xl_ctl_recv(int sock, struct xl_ctl_msg *msg, int fds[XL_CTL_MAX_FDS],
 		char *text, size_t text_max, int flags)
 {
@@ -137,6 +153,10 @@ int xl_ctl_recv(int sock, struct xl_ctl_msg *msg, int fds[XL_CTL_MAX_FDS],
 		return -ECONNRESET;
 	ret = nfds < 0 ? nfds :
 	      xl_ctl_check(msg, n, nfds, mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC));
+	/* a message whole but for fds the kernel could not give us (our
+	 * process is at its RLIMIT_NOFILE): the message stands */
+	if (ret == -EPROTO && nfds >= 0 && xl_ctl_fds_cut(&mh, msg, n, nfds))
+		ret = -EMFILE;
 	if (ret < 0) {
 		xl_ctl_close_fds(fds);
 		return ret;

@@ -31,7 +31,9 @@ int xl_ctl_send(int sock, struct xl_ctl_msg *msg, const int *fds,
  * rest set to -1) and, if text is not NULL, up to text_max - 1 bytes of
  * text, NUL-terminated. All received fds are O_CLOEXEC. Returns 0, -EAGAIN
  * (nothing there, nonblocking), -ECONNRESET (peer closed), -EPROTO
- * (malformed: everything received was closed), or another -errno.
+ * (malformed: everything received was closed), -EMFILE (msg is whole but
+ * the kernel could not give all its fds, at this process's RLIMIT_NOFILE:
+ * those that came were closed), or another -errno.
  */
 int xl_ctl_recv(int sock, struct xl_ctl_msg *msg, int fds[XL_CTL_MAX_FDS],
 		char *text, size_t text_max, int flags);

@@ -150,6 +150,13 @@ static void xl_env_switches(struct xl_env_ctx *ctx, struct xl_config *cfg)
 		else
 			xl_env_bad(ctx, XENLOOP_REGISTER_DELAY_US, v);
 	}
+	v = xl_env_get(ctx, XENLOOP_REATTACH_MS);
+	if (v) {
+		if (xl_env_ulong(v, 0, XL_REATTACH_MS_MAX, &n) == 0)
+			cfg->reattach_ms = (uint32_t)n;
+		else
+			xl_env_bad(ctx, XENLOOP_REATTACH_MS, v);
+	}
 }
 
 void xl_env_load(struct xl_config *cfg)

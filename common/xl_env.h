@@ -22,6 +22,11 @@
 #define XENLOOP_SPIN_NS		"XENLOOP_SPIN_NS"	/* spin before sleep */
 #define XENLOOP_BACKEND		"XENLOOP_BACKEND"	/* local or off */
 #define XENLOOP_REGISTER_DELAY_US "XENLOOP_REGISTER_DELAY_US" /* see below */
+/* Experimental: a connection that left its ring asks for a new one once
+ * both its directions have been on TCP this long (ms; 0: never, the
+ * default). docs/protocol.md §5.3. */
+#define XENLOOP_REATTACH_MS	"XENLOOP_REATTACH_MS"
+#define XL_REATTACH_MS_MAX	3600000u
 /* Tests only: append the time each switch off a ring took (ns, one per
  * line) to this file. Not for production: it costs a write per switch. */
 #define XENLOOP_TEST_SWITCH_LOG	"XENLOOP_TEST_SWITCH_LOG"
@@ -44,6 +49,7 @@ struct xl_config {
 	int log_level;			/* enum xl_log_level */
 	uint32_t spin_ns;		/* ceiling of the adaptive spin */
 	uint64_t register_delay_ns;	/* XENLOOP_REGISTER_DELAY_US */
+	uint32_t reattach_ms;		/* XENLOOP_REATTACH_MS; 0: off */
 	char rundir[PATH_MAX];
 	char log_file[PATH_MAX];	/* "" for stderr */
 	char test_switch_log[PATH_MAX];	/* "" for none */

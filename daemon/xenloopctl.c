@@ -154,6 +154,7 @@ static void xl_print_conns(const struct xl_jv *root)
 {
 	const struct xl_jv *conns = xl_json_get(root, "connections"), *c;
 	const struct xl_jv *trunc = xl_json_get(root, "truncated");
+	const char *ra;
 
 	printf("connections:%s\n", conns && conns->child ? "" : " none");
 	if (conns && conns->child)
@@ -171,7 +172,11 @@ static void xl_print_conns(const struct xl_jv *root)
 		       xl_get(c, "tcp_tx"), xl_get(c, "tcp_rx"),
 		       xl_get(c, "reason"), xl_get(c, "switches"));
 		xl_print_causes(xl_json_get(c, "switched"), 14);
-		printf(" %s:%s\n", xl_get(c, "pid"), xl_get(c, "cookie"));
+		printf(" %s:%s", xl_get(c, "pid"), xl_get(c, "cookie"));
+		ra = xl_get(c, "reattaches");
+		if (strcmp(ra, "0") && strcmp(ra, "-"))
+			printf(" (back onto a new ring: %s)", ra);
+		printf("\n");
 	}
 	if (trunc && trunc->type == XL_JSON_BOOL && trunc->b)
 		printf("  (more connections than fit in one message)\n");
@@ -190,7 +195,7 @@ static void xl_print_totals(const struct xl_jv *root)
 		printf(" %s %s", r->key, xl_json_text(r, "?"));
 	printf("\nswitches off a ring: %s (", xl_get(t, "switches"));
 	xl_print_causes(xl_json_get(t, "switched"), 0);
-	printf(")\n");
+	printf("); back onto a new ring: %s\n", xl_get(t, "reattaches"));
 }
 
 static int xl_print_table(void)

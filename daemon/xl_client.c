@@ -154,6 +154,32 @@ static int xl_pid_netns(pid_t pid, unsigned long *ino)
 	return 0;
 }
 
+#ifndef SO_NETNS_COOKIE
+#define SO_NETNS_COOKIE 71	/* Linux 5.14 */
+#endif
+
+/*
+ * Is the client's end of the link in our network namespace? The kernel
+ * makes the accepted end of a unix connection in the connecting socket's
+ * namespace, so its cookie answers even once the client has exited (a
+ * forking server's child that ended at once: its connection's counts
+ * come in that link), which /proc no longer can. 0, -EPERM, or
+ * -ENOPROTOOPT on a kernel without cookies.
+ */
+static int xl_client_netns_cookie(struct xl_daemon *d, int fd)
+{
+	uint64_t mine, theirs;
+	socklen_t len = sizeof(theirs);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_NETNS_COOKIE, &theirs, &len) < 0)
+		return -errno;
+	len = sizeof(mine);
+	if (getsockopt(d->ns_fd, SOL_SOCKET, SO_NETNS_COOKIE, &mine,
+		       &len) < 0)
+		return -errno;
+	return mine == theirs ? 0 : -EPERM;
+}
+
 static int xl_client_vet(struct xl_daemon *d, int fd, pid_t *pid, uid_t *uid)
 {
 	struct ucred cred;
@@ -167,6 +193,9 @@ static int xl_client_vet(struct xl_daemon *d, int fd, pid_t *pid, uid_t *uid)
 	*uid = cred.uid;
 	if (cred.pid <= 0)
 		return -ESRCH;	/* not in our pid namespace's view */
+	ret = xl_client_netns_cookie(d, fd);
+	if (ret != -ENOPROTOOPT)
+		return ret;
 	ret = xl_pid_netns(cred.pid, &ino);
 	if (ret < 0)
 		return ret;

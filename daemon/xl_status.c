@@ -190,7 +190,8 @@ static void xl_status_switches(struct xl_json *j, const uint32_t *sw32,
 	const char *sep = "";
 	uint32_t i;
 
-	for (i = 0; i < XL_SWITCH_MAX; i++)
+	/* switches off a ring: the causes; coming back is counted apart */
+	for (i = 0; i < XL_SWITCH_REATTACH; i++)
 		sum += sw32 ? sw32[i] : sw64[i];
 	xl_json_put(j, ", \"switches\": %llu, \"switched\": {", sum);
 	for (i = 0; i < XL_SWITCH_MAX; i++) {
@@ -200,7 +201,8 @@ static void xl_status_switches(struct xl_json *j, const uint32_t *sw32,
 		xl_json_put(j, "%s\"%s\": %llu", sep, xl_switch_name(i), n);
 		sep = ", ";
 	}
-	xl_json_put(j, "}");
+	n = sw32 ? sw32[XL_SWITCH_REATTACH] : sw64[XL_SWITCH_REATTACH];
+	xl_json_put(j, "}, \"reattaches\": %llu", n);
 }
 
 static void xl_status_conn(struct xl_json *j, const struct xl_reg *r)

@@ -87,19 +87,28 @@ static void xl_chan_free(struct xl_chan *ch)
 }
 
 /* Common tail of create and attach: become the consumer of our rx
- * direction (the peer's tx direction). */
-static int xl_chan_setup_rx(struct xl_chan *ch, const uint32_t order[2])
+ * direction (the peer's tx direction); quiet: not seen by the producer
+ * until xl_chan_rx_announce(). */
+static int xl_chan_setup_rx(struct xl_chan *ch, const uint32_t order[2],
+			    bool quiet)
 {
 	unsigned int d = !ch->side;
 	int ret;
 
 	ch->order[0] = order[0];
 	ch->order[1] = order[1];
-	ret = xl_ring_rx_init(&ch->rx, xl_chan_dir_sh(ch, d),
-			      xl_chan_dir_data(ch, d), order[d]);
+	ret = xl_ring_rx_init_quiet(&ch->rx, xl_chan_dir_sh(ch, d),
+				    xl_chan_dir_data(ch, d), order[d]);
 	if (ret == 0 && ch->peer)
 		xl_ring_rx_set_peer(&ch->rx, ch->peer);
+	if (ret == 0 && !quiet)
+		xl_ring_rx_announce(&ch->rx);
 	return ret;
+}
+
+void xl_chan_rx_announce(struct xl_chan *ch)
+{
+	xl_ring_rx_announce(&ch->rx);
 }
 
 int xl_chan_create(struct xl_chan **out, const struct xl_backend_ops *ops,
@@ -114,7 +123,7 @@ int xl_chan_create(struct xl_chan **out, const struct xl_backend_ops *ops,
 	ret = ops->create(ch, p, desc);
 	if (ret < 0)
 		goto out_free;
-	ret = xl_chan_setup_rx(ch, p->order);
+	ret = xl_chan_setup_rx(ch, p->order, false);
 	if (ret < 0)
 		goto out_destroy;
 	*out = ch;
@@ -129,7 +138,8 @@ out_free:
 }
 
 /* Attach ch, initialised for desc's side and transport ops. */
-static int xl_chan_do_attach(struct xl_chan *ch, const struct xl_chan_desc *desc)
+static int xl_chan_do_attach(struct xl_chan *ch, const struct xl_chan_desc *desc,
+			     bool quiet)
 {
 	int ret = ch->ops->attach(ch, desc);
 
@@ -141,7 +151,7 @@ static int xl_chan_do_attach(struct xl_chan *ch, const struct xl_chan_desc *desc
 		ret = xl_ring_ctrl_check(ch->ctrl, desc->order[0],
 					 desc->order[1]);
 	if (ret == 0)
-		ret = xl_chan_setup_rx(ch, desc->order);
+		ret = xl_chan_setup_rx(ch, desc->order, quiet);
 	if (ret < 0)
 		ch->ops->destroy(ch);
 	return ret;
@@ -161,7 +171,7 @@ int xl_chan_attach(struct xl_chan **out, const struct xl_chan_desc *desc,
 	ch = xl_chan_alloc(ops, desc->side, spin_ns);
 	if (!ch)
 		return -ENOMEM;
-	ret = xl_chan_do_attach(ch, desc);
+	ret = xl_chan_do_attach(ch, desc, false);
 	if (ret < 0) {
 		free(ch);
 		return ret;
@@ -170,8 +180,9 @@ int xl_chan_attach(struct xl_chan **out, const struct xl_chan_desc *desc,
 	return 0;
 }
 
-int xl_chan_attach_at(struct xl_chan *ch, const struct xl_chan_desc *desc,
-		      uint32_t spin_ns)
+int xl_chan_attach_at_quiet(struct xl_chan *ch,
+			    const struct xl_chan_desc *desc, uint32_t spin_ns,
+			    bool quiet)
 {
 	const struct xl_backend_ops *ops = xl_backend_get(desc->kind);
 	int ret;
@@ -181,9 +192,15 @@ int xl_chan_attach_at(struct xl_chan *ch, const struct xl_chan_desc *desc,
 	if (desc->side > 1)
 		return -EINVAL;
 	xl_chan_init(ch, ops, desc->side, spin_ns);
-	ret = xl_chan_do_attach(ch, desc);
+	ret = xl_chan_do_attach(ch, desc, quiet);
 	ch->placed = true;	/* after the init that cleared it */
 	return ret;
+}
+
+int xl_chan_attach_at(struct xl_chan *ch, const struct xl_chan_desc *desc,
+		      uint32_t spin_ns)
+{
+	return xl_chan_attach_at_quiet(ch, desc, spin_ns, false);
 }
 
 bool xl_chan_tx_peer_attached(struct xl_chan *ch)

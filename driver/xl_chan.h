@@ -110,6 +110,17 @@ int xl_chan_attach_at(struct xl_chan *ch, const struct xl_chan_desc *desc,
 		      uint32_t spin_ns);
 
 /*
+ * The same, and if quiet the peer's producer does not see us as the
+ * consumer of its direction (it keeps to TCP) until xl_chan_rx_announce():
+ * a connection coming back onto a new ring swaps it in first
+ * (docs/protocol.md §5.3).
+ */
+int xl_chan_attach_at_quiet(struct xl_chan *ch,
+			    const struct xl_chan_desc *desc, uint32_t spin_ns,
+			    bool quiet);
+void xl_chan_rx_announce(struct xl_chan *ch);
+
+/*
  * Broker (a daemon): make a channel for two other processes; desc[s] is
  * what side s attaches with. -EOPNOTSUPP if the transport cannot.
  */

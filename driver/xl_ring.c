@@ -375,8 +375,8 @@ ssize_t xl_ring_tx_answer_back(struct xl_ring_tx *tx, struct iovec iov[2])
 
 /* ---- consumer ---- */
 
-int xl_ring_rx_init(struct xl_ring_rx *rx, struct xl_wire_dir *sh,
-		    void *data, uint32_t order)
+int xl_ring_rx_init_quiet(struct xl_ring_rx *rx, struct xl_wire_dir *sh,
+			  void *data, uint32_t order)
 {
 	if (!xl_ring_order_ok(order))
 		return -EINVAL;
@@ -385,9 +385,23 @@ int xl_ring_rx_init(struct xl_ring_rx *rx, struct xl_wire_dir *sh,
 	rx->data = data;
 	rx->size = 1u << order;
 	rx->pstate = XL_WIRE_PROD_IDLE;
-	/* our private state /before/ the producer may start using us */
-	xl_store_release(&sh->c.attached, 1);
 	return 0;
+}
+
+void xl_ring_rx_announce(struct xl_ring_rx *rx)
+{
+	/* our private state /before/ the producer may start using us */
+	xl_store_release(&rx->sh->c.attached, 1);
+}
+
+int xl_ring_rx_init(struct xl_ring_rx *rx, struct xl_wire_dir *sh,
+		    void *data, uint32_t order)
+{
+	int ret = xl_ring_rx_init_quiet(rx, sh, data, order);
+
+	if (ret == 0)
+		xl_ring_rx_announce(rx);
+	return ret;
 }
 
 static ssize_t xl_ring_rx_fail(struct xl_ring_rx *rx, int err)

@@ -130,6 +130,14 @@ void xl_ring_rx_set_peer(struct xl_ring_rx *rx, const struct xl_ring_peer *peer)
 int xl_ring_rx_init(struct xl_ring_rx *rx, struct xl_wire_dir *sh,
 		    void *data, uint32_t order);
 
+/* The same in two steps: ready to consume, but the producer does not see
+ * us (c.attached) until xl_ring_rx_announce(): a connection coming back
+ * onto a new ring keeps its peer on TCP until it can read the ring
+ * (docs/protocol.md §5.3). */
+int xl_ring_rx_init_quiet(struct xl_ring_rx *rx, struct xl_wire_dir *sh,
+			  void *data, uint32_t order);
+void xl_ring_rx_announce(struct xl_ring_rx *rx);
+
 /*
  * Copy up to the free space from iov into the ring and publish it.
  * Returns the count written (> 0), -EAGAIN if the ring is full, -EPIPE if

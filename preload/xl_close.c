@@ -116,20 +116,8 @@ XL_EXPORT void closefrom(int lowfd)
 
 /* ---- the channels' fds (struct xl_fd_keeper, driver/xl_backend.h) ---- */
 
-static int xl_keep_dup(int fd)
-{
-	int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, XL_FD_HIGH);
-
-	if (nfd < 0)	/* a low limit on fds: where there is room */
-		nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, 0);
-	if (nfd < 0)
-		return -errno;
-	xl_fd_internal_add(nfd);
-	return nfd;
-}
-
 const struct xl_fd_keeper xl_chan_fd_keeper = {
-	.dup = xl_keep_dup,
+	.dup = xl_fd_keep,
 	.release = xl_fd_internal_del,
 	.moved = xl_epoll_chan_fd_moved,
 };
@@ -172,17 +160,26 @@ XL_EXPORT int dup(int fd)
 	return nfd;
 }
 
-static void xl_log_evacuate(int fd)
+/* The caller closes the old number (the program's dup2()). */
+static bool xl_log_evacuate(int fd)
 {
 	int nfd;
 
 	if (xl_log_fd() != fd)
-		return;
-	nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+		return false;
+	nfd = xl_fd_keep(fd);
 	xl_fd_internal_del(fd);
 	xl_log_set_fd(nfd >= 0 ? nfd : 2);
-	if (nfd >= 0)
-		xl_fd_internal_add(nfd);
+	return true;
+}
+
+bool xl_fd_evacuate(int fd)
+{
+	bool left_open = xl_link_evacuate(fd) | xl_log_evacuate(fd);
+
+	/* a channel's fd is closed by its move */
+	xl_sock_evacuate_fd(fd);
+	return left_open;
 }
 
 /* The program wants number nfd: if it is one of ours, move ours away. */
@@ -190,9 +187,7 @@ static void xl_dup_make_room(int nfd)
 {
 	if (!xl_fd_is_internal(nfd))
 		return;
-	xl_link_evacuate(nfd);
-	xl_log_evacuate(nfd);
-	xl_sock_evacuate_fd(nfd);
+	xl_fd_evacuate(nfd);
 	xl_sock_claim_fd(nfd);
 }
 

@@ -56,6 +56,16 @@
 #define XL_LINK_MAX_LATE	256
 /* DROPs taken in one pass over the link */
 #define XL_LINK_DROPS		64
+/* How often calls that do not wait look at the link (xl_link_poll_soon()):
+ * at every call for 50 ms after a registration went out (a peer's daemon
+ * answers within a millisecond or two, a loaded one later, and every round
+ * trip a connection makes before it takes its channel goes through the
+ * kernel), then once a millisecond: a connection whose peer has no library
+ * waits for its match to time out (5 s by default), and would else pay a
+ * system call in every send and receive all that time. Waits look at
+ * once. */
+#define XL_LINK_EAGER_NS	50000000ull
+#define XL_LINK_LOOK_NS		1000000ull
 
 static struct {
 	pthread_mutex_t mutex;
@@ -63,6 +73,7 @@ static struct {
 	uint64_t gen;		/* bumped at every (dis)connection */
 	uint64_t next_cookie;
 	uint64_t retry_ns;	/* no new attempt before */
+	uint64_t asked_ns;	/* when the last registration went out */
 	struct xl_sock *pending;
 	unsigned int npending;
 	/* pending sockets whose REGISTER the daemon's full socket could not
@@ -83,9 +94,14 @@ static struct {
 	.next_cookie = 1,
 };
 
+/* The most fds a channel keeps in a process (local: four eventfds and
+ * the liveness socket). */
+#define XL_LINK_CHAN_FDS	5
+
+/* Out of the program's way (xl_fd_keep()). */
 static int xl_link_high_fd(int fd)
 {
-	int nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, XL_FD_HIGH);
+	int nfd = xl_fd_keep(fd);
 
 	if (nfd < 0)
 		return fd;	/* a low limit on fds: keep the one we have */
@@ -173,7 +189,9 @@ static void xl_link_drop(void)
 	while ((s = xl_link.pending)) {
 		xl_link.pending = s->pend_next;
 		s->in_pending = false;
-		xl_sock_make_plain(s);
+		/* one coming back keeps its old channel (adopted again) */
+		if (!atomic_exchange(&s->reattaching, false))
+			xl_sock_make_plain(s);
 	}
 	xl_link.npending = 0;
 }
@@ -200,8 +218,27 @@ static int xl_link_ensure(void)
 	return ret;
 }
 
+/*
+ * The switch counts a registration reports: those off a ring since the
+ * connection last came back onto one (the registration before had the
+ * others: protocol.md §5.3), and how many times it came back in all
+ * (none while a new registration waits: one that is refused must not
+ * add them to the daemon's totals, and the one before said 0).
+ */
+static void xl_link_switches(struct xl_sock *s, struct xl_ctl_msg *msg)
+{
+	int i;
+
+	for (i = 0; i < XL_SWITCH_REATTACH; i++)
+		msg->switches[i] = atomic_load(&s->conn->switches[i]) -
+				   s->conn->switch_base[i];
+	msg->switches[XL_SWITCH_REATTACH] = atomic_load(&s->reattaching) ?
+		0 : atomic_load(&s->conn->switches[XL_SWITCH_REATTACH]);
+}
+
 static void xl_link_pend(struct xl_sock *s)
 {
+	__atomic_store_n(&xl_link.asked_ns, xl_now_ns(), __ATOMIC_RELAXED);
 	s->pend_next = xl_link.pending;
 	xl_link.pending = s;
 	s->in_pending = true;
@@ -415,16 +452,13 @@ bool xl_link_knows(const struct xl_sock *s)
 	       s->link_gen == __atomic_load_n(&xl_link.gen, __ATOMIC_RELAXED);
 }
 
-int xl_link_adopt(struct xl_sock *s)
+/* Send s's adopting REGISTER (§5.2); caller holds the mutex. */
+static int xl_link_adopt_locked(struct xl_sock *s)
 {
 	struct xl_ctl_msg msg = { .type = XL_CTL_REGISTER,
 				  .status = XL_CTL_REG_ADOPT };
-	int ret, i;
+	int ret;
 
-	pthread_mutex_lock(&xl_link.mutex);
-	ret = xl_link_ensure();
-	if (ret < 0 || s->link_gen == xl_link.gen)
-		goto out_unlock;
 	s->cookie = xl_link.next_cookie++;
 	s->link_gen = xl_link.gen;
 	msg.cookie = s->cookie;
@@ -432,14 +466,23 @@ int xl_link_adopt(struct xl_sock *s)
 	msg.local = s->local;
 	msg.remote = s->remote;
 	xl_sock_counts(s, &msg.counts);
-	for (i = 0; i < XL_SWITCH_MAX; i++)
-		msg.switches[i] = atomic_load(&s->conn->switches[i]);
+	xl_link_switches(s, &msg);
 	xl_lib_enter();
 	ret = xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
 	xl_lib_leave();
 	if (ret < 0 && ret != -EAGAIN)
 		xl_link_drop();
-out_unlock:
+	return ret;
+}
+
+int xl_link_adopt(struct xl_sock *s)
+{
+	int ret;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	ret = xl_link_ensure();
+	if (ret == 0 && s->link_gen != xl_link.gen)
+		ret = xl_link_adopt_locked(s);
 	pthread_mutex_unlock(&xl_link.mutex);
 	return ret;
 }
@@ -477,6 +520,93 @@ static void xl_link_park(const struct xl_ctl_msg *chan,
 	xl_ctl_send(xl_link.fd, &msg, fds, NULL, MSG_DONTWAIT);
 }
 
+int xl_link_reattach(struct xl_sock *s)
+{
+	struct xl_ctl_msg close = { .type = XL_CTL_CLOSE };
+	uint64_t old = s->cookie;
+	int ret, i;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	ret = xl_link_ensure();
+	if (ret < 0)
+		goto out_unlock;
+	ret = -EBUSY;
+	if (atomic_load(&s->reattaching) || atomic_load(&s->next_chan) ||
+	    xl_link.npending >= XL_LINK_MAX_PENDING ||
+	    !xl_link_flush_late() || !xl_link_flush_unsent() ||
+	    xl_link.fd < 0 || s->link_gen != xl_link.gen)
+		goto out_unlock;
+	s->cookie = xl_link.next_cookie++;
+	ret = xl_link_send_ask(s, XL_CTL_REGISTER, NULL);
+	if (ret < 0) {
+		s->cookie = old;
+		if (ret != -EAGAIN)
+			xl_link_drop();
+		goto out_unlock;
+	}
+	/* the old registration ends: its byte counts go on in the new one
+	 * (the library's counts are the connection's), so it leaves none
+	 * behind in the daemon's totals; its switches off do, and the new
+	 * one counts from here (xl_link_switches) */
+	close.cookie = old;
+	xl_link_switches(s, &close);
+	close.switches[XL_SWITCH_REATTACH] = 0;
+	xl_link_send_or_keep(&close);
+	for (i = 0; i < XL_SWITCH_REATTACH; i++) {
+		s->switch_prev[i] = s->conn->switch_base[i];
+		s->conn->switch_base[i] = atomic_load(&s->conn->switches[i]);
+	}
+	atomic_store(&s->reattaching, true);
+	xl_link_pend(s);
+out_unlock:
+	pthread_mutex_unlock(&xl_link.mutex);
+	return ret;
+}
+
+/* A re-attach that gets no channel: the socket keeps to its old one, on
+ * TCP, and the daemon lists it again (adopted); caller holds the mutex. */
+static void xl_link_reattach_failed(struct xl_sock *s)
+{
+	/* its switches off are this registration's again */
+	memcpy(s->conn->switch_base, s->switch_prev,
+	       sizeof(s->switch_prev));
+	atomic_store(&s->reattaching, false);
+	s->reattach_since = 0;
+	xl_link_adopt_locked(s);
+}
+
+/* The channel for a socket coming back onto a ring (§5.3): attached in
+ * the conn's free slot, quietly (the peer keeps to TCP until we swap it
+ * in at our next call on the socket). Caller holds the mutex. */
+static void xl_link_on_rechan(const struct xl_ctl_msg *msg,
+			      int fds[XL_CTL_MAX_FDS], struct xl_sock *s)
+{
+	struct xl_chan *cur = atomic_load(&s->chan), *ch;
+	struct xl_chan_desc desc;
+	int ret = -EBUSY;
+
+	ch = cur == &s->conn->chans[0] ? &s->conn->chans[1] :
+					 &s->conn->chans[0];
+	if (!atomic_load(&s->closed) && !s->shared &&
+	    atomic_load(&s->conn->procs) == 1 && !s->retired &&
+	    !atomic_load(&s->next_chan) && !xl_uring_present()) {
+		ret = xl_link_desc(msg, s, fds, &desc);
+		if (ret == 0)
+			ret = xl_chan_attach_at_quiet(ch, &desc,
+						      xl_cfg.spin_ns, true);
+	}
+	xl_ctl_close_fds(fds);
+	if (ret < 0) {
+		xl_link_close_cookie(msg->cookie, XL_REASON_NONE);
+		xl_link_reattach_failed(s);
+		return;
+	}
+	XL_DBG("cookie %llu: a new channel, to swap in",
+	       (unsigned long long)msg->cookie);
+	atomic_store(&s->reattaching, false);
+	atomic_store_explicit(&s->next_chan, ch, memory_order_release);
+}
+
 static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 			    int fds[XL_CTL_MAX_FDS])
 {
@@ -485,6 +615,10 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	struct xl_chan *ch;
 	int ret;
 
+	if (s && atomic_load(&s->reattaching)) {
+		xl_link_on_rechan(msg, fds, s);
+		return;
+	}
 	if (s && atomic_load(&s->closed) && !atomic_load(&s->forked)) {
 		xl_ctl_close_fds(fds);
 		xl_link_close_cookie(msg->cookie, XL_REASON_NONE);
@@ -510,11 +644,19 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 		xl_sock_make_plain(s);
 		return;
 	}
+	if (!xl_fd_batch_begin(XL_LINK_CHAN_FDS, xl_link.fd)) {
+		/* its fds would leave the program fewer of its own */
+		xl_ctl_close_fds(fds);
+		xl_link_close_cookie(msg->cookie, XL_REASON_RESOURCES);
+		xl_sock_make_plain(s);
+		return;
+	}
 	/* in the socket's shared state: see struct xl_conn */
-	ch = &s->conn->chan;
+	ch = &s->conn->chans[0];
 	ret = xl_link_desc(msg, s, fds, &desc);
 	if (ret == 0)
 		ret = xl_chan_attach_at(ch, &desc, xl_cfg.spin_ns);
+	xl_fd_batch_end();
 	xl_ctl_close_fds(fds);	/* attach made its own copies */
 	if (ret < 0) {
 		XL_WARN("cannot attach the channel of cookie %llu: %s",
@@ -529,6 +671,19 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	xl_sock_attach(s, ch);
 }
 
+/* A channel whose fds did not fit under the program's limit. */
+static void xl_link_on_chan_cut(const struct xl_ctl_msg *msg)
+{
+	struct xl_sock *s = xl_link_take(msg->cookie);
+
+	if (!s)
+		return;
+	XL_DBG("cookie %llu: no room for the channel's fds",
+	       (unsigned long long)msg->cookie);
+	xl_link_close_cookie(msg->cookie, XL_REASON_RESOURCES);
+	xl_sock_make_plain(s);
+}
+
 static void xl_link_on_nochan(const struct xl_ctl_msg *msg)
 {
 	struct xl_sock *s = xl_link_take(msg->cookie);
@@ -537,6 +692,10 @@ static void xl_link_on_nochan(const struct xl_ctl_msg *msg)
 		return;
 	XL_DBG("cookie %llu stays on TCP (reason %d)",
 	       (unsigned long long)msg->cookie, msg->status);
+	if (atomic_load(&s->reattaching)) {
+		xl_link_reattach_failed(s);
+		return;
+	}
 	xl_sock_make_plain(s);
 }
 
@@ -548,6 +707,12 @@ static int xl_link_recv_one(void)
 	int ret;
 
 	ret = xl_ctl_recv(xl_link.fd, &msg, fds, NULL, 0, MSG_DONTWAIT);
+	if (ret == -EMFILE) {
+		/* the program holds every number its limit allows */
+		if (msg.type == XL_CTL_CHAN)
+			xl_link_on_chan_cut(&msg);
+		return 0;
+	}
 	if (ret < 0)
 		return ret;
 	switch (msg.type) {
@@ -606,6 +771,31 @@ void xl_link_poll(void)
 		xl_sock_drop(drop[i]);
 }
 
+void xl_link_poll_soon(void)
+{
+	static _Atomic uint64_t next_ns;
+	uint64_t now, next;
+
+	/* nothing asked, nothing to send: what else comes (DROP) is read
+	 * once a second by the sockets that have channels */
+	if (__atomic_load_n(&xl_link.fd, __ATOMIC_RELAXED) < 0 ||
+	    (!__atomic_load_n(&xl_link.npending, __ATOMIC_RELAXED) &&
+	     !__atomic_load_n(&xl_link.nunsent, __ATOMIC_RELAXED) &&
+	     !__atomic_load_n(&xl_link.nlate, __ATOMIC_RELAXED)))
+		return;
+	now = xl_now_ns();
+	if (now - __atomic_load_n(&xl_link.asked_ns, __ATOMIC_RELAXED) <
+	    XL_LINK_EAGER_NS) {
+		xl_link_poll();
+		return;
+	}
+	next = atomic_load_explicit(&next_ns, memory_order_relaxed);
+	if (now < next || !atomic_compare_exchange_strong(&next_ns, &next,
+						now + XL_LINK_LOOK_NS))
+		return;
+	xl_link_poll();
+}
+
 int xl_link_pollfd(void)
 {
 	return xl_link.fd;
@@ -614,15 +804,13 @@ int xl_link_pollfd(void)
 void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason)
 {
 	struct xl_ctl_msg msg = { .type = type };
-	int i;
 
 	pthread_mutex_lock(&xl_link.mutex);
 	if (xl_link.fd >= 0 && s->cookie && s->link_gen == xl_link.gen) {
 		msg.cookie = s->cookie;
 		msg.reason = reason;
 		xl_sock_counts(s, &msg.counts);
-		for (i = 0; i < XL_SWITCH_MAX; i++)
-			msg.switches[i] = atomic_load(&s->conn->switches[i]);
+		xl_link_switches(s, &msg);
 		xl_lib_enter();
 		xl_link_send_or_keep(&msg);
 		xl_lib_leave();
@@ -630,24 +818,26 @@ void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason)
 	pthread_mutex_unlock(&xl_link.mutex);
 }
 
-void xl_link_evacuate(int fd)
+bool xl_link_evacuate(int fd)
 {
+	bool moved = false;
 	int nfd;
 
 	pthread_mutex_lock(&xl_link.mutex);
 	if (xl_link.fd == fd) {
-		nfd = real.fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
+		nfd = xl_fd_keep(fd);
 		xl_fd_internal_del(fd);
 		if (nfd >= 0) {
 			xl_link.fd = nfd;
-			xl_fd_internal_add(nfd);
 		} else {
 			xl_link.fd = -1;
 			xl_link_drop();
 		}
-		/* the program's dup2() closes the old number */
+		/* the caller closes the old number (the program's dup2()) */
+		moved = true;
 	}
 	pthread_mutex_unlock(&xl_link.mutex);
+	return moved;
 }
 
 /*
@@ -670,6 +860,14 @@ static void xl_link_disown_all(void)
 		xl_link.pending = s->pend_next;
 		s->in_pending = false;
 		msg.cookie = s->cookie;
+		if (atomic_exchange(&s->reattaching, false)) {
+			/* shared now: it stays on TCP (§5.3) */
+			msg.type = XL_CTL_CLOSE;
+			xl_ctl_send(xl_link.fd, &msg, NULL, NULL,
+				    MSG_DONTWAIT);
+			msg.type = XL_CTL_DISOWN;
+			continue;
+		}
 		/* an unsent REGISTER: the daemon knows nothing to disown */
 		if (!s->reg_unsent &&
 		    xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT) == 0)

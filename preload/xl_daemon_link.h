@@ -29,6 +29,13 @@ int xl_link_adopt(struct xl_sock *s);
 /* Does the daemon we talk to now have s's registration? A hint. */
 bool xl_link_knows(const struct xl_sock *s);
 
+/*
+ * s, done with its ring, asks for a new one (protocol.md §5.3): a fresh
+ * REGISTER (a new cookie) while s keeps its state and old channel, and
+ * the old registration is closed. 0 or -errno (nothing was sent).
+ */
+int xl_link_reattach(struct xl_sock *s);
+
 /* Claim the channel of s, a socket shared by fork() that this process now
  * holds alone (fd proves it to the daemon). 0: s waits for it (PENDING). */
 int xl_link_claim(struct xl_sock *s, int fd);
@@ -43,6 +50,11 @@ bool xl_link_usable(void);
 /* Process whatever the daemon sent, without waiting. */
 void xl_link_poll(void);
 
+/* The same from a call that does not wait (a send, a receive with data,
+ * a look at readiness): at most once per XL_LINK_LOOK_NS in the process,
+ * since each look is a system call. */
+void xl_link_poll_soon(void);
+
 /* The descriptor to include in a wait for daemon messages, or -1. */
 int xl_link_pollfd(void);
 
@@ -53,6 +65,6 @@ void xl_link_unpend(struct xl_sock *s);
 void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason);
 
 /* dup2() wants fd, which is the link's: move the link elsewhere. */
-void xl_link_evacuate(int fd);
+bool xl_link_evacuate(int fd);
 
 #endif /* XL_DAEMON_LINK_H */

@@ -178,6 +178,29 @@ static uint64_t xl_ep_new_tag(void)
 	return t | 0x8000000000000001ull;
 }
 
+/* A registry's own fd (inner instance, self-kick), out of the program's
+ * numbers (xl_fd_keep()); fd < 0 (errno set) passes through. */
+static int xl_ep_own(int fd)
+{
+	int nfd;
+
+	if (fd < 0)
+		return fd;
+	nfd = xl_fd_keep(fd);
+	if (nfd < 0)
+		return fd;	/* where it is */
+	real.close(fd);
+	return nfd;
+}
+
+static void xl_ep_close_own(int fd)
+{
+	if (fd < 0)
+		return;
+	xl_fd_internal_del(fd);
+	real.close(fd);
+}
+
 static void xl_ep_put(struct xl_ep *ep)
 {
 	int i;
@@ -194,8 +217,8 @@ static void xl_ep_put(struct xl_ep *ep)
 		free(ep->ent[i]);
 	}
 	free(ep->ent);
-	real.close(ep->inner);
-	real.close(ep->self);
+	xl_ep_close_own(ep->inner);
+	xl_ep_close_own(ep->self);
 	pthread_mutex_destroy(&ep->mutex);
 	free(ep);
 }
@@ -219,10 +242,10 @@ static int xl_ep_setup(struct xl_ep *ep)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
 
-	ep->inner = real.epoll_create1(EPOLL_CLOEXEC);
+	ep->inner = xl_ep_own(real.epoll_create1(EPOLL_CLOEXEC));
 	if (ep->inner < 0)
 		return -errno;
-	ep->self = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ep->self = xl_ep_own(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
 	if (ep->self < 0)
 		return -errno;
 	ev.data.u64 = XL_EP_SELF;
@@ -345,6 +368,8 @@ static void xl_ep_drop_chan_fds(struct xl_ep *ep, struct xl_ep_ent *e)
 			xl_ep_inner_del(ep, e->cfd[i]);
 		e->cfd[i] = -1;
 	}
+	if (e->ch)
+		xl_sock_chan_hold(e->s, e->ch, -1);
 	e->ch = NULL;
 }
 
@@ -418,7 +443,14 @@ static void xl_ep_add_chan_fd(struct xl_ep *ep, struct xl_ep_ent *e, int slot,
 		e->cfd[slot] = fd;
 }
 
-/* Put the socket's channel fds in inner, once it has a channel. */
+/*
+ * Put the socket's channel fds in inner, once it has a channel; when it
+ * came back onto a new one (protocol.md §5.3), the old one's fds out
+ * first. The hold comes /before/ a second look at the socket's channel:
+ * the swap stores the new one before the retired one may be freed, and
+ * freeing looks at the holds (xl_stream.c), so a channel held here is
+ * never one already freed.
+ */
 static void xl_ep_sync_chan(struct xl_ep *ep, struct xl_ep_ent *e)
 {
 	struct xl_chan *ch = atomic_load(&e->s->chan);
@@ -426,6 +458,13 @@ static void xl_ep_sync_chan(struct xl_ep *ep, struct xl_ep_ent *e)
 
 	if (!ch || e->ch == ch)
 		return;
+	xl_sock_chan_hold(e->s, ch, 1);
+	if (atomic_load(&e->s->chan) != ch) {
+		xl_sock_chan_hold(e->s, ch, -1);
+		return;		/* swapped again: the next sync */
+	}
+	if (e->ch)
+		xl_ep_drop_chan_fds(ep, e);
 	e->ch = ch;
 	memset(&e->reclaim, 0, sizeof(e->reclaim));
 	if (xl_chan_pollfds(ch, XL_WAIT_DATA, pfd, 2) == 2) {
@@ -1273,22 +1312,25 @@ static bool xl_ep_arm(struct xl_ep *ep)
 }
 
 /* Where the rings a spin watches stood when it began: the producer index
- * of each ring the program reads, the consumer index of each it writes. */
-static void xl_ep_spin_mark(struct xl_ep *ep)
+ * of each ring the program reads, the consumer index of each it writes.
+ * Returns how many entries have rings to watch. */
+static int xl_ep_spin_mark(struct xl_ep *ep)
 {
 	struct xl_ep_ent *e;
-	int i;
+	int i, n = 0;
 
 	for (i = 0; i < ep->n; i++) {
 		e = ep->ent[i];
 		if (e->disabled || !e->ch)
 			continue;
+		n++;
 		e->spin_prod = XL_READ_ONCE(e->ch->rx.sh->p.prod);
 		/* our ring's shared half exists once we opened it */
 		e->spin_tx = atomic_load(&e->s->conn->tx_ring);
 		if (e->spin_tx)
 			e->spin_cons = XL_READ_ONCE(e->ch->tx.sh->c.cons);
 	}
+	return n;
 }
 
 /* Has one of them moved? Two loads a socket, where a full look at its
@@ -1333,8 +1375,11 @@ static bool xl_ep_spin(struct xl_ep *ep)
 		return false;
 	if (!ep->spin_cur || ep->spin_cur > xl_cfg.spin_ns)
 		ep->spin_cur = xl_cfg.spin_ns;
+	/* no ring (sockets still waiting for their channels, or whose peer
+	 * has no library): only the kernel can wake us */
+	if (!xl_ep_spin_mark(ep))
+		return false;
 	end = xl_now_ns() + ep->spin_cur;
-	xl_ep_spin_mark(ep);
 	do {
 		if (xl_ep_spin_moved(ep)) {
 			ep->spin_cur = xl_cfg.spin_ns;
@@ -1450,7 +1495,7 @@ static int xl_ep_look(struct xl_ep_call *c, int cnt, bool tag)
 	int n;
 
 	if (atomic_load(&ep->npending))
-		xl_link_poll();
+		xl_link_poll_soon();
 	pthread_mutex_lock(&ep->mutex);
 	xl_ep_sync(ep);
 	xl_ep_sweep(ep);

@@ -21,6 +21,7 @@ static pthread_mutex_t xl_fd_mutex = PTHREAD_MUTEX_INITIALIZER;
  * placeholders) and five per channel, so not a short list. Zero pages of
  * it cost nothing until a bit in them is set. */
 static _Atomic uint64_t xl_fd_internal[XL_FD_MAX / 64];
+static _Atomic unsigned int xl_fd_ninternal;	/* bits set in it */
 
 void xl_fd_lock(void)
 {
@@ -99,15 +100,44 @@ struct xl_sock *xl_fd_clear(int fd, struct xl_sock *s)
 
 void xl_fd_internal_add(int fd)
 {
-	if ((unsigned int)fd < XL_FD_MAX)
-		atomic_fetch_or(&xl_fd_internal[fd / 64], 1ull << (fd % 64));
+	uint64_t bit = 1ull << (fd % 64);
+
+	if ((unsigned int)fd < XL_FD_MAX &&
+	    !(atomic_fetch_or(&xl_fd_internal[fd / 64], bit) & bit))
+		atomic_fetch_add(&xl_fd_ninternal, 1);
 }
 
 void xl_fd_internal_del(int fd)
 {
-	if ((unsigned int)fd < XL_FD_MAX)
-		atomic_fetch_and(&xl_fd_internal[fd / 64],
-				 ~(1ull << (fd % 64)));
+	uint64_t bit = 1ull << (fd % 64);
+
+	if ((unsigned int)fd < XL_FD_MAX &&
+	    (atomic_fetch_and(&xl_fd_internal[fd / 64], ~bit) & bit))
+		atomic_fetch_sub(&xl_fd_ninternal, 1);
+}
+
+unsigned int xl_fd_internal_count(void)
+{
+	return atomic_load_explicit(&xl_fd_ninternal, memory_order_relaxed);
+}
+
+unsigned int xl_fd_internal_count_from(int fd, int end)
+{
+	unsigned int n = 0;
+	uint64_t w;
+
+	if (fd < 0)
+		fd = 0;
+	if (end > (int)XL_FD_MAX)
+		end = (int)XL_FD_MAX;
+	for (; fd < end; fd = (fd | 63) + 1) {
+		w = atomic_load_explicit(&xl_fd_internal[fd / 64],
+					 memory_order_relaxed) >> (fd % 64);
+		if (end - fd < 64 - fd % 64)
+			w &= (1ull << (end - fd)) - 1;
+		n += (unsigned int)__builtin_popcountll(w);
+	}
+	return n;
 }
 
 bool xl_fd_is_internal(int fd)

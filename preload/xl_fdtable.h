@@ -55,6 +55,9 @@ struct xl_sock *xl_fd_clear(int fd, struct xl_sock *s);
 void xl_fd_internal_add(int fd);
 void xl_fd_internal_del(int fd);
 bool xl_fd_is_internal(int fd);
+/* How many there are; how many in [fd, end). */
+unsigned int xl_fd_internal_count(void);
+unsigned int xl_fd_internal_count_from(int fd, int end);
 
 /* The first fd in [fd, last] that is the library's or a tracked socket,
  * or -1 (close_range()). */

@@ -116,6 +116,7 @@ static int xl_poll_count(const struct pollfd *fds, nfds_t n)
 static void xl_poll_take(struct xl_poll_call *c)
 {
 	struct xl_sock *s;
+	bool asked = false;
 	nfds_t i;
 	int st;
 
@@ -126,8 +127,15 @@ static void xl_poll_take(struct xl_poll_call *c)
 			xl_sock_put(s);
 			s = NULL;
 		}
+		asked |= st == XL_SOCK_PENDING && atomic_load(&s->reg_taken);
 		c->ent[i].s = s;
 	}
+	/* The daemon's answer is otherwise read only after a sleep: a
+	 * socket with kernel bytes (its peer wrote before we took our
+	 * channel) is ready at once, and a program that polls it without
+	 * reading would never take the channel the peer already uses. */
+	if (asked)
+		xl_link_poll_soon();
 }
 
 /* Look at every tracked socket's rings; returns how many are ready. */
@@ -204,13 +212,28 @@ static int xl_poll_kernel(struct xl_poll_call *c, nfds_t nk, int timeout_ms)
 	return ret < 0 ? -errno : ret;
 }
 
-/* Spin on the rings for the configured budget; true if one became ready. */
+/* Is some socket waiting for its ring (not only for the kernel)? */
+static bool xl_poll_rings_wait(const struct xl_poll_call *c)
+{
+	nfds_t i;
+
+	for (i = 0; i < c->n; i++) {
+		if (c->ent[i].s && (c->ent[i].r.wait_data ||
+				    c->ent[i].r.wait_space))
+			return true;
+	}
+	return false;
+}
+
+/* Spin on the rings for the configured budget; true if one became ready.
+ * Without a ring to wait for (sockets still waiting for their channels,
+ * or whose peer has no library) only the kernel can wake us. */
 static bool xl_poll_spin(struct xl_poll_call *c)
 {
 	uint64_t end = xl_now_ns() + xl_cfg.spin_ns;
 	unsigned int i = 0;
 
-	if (!xl_cfg.spin_ns)
+	if (!xl_cfg.spin_ns || !xl_poll_rings_wait(c))
 		return false;
 	do {
 		if (xl_poll_eval(c))

@@ -77,6 +77,7 @@ static const struct {
 	XL_SYM(execve, "execve"), XL_SYM(execv, "execv"),
 	XL_SYM(execvp, "execvp"), XL_SYM(execvpe, "execvpe"),
 	XL_SYM(fexecve, "fexecve"), XL_SYM(execveat, "execveat"),
+	XL_SYM(prlimit, "prlimit"),
 };
 
 /* Symbols an older libc may lack; everything else must resolve. */
@@ -126,12 +127,14 @@ static void xl_atfork_prepare(void)
 {
 	xl_link_atfork_prepare();
 	xl_sock_atfork_prepare();
+	xl_rlimit_atfork_prepare();
 	xl_fd_lock();
 }
 
 static void xl_atfork_parent(void)
 {
 	xl_fd_unlock();
+	xl_rlimit_atfork_parent();
 	xl_sock_atfork_parent();
 	xl_link_atfork_parent();
 }
@@ -139,6 +142,7 @@ static void xl_atfork_parent(void)
 static void xl_atfork_child(void)
 {
 	xl_fd_reinit();
+	xl_rlimit_atfork_child();
 	xl_sock_atfork_child();
 	xl_link_atfork_child();
 	xl_epoll_atfork_child();
@@ -175,12 +179,14 @@ __attribute__((constructor)) static void xl_constructor(void)
 }
 
 /* A program may end without closing its sockets (exit() with them open):
- * the daemon must still learn the final counts. */
+ * the daemon must still learn the final counts, and the peer the reset
+ * that unread bytes cause. */
 __attribute__((destructor)) static void xl_destructor(void)
 {
 	if (xl_in_lib || xl_cfg.disabled)
 		return;
 	xl_lib_enter();
+	xl_sock_exit_unread();
 	xl_sock_exit_counts();
 	xl_lib_leave();
 }

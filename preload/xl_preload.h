@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
@@ -94,6 +95,8 @@ struct xl_socket_calls {
 	int (*execvpe)(const char *, char *const[], char *const[]);
 	int (*fexecve)(int, char *const[], char *const[]);
 	int (*execveat)(int, const char *, char *const[], char *const[], int);
+	int (*prlimit)(pid_t, __rlimit_resource_t, const struct rlimit *,
+		       struct rlimit *);
 };
 
 extern struct xl_socket_calls real;
@@ -151,6 +154,24 @@ bool xl_uring_present(void);
 /* Raise SIGPIPE in the calling thread, as the kernel does for EPIPE. */
 void xl_raise_sigpipe(void);
 
+/*
+ * The library's own descriptors and the program's RLIMIT_NOFILE
+ * (xl_rlimit.c). xl_fd_keep(): a close-on-exec copy of fd, marked the
+ * library's, above the program's soft limit where the hard one leaves
+ * room, else high below it; or -errno. xl_fd_batch_begin(): may the
+ * library take n more descriptors without eating into what the program
+ * could still open (probe: any open fd)? If so (true), the calling
+ * thread's xl_fd_keep() calls until xl_fd_batch_end() place them at the
+ * cost of one raise of the limit; other threads' wait.
+ * xl_fd_evacuate(): the library's descriptor fd moves to where
+ * xl_fd_keep() puts one (xl_close.c); true if the old number is left open
+ * for the caller to close.
+ */
+int xl_fd_keep(int fd);
+bool xl_fd_batch_begin(unsigned int n, int probe);
+void xl_fd_batch_end(void);
+bool xl_fd_evacuate(int fd);
+
 /* fork handlers of the other modules */
 void xl_link_atfork_prepare(void);
 void xl_link_atfork_parent(void);
@@ -159,5 +180,8 @@ void xl_sock_atfork_prepare(void);
 void xl_sock_atfork_parent(void);
 void xl_sock_atfork_child(void);
 void xl_epoll_atfork_child(void);
+void xl_rlimit_atfork_prepare(void);
+void xl_rlimit_atfork_parent(void);
+void xl_rlimit_atfork_child(void);
 
 #endif /* XL_PRELOAD_H */

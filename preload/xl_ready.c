@@ -118,7 +118,7 @@ static void xl_ready_rx_early(struct xl_sock *s, struct xl_chan *ch,
 		return;
 	}
 	off = XL_READ_ONCE(ch->rx.sh->p.start_off);
-	if (atomic_load_explicit(&s->conn->tcp_rx, memory_order_relaxed) < off) {
+	if (xl_conn_rx_off(s->conn) < off) {
 		r->kern_in = true;	/* bytes from before the switch */
 		return;
 	}

@@ -24,6 +24,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -303,6 +304,12 @@ static int xl_sock_placeholder_fd(void)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) < 0)
 		return -1;
 	real.close(pair[1]);
+	/* out of the program's numbers where it can be (xl_fd_keep()) */
+	xl_sock_placeholder = xl_fd_keep(pair[0]);
+	if (xl_sock_placeholder >= 0) {
+		real.close(pair[0]);
+		return xl_sock_placeholder;
+	}
 	xl_sock_placeholder = pair[0];
 	xl_fd_internal_add(pair[0]);
 	return pair[0];
@@ -364,14 +371,16 @@ void xl_sock_evacuate_fd(int fd)
 	}
 	pthread_mutex_unlock(&xl_sock_mutex);
 	for (s = list; s; s = next) {
-		struct xl_chan *ch = atomic_load(&s->chan);
+		struct xl_chan *ch[3] = { atomic_load(&s->chan), s->retired,
+					  atomic_load(&s->next_chan) };
+		int i;
 
 		next = s->evac_next;
-		if (ch) {
-			xl_lib_enter();
-			xl_chan_move_fd(ch, fd);
-			xl_lib_leave();
-		}
+		xl_lib_enter();
+		for (i = 0; i < 3; i++)
+			if (ch[i])
+				xl_chan_move_fd(ch[i], fd);
+		xl_lib_leave();
 		xl_sock_put(s);
 	}
 }
@@ -481,6 +490,28 @@ void xl_sock_tick(struct xl_sock *s)
 	/* the daemon's words for connections that have their channel
 	 * (DROP) are read here, once a second at most */
 	xl_link_poll();
+}
+
+/*
+ * The program ends with sockets still open: the kernel closes them after
+ * us. One with ring bytes it never read must reset, as the kernel does a
+ * socket closed with unread bytes (RFC 2525): the kernel does not see
+ * those bytes, so tell it (see xl_sock_close_fd()).
+ */
+void xl_sock_exit_unread(void)
+{
+	struct xl_sock *s;
+	int fd = 0;
+
+	while ((fd = xl_fd_next_of_interest(fd, INT_MAX)) >= 0) {
+		s = xl_fd_peek(fd);
+		if (s && xl_sock_tryget(s)) {
+			if (atomic_load(&s->state) == XL_SOCK_CHAN)
+				xl_sock_reset_if_unread(s, fd);
+			xl_sock_put(s);
+		}
+		fd++;
+	}
 }
 
 void xl_sock_exit_counts(void)

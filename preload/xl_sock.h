@@ -78,9 +78,33 @@ struct xl_conn {
 	bool rx_back;		/* we published BACK (rx_lock) */
 	uint64_t rx_back_ns;	/* when: a switch ends at the next TCP byte */
 	_Atomic uint32_t switches[XL_SWITCH_MAX];
+	uint32_t switch_mark;	/* switches off counted at the last coming
+				 * back (protocol.md §5.3) */
+	uint32_t switch_base[XL_SWITCH_REATTACH];	/* those of earlier
+				 * registrations (xl_daemon_link.c) */
 
-	struct xl_chan chan;	/* xl_sock.chan points here once attached */
+	/* xl_sock.chan points to one once attached; coming back onto a new
+	 * ring attaches it in the other (protocol.md §5.3) */
+	struct xl_chan chans[2];
 };
+
+/*
+ * Whole-stream offsets of a direction: all it moved by either path. A
+ * ring's start_off is one of these (protocol.md §5.3: a connection may
+ * move onto a ring again after it left one); at the first switch the
+ * ring's share is 0 and they are the kernel's counts. The sender's is
+ * exact when no resend is left (a resend is taken out of ring_tx at once
+ * and added to tcp_tx as it goes).
+ */
+static inline uint64_t xl_conn_tx_off(struct xl_conn *c)
+{
+	return atomic_load(&c->tcp_tx) + atomic_load(&c->ring_tx);
+}
+
+static inline uint64_t xl_conn_rx_off(struct xl_conn *c)
+{
+	return atomic_load(&c->tcp_rx) + atomic_load(&c->ring_rx);
+}
 
 /* Take a lock of a struct xl_conn (one its holder's death left is
  * taken over as it stands); the try variant says whether it did. */
@@ -117,6 +141,15 @@ struct xl_sock {
 	bool reg_unsent;	/* its REGISTER waits for room (link mutex) */
 	struct xl_sock *unsent_next;
 	uint64_t link_gen;	/* link connection that took the registration */
+
+	/* coming back onto a new ring (protocol.md §5.3, xl_stream.c) */
+	_Atomic bool reattaching;	/* its REGISTER waits for an answer */
+	_Atomic bool tx_hold;	/* the old ring is not to be opened */
+	struct xl_chan *_Atomic next_chan;	/* attached, to swap in */
+	struct xl_chan *retired;	/* swapped out, freed when unused */
+	uint64_t reattach_since;	/* ns: done with its ring since */
+	uint32_t switch_prev[XL_SWITCH_REATTACH];	/* switch_base before */
+	_Atomic int ep_hold[2];	/* epoll entries holding chans[i]'s fds */
 
 	_Atomic uint64_t next_stats_ns;
 	_Atomic uint32_t ops;
@@ -199,6 +232,9 @@ void xl_sock_tick(struct xl_sock *s);
  * daemon has the last counts when the kernel closes them. */
 void xl_sock_exit_counts(void);
 
+/* At exit: sockets left open with unread ring bytes will reset. */
+void xl_sock_exit_unread(void);
+
 /* Fill c with the byte counts so far. */
 void xl_sock_counts(struct xl_sock *s, struct xl_ctl_counts *c);
 
@@ -260,6 +296,26 @@ bool xl_stream_unread(struct xl_sock *s);
  * and the peer, seeing us gone, sends again what we never consumed.
  */
 void xl_stream_exec_leave(struct xl_sock *s, int fd);
+
+/*
+ * Coming back onto a new ring (protocol.md §5.3; XENLOOP_REATTACH_MS):
+ * at a call on the socket, with a reference and no lock held. Frees a
+ * retired channel nothing uses any more, swaps in a channel that came,
+ * and asks for one once the socket is done with its ring for long enough.
+ */
+void xl_stream_reattach_step(struct xl_sock *s);
+
+/* The last close (or the last holder of a fork()ed socket lets go): the
+ * channels besides the current one go too (last) or are forgotten. */
+void xl_stream_reattach_end(struct xl_sock *s, bool last);
+
+/* Which of the conn's slots ch is; the count of epoll entries holding its
+ * fds moves by d (xl_epoll.c). */
+static inline void xl_sock_chan_hold(struct xl_sock *s, struct xl_chan *ch,
+				     int d)
+{
+	atomic_fetch_add(&s->ep_hold[ch == &s->conn->chans[1]], d);
+}
 
 /* ---- readiness (xl_ready.c) ---- */
 

@@ -8,13 +8,14 @@
  * Each direction counts the payload that went through the kernel socket
  * (tcp_tx, tcp_rx). Sending: through the kernel until the peer has
  * attached as the consumer of our ring; then the ring is opened at
- * start_off = tcp_tx and every later byte goes there. tx_lock makes the
- * switch atomic with respect to our own sends, so no kernel send is in
- * flight when the ring takes over.
+ * start_off = tcp_tx (+ ring_tx: whole-stream offsets, protocol.md §5.3)
+ * and every later byte goes there. tx_lock makes the switch atomic with
+ * respect to our own sends, so no kernel send is in flight when the ring
+ * takes over.
  *
  * Receiving: through the kernel until the peer's ring has started, and
- * then only up to its start_off; from tcp_rx == start_off on, the ring
- * only. The peer writes nothing to the kernel socket after opening its
+ * then only up to its start_off; from tcp_rx (+ ring_rx) == start_off on,
+ * the ring only. The peer writes nothing to the kernel socket after opening its
  * ring, so the bytes the kernel still holds are exactly those before
  * start_off, in order. When the ring is drained and its peer gone, the
  * kernel socket has the last word (0 for a FIN, ECONNRESET for a reset),
@@ -41,6 +42,7 @@
 
 #include "xl_barrier.h"
 #include "xl_daemon_link.h"
+#include "xl_epoll.h"
 #include "xl_preload.h"
 #include "xl_sock.h"
 
@@ -464,8 +466,7 @@ static void xl_tx_leave_now(struct xl_sock *s, struct xl_chan *ch, int fd,
 	}
 	XL_DBG("cookie %llu: sending on TCP again from offset %llu",
 	       (unsigned long long)s->cookie,
-	       (unsigned long long)(atomic_load(&s->conn->tcp_tx) +
-				    atomic_load(&s->conn->ring_tx)));
+	       (unsigned long long)xl_conn_tx_off(s->conn));
 	s->conn->tx_closed = true;
 	xl_tx_to_tcp(s->conn);
 	xl_switch_count(s->conn, cause);
@@ -500,6 +501,8 @@ static void xl_tx_housekeep_try(struct xl_sock *s, struct xl_chan *ch, int fd)
 	xl_tx_housekeep(s, ch, fd);
 	pthread_mutex_unlock(&c->tx_lock);
 }
+
+static bool xl_reattach_swap(struct xl_sock *s, bool take_rx);
 
 /* ---- receiving ---- */
 
@@ -543,7 +546,8 @@ static int xl_rx_back(struct xl_sock *s, struct xl_chan *ch, int cause)
 	}
 	XL_INFO("cookie %llu: leaving the peer's ring (%s) after %llu bytes",
 		(unsigned long long)s->cookie,
-		cause == XL_SWITCH_DROP ? "dropped" : "corrupt",
+		cause == XL_SWITCH_DROP ? "dropped" :
+		cause < 0 ? "for a new one" : "corrupt",
 		(unsigned long long)xl_ring_rx_offset(&ch->rx));
 	if (r == 1) {
 		/* all the rest is on TCP, right after what we read */
@@ -560,7 +564,7 @@ static int xl_rx_back(struct xl_sock *s, struct xl_chan *ch, int cause)
  */
 static int xl_rx_where(struct xl_sock *s, struct xl_chan *ch, uint64_t *limit)
 {
-	uint64_t off = 0, tcp_rx = atomic_load(&s->conn->tcp_rx);
+	uint64_t off = 0, at = xl_conn_rx_off(s->conn);
 	int r;
 
 	*limit = UINT64_MAX;
@@ -582,17 +586,17 @@ static int xl_rx_where(struct xl_sock *s, struct xl_chan *ch, uint64_t *limit)
 			return -ECONNRESET;
 		return xl_rx_where(s, ch, limit);
 	}
-	if (r == 1 && tcp_rx > off) {
+	if (r == 1 && at > off) {
 		xl_rx_break(s);
 		return -ECONNRESET;
 	}
 	if (r == 0)
 		return XL_RX_TCP;
-	if (tcp_rx == off) {
+	if (at == off) {
 		atomic_store_explicit(&s->conn->rx_ring, true, memory_order_release);
 		return XL_RX_RING;
 	}
-	*limit = off - tcp_rx;
+	*limit = off - at;
 	return XL_RX_TCP;
 }
 
@@ -1019,6 +1023,9 @@ static ssize_t xl_rx_loop(struct xl_rx_call *c)
 			return xl_rx_end(c, -EBADF);
 		if (atomic_load(&c->s->conn->broken))
 			return xl_rx_end(c, -ECONNRESET);
+		/* a new ring came: ours to swap in, we hold rx_lock */
+		if (atomic_load(&c->s->next_chan))
+			xl_reattach_swap(c->s, false);
 		ch = atomic_load_explicit(&c->s->chan, memory_order_acquire);
 		/* before anything reads the ring's state: void, it would say
 		 * the peer never started its ring, and the kernel's end of
@@ -1054,7 +1061,8 @@ ssize_t xl_stream_recv(struct xl_sock *s, int fd, struct msghdr *msg,
 
 	xl_signal_wait_begin();
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
-		xl_link_poll();
+		xl_link_poll_soon();
+	xl_stream_reattach_step(s);
 	ret = xl_iovs_init(&c.v, msg->msg_iov, msg->msg_iovlen);
 	if (ret < 0)
 		return ret;
@@ -1083,13 +1091,13 @@ static bool xl_tx_may_switch(struct xl_sock *s, struct xl_chan *ch)
 {
 	return ch && !atomic_load(&s->conn->shut_wr) &&
 	       !atomic_load(&s->conn->broken) && !atomic_load(&s->conn->tx_left) &&
-	       !atomic_load(&s->conn->drop_req) &&
+	       !atomic_load(&s->conn->drop_req) && !atomic_load(&s->tx_hold) &&
 	       xl_chan_peer_live(ch) && xl_chan_tx_peer_attached(ch);
 }
 
 static int xl_tx_switch(struct xl_sock *s, struct xl_chan *ch)
 {
-	uint64_t off = atomic_load(&s->conn->tcp_tx);
+	uint64_t off = xl_conn_tx_off(s->conn);
 	int ret = xl_chan_tx_open(ch, off);
 
 	if (ret < 0)
@@ -1290,7 +1298,8 @@ ssize_t xl_stream_send(struct xl_sock *s, int fd, const struct msghdr *msg,
 
 	xl_signal_wait_begin();
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
-		xl_link_poll();
+		xl_link_poll_soon();
+	xl_stream_reattach_step(s);
 	xl_conn_lock(&s->conn->tx_lock);
 	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
 	xl_tx_housekeep(s, ch, fd);
@@ -1334,7 +1343,7 @@ ssize_t xl_stream_kernel_tx(struct xl_sock *s,
 	ssize_t ret = -EXDEV;
 
 	if (atomic_load(&s->state) == XL_SOCK_PENDING)
-		xl_link_poll();
+		xl_link_poll_soon();
 	xl_conn_lock(&s->conn->tx_lock);
 	ch = atomic_load_explicit(&s->chan, memory_order_acquire);
 	xl_tx_housekeep(s, ch, fd);
@@ -1532,6 +1541,7 @@ void xl_stream_finish(struct xl_sock *s)
 		return;
 	}
 	atomic_store(&s->chan, NULL);
+	xl_stream_reattach_end(s, last);
 	/* a child without a mapping of the ring (Xen: the kernel does not
 	 * copy grant mappings) cannot end it: it lets go like a non-last
 	 * holder, and the peer learns from the unmap-notify */
@@ -1553,4 +1563,195 @@ void xl_stream_finish(struct xl_sock *s)
 	xl_link_counts(s, XL_CTL_CLOSE, atomic_load(&s->conn->broken) ?
 		       XL_REASON_PROTOCOL : XL_REASON_NONE);
 	xl_chan_destroy(ch);
+}
+
+/* ---- coming back onto a new ring (protocol.md §5.3) ---- */
+
+/* Processes that hold s's stream, its state, causes that end the ring for
+ * good (MSG_OOB, a peer that exec()ed): may it come back at all? */
+static bool xl_reattach_allowed(struct xl_sock *s)
+{
+	struct xl_conn *c = s->conn;
+
+	return xl_cfg.reattach_ms &&
+	       atomic_load(&s->state) == XL_SOCK_CHAN && !s->shared &&
+	       atomic_load(&c->procs) == 1 && !atomic_load(&s->closed) &&
+	       !atomic_load(&c->broken) && !atomic_load(&c->shut_rd) &&
+	       !atomic_load(&c->shut_wr) && atomic_load(&s->chan) &&
+	       !atomic_load(&c->switches[XL_SWITCH_OOB]) &&
+	       !atomic_load(&c->switches[XL_SWITCH_EXEC]);
+}
+
+/* Switches off a ring so far, whatever their cause. */
+static uint32_t xl_reattach_offs(struct xl_conn *c)
+{
+	uint32_t n = 0;
+	int i;
+
+	for (i = 0; i < XL_SWITCH_REATTACH; i++)
+		n += atomic_load(&c->switches[i]);
+	return n;
+}
+
+/* Only a connection that left its ring since it last came back (or
+ * since its start) comes back. */
+static bool xl_reattach_left(struct xl_conn *c)
+{
+	return xl_reattach_offs(c) != c->switch_mark;
+}
+
+/*
+ * Is the socket done with its channel both ways? Sending: off the ring
+ * (it left, or its consumer went BACK before it opened), no resend left.
+ * Receiving: reading TCP for good; a direction whose peer never opened
+ * its ring goes BACK at consumed 0 first, so that the peer never opens
+ * it after. On true our direction is held off the old ring (tx_hold).
+ * Caller holds both locks.
+ */
+static bool xl_reattach_done(struct xl_sock *s, struct xl_chan *ch)
+{
+	struct xl_conn *c = s->conn;
+	uint32_t cst = XL_READ_ONCE(ch->ctrl->dir[ch->side].c.state);
+
+	if (atomic_load(&c->tx_ring) || atomic_load(&c->tx_resend) ||
+	    (!atomic_load(&c->tx_left) && cst != XL_WIRE_CONS_BACK))
+		return false;
+	if (!c->rx_ring_dead && !c->rx_tcp_only) {
+		if (atomic_load(&c->rx_ring) || c->rx_back)
+			return false;	/* the ring to its end first */
+		if (xl_rx_back(s, ch, -1) < 0 || !c->rx_ring_dead)
+			return false;
+	}
+	atomic_store(&s->tx_hold, true);
+	return true;
+}
+
+/* Ask for a new channel if the socket has been done with its ring for
+ * XENLOOP_REATTACH_MS. */
+static void xl_reattach_ask(struct xl_sock *s)
+{
+	struct xl_conn *c = s->conn;
+	uint64_t now = xl_now_ns();
+	bool done = false;
+
+	if (s->reattaching || !xl_reattach_left(c))
+		return;
+	if (!s->reattach_since) {
+		s->reattach_since = now;
+		return;
+	}
+	if (now - s->reattach_since < xl_cfg.reattach_ms * 1000000ull)
+		return;
+	if (!xl_conn_trylock(&c->rx_lock))
+		return;
+	if (xl_conn_trylock(&c->tx_lock)) {
+		done = xl_reattach_done(s, atomic_load(&s->chan));
+		if (done)
+			atomic_store(&c->drop_req, false);
+		pthread_mutex_unlock(&c->tx_lock);
+	}
+	pthread_mutex_unlock(&c->rx_lock);
+	if (!done)
+		return;
+	s->reattach_since = now;	/* the next try, if this one fails */
+	if (xl_link_reattach(s) < 0)
+		return;
+	XL_DBG("cookie %llu: asking for a new ring",
+	       (unsigned long long)s->cookie);
+}
+
+/*
+ * Swap in the channel that came: under both locks, so that no sender or
+ * receiver is in the old one; rx_lock is the caller's unless take_rx. The
+ * pointer first (a lock-free look that sees the old flags sees TCP), the
+ * directions' flags fresh, then our consumer is announced: from then on
+ * the peer may open its new ring. Returns true if it was done.
+ */
+static bool xl_reattach_swap(struct xl_sock *s, bool take_rx)
+{
+	struct xl_conn *c = s->conn;
+	struct xl_chan *next, *old;
+
+	if (take_rx && !xl_conn_trylock(&c->rx_lock))
+		return false;
+	if (!xl_conn_trylock(&c->tx_lock)) {
+		if (take_rx)
+			pthread_mutex_unlock(&c->rx_lock);
+		return false;
+	}
+	next = atomic_exchange(&s->next_chan, NULL);
+	if (next) {
+		old = atomic_load(&s->chan);
+		atomic_store_explicit(&s->chan, next, memory_order_release);
+		c->rx_ring_dead = c->rx_tcp_only = c->rx_back = false;
+		atomic_store(&c->rx_ring, false);
+		c->tx_closed = c->tx_gone_seen = false;
+		atomic_store(&c->tx_left, false);
+		s->retired = old;
+		s->reattach_since = 0;
+		c->switch_mark = xl_reattach_offs(c);
+		atomic_fetch_add(&c->switches[XL_SWITCH_REATTACH], 1);
+		atomic_store(&s->tx_hold, false);
+		xl_chan_rx_announce(next);
+		XL_INFO("cookie %llu: coming back onto a new ring at offsets "
+			"%llu (ours) and %llu (the peer's)",
+			(unsigned long long)s->cookie,
+			(unsigned long long)xl_conn_tx_off(c),
+			(unsigned long long)xl_conn_rx_off(c));
+	}
+	pthread_mutex_unlock(&c->tx_lock);
+	if (take_rx)
+		pthread_mutex_unlock(&c->rx_lock);
+	if (next)
+		xl_epoll_sock_changed(s);
+	return next != NULL;
+}
+
+/* Free the retired channel once no call but ours is in progress (a
+ * lock-free look may have loaded it before the swap) and no epoll entry
+ * has its fds in its interest list. */
+static void xl_reattach_reap(struct xl_sock *s)
+{
+	struct xl_chan *old = s->retired;
+	int busy = atomic_load(&s->refcnt) - 1 - atomic_load(&s->nfds) -
+		   atomic_load(&s->nep);
+
+	if (busy || atomic_load(&s->ep_hold[old == &s->conn->chans[1]]) ||
+	    atomic_load(&s->conn->procs) != 1)
+		return;
+	s->retired = NULL;
+	xl_lib_enter();
+	xl_chan_destroy(old);
+	xl_lib_leave();
+}
+
+void xl_stream_reattach_step(struct xl_sock *s)
+{
+	if (!xl_cfg.reattach_ms)
+		return;
+	if (s->retired)
+		xl_reattach_reap(s);
+	if (atomic_load(&s->next_chan)) {
+		xl_reattach_swap(s, true);
+		return;
+	}
+	if (!s->retired && xl_reattach_allowed(s))
+		xl_reattach_ask(s);
+}
+
+void xl_stream_reattach_end(struct xl_sock *s, bool last)
+{
+	struct xl_chan *ch[2] = { s->retired,
+				  atomic_exchange(&s->next_chan, NULL) };
+	int i;
+
+	s->retired = NULL;
+	for (i = 0; i < 2; i++) {
+		if (!ch[i])
+			continue;
+		if (last && xl_chan_mapped(ch[i]))
+			xl_chan_destroy(ch[i]);
+		else
+			xl_chan_forget(ch[i]);
+	}
 }

@@ -99,7 +99,9 @@ enum xl_ctl_switch {
 	XL_SWITCH_PEER,		/* the other end asked (its cause there) */
 	XL_SWITCH_OOB,		/* MSG_OOB */
 	XL_SWITCH_EXEC,		/* the peer exec()ed */
-	XL_SWITCH_MAX = 6	/* array size (one spare keeps it 8-aligned) */
+	XL_SWITCH_REATTACH,	/* not a switch off: came back onto a new ring
+				 * (protocol.md §5.3) */
+	XL_SWITCH_MAX = 6	/* array size */
 };
 
 /* REGISTER's status: the socket has had its channel since before this

@@ -11,6 +11,11 @@
 # library's own socket option; "conform: nochan" otherwise), and the
 # daemons' counters (xenloopctl status --json) grew by ring bytes.
 #
+# A scenario that differs runs once more, reference and library, alone:
+# a few race a signal or a peer's pause against a blocking call, and on a
+# loaded machine plain TCP itself can come out either way. It passes if
+# the second run matches, and the log shows the first run's difference.
+#
 # Known differences, expected to go away as the library is fixed, are
 # listed in XL_CONFORM_XFAIL (below): NAME for the run with the library at
 # both ends, NAME@cli or NAME@srv for the runs with it at one end. A
@@ -215,6 +220,63 @@ for mode in $MODES; do
 	[ "$mode" = lib ] || run_mode "$mode"
 done
 
+# differs MODE NAME: does the run differ from the reference, or (lib) has
+# it a reason to doubt the rings were used?
+differs() {
+	! diff -q "$OUT/plain/$2" "$OUT/$1/$2" >/dev/null ||
+		{ [ "$1" = lib ] && [ -n "$(cat "$OUT/lib/$2.problem")" ]; }
+}
+
+# retry MODE NAME: a scenario that differed runs once more, both the
+# reference and MODE, alone (no other scenario alongside). The scenarios
+# that race a signal or a peer's pause against a blocking call (KICK_MS,
+# LATE_MS) can come out either way on plain TCP too when the machine is
+# loaded; a difference the library causes shows again. The first
+# transcripts stay in $OUT/first/ and the log says what they were.
+retry() {
+	local mode=$1 name=$2 port ring0 tcp0 ring1 tcp1 f
+	port=$((PORT[$name] + 200))
+	mkdir -p "$OUT/first/plain" "$OUT/first/$mode"
+	for f in "$OUT/plain/$name" "$OUT/$mode/$name"; do
+		cp "$f" "$OUT/first/${f#"$OUT"/}"
+	done
+	diff -u --label plain --label "$mode" "$OUT/plain/$name" \
+		"$OUT/$mode/$name" >"$OUT/first/$mode/$name.diff" || true
+	run_one plain "$name" "$port"
+	[ "$mode" != lib ] || read -r ring0 tcp0 < <(carried)
+	run_one "$mode" "$name" $((port + 100))
+	if [ "$mode" = lib ]; then
+		read -r ring1 tcp1 < <(carried)
+		if grep -qh '^conform: nochan' "$OUT/lib/$name".*.err; then
+			echo "not on the ring: $(grep -h '^conform: nochan' \
+				"$OUT/lib/$name".*.err | tr '\n' ' ')"
+		elif [[ ${FLAGS[$name]} != *noring,* ]] &&
+		     [ $((ring1 - ring0)) -le 0 ]; then
+			echo "no payload byte through a ring (kernel" \
+				"$((tcp1 - tcp0)) bytes)"
+		fi >"$OUT/lib/$name.problem"
+		echo "ring $((ring1 - ring0)) bytes, kernel $((tcp1 - tcp0))" \
+			"bytes" >"$OUT/lib/$name.ring"
+	fi
+	if differs "$mode" "$name"; then
+		return
+	fi
+	RETRIED+=("$name@$mode")
+	xl_log "$name@$mode differed in the first run and matched when run" \
+		"again alone; the first run's difference:"
+	sed -n '3,20s/^/  /p' "$OUT/first/$mode/$name.diff" >&2
+}
+
+RETRIED=()
+for mode in $MODES; do
+	for name in "${NAMES[@]}"; do
+		[ "$mode" = lib ] || [[ ${FLAGS[$name]} == *one,* ]] || continue
+		if differs "$mode" "$name" && ! is_xfail "$name" "$mode"; then
+			retry "$mode" "$name"
+		fi
+	done
+done
+
 # judge MODE NAME: the verdict on one run against the reference.
 judge() {
 	local mode=$1 name=$2 key="$2@$1" differs=0 problem="" f end
@@ -275,6 +337,7 @@ xl_log "conformance: $npass passed, $nxfail known differences" \
 	"in $((SECONDS - t0)) s"
 [ ${#XFAILED[@]} = 0 ] || xl_log "XFAIL: ${XFAILED[*]}"
 [ ${#XPASSED[@]} = 0 ] || xl_log "XPASS: ${XPASSED[*]}"
+[ ${#RETRIED[@]} = 0 ] || xl_log "matched only when run again: ${RETRIED[*]}"
 [ ${#FAILED[@]} = 0 ] || xl_log "FAIL: ${FAILED[*]}"
 [ $nfail = 0 ] && [ $nxpass = 0 ] || exit 1
 xl_log "PASS"

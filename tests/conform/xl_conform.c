@@ -2770,6 +2770,56 @@ static void srv_quiet(int lfd, int fd)
 	recv_eof("rest", fd);
 }
 
+/*
+ * The peer writes before we first look: the server's connection is
+ * registered (the library's socket option asks for its channel), the
+ * client takes its own and writes while the server sleeps, and the
+ * server then only polls (no read) until its channel is there. The
+ * kernel says readable at once: the daemon's answer must still be taken.
+ */
+static void cli_chan_late_look(int fd)
+{
+	int d = cli_conn();
+
+	if (d < 0)
+		return;
+	wait_chans_ms(&d, 1, 3000);
+	send_pat(d, 3001, 52);
+	get1(fd);
+	close(d);
+}
+
+static void srv_chan_late_look(int lfd, int fd)
+{
+	struct xl_sock_info info;
+	int d = srv_accept(lfd);
+
+	if (d < 0)
+		return;
+	sock_info(d, &info);
+	msleep(300);
+	wait_chans(&d, 1);
+	poll_show("poll", d, POLLIN, WAIT_MS);
+	recv_n("3001 bytes", d, 3001);
+	put1(fd, 'e');
+	close(d);
+}
+
+/* The program exits with bytes it never read on its socket, without
+ * closing it: the kernel resets the connection (RFC 2525). */
+static void cli_exit_unread(int fd)
+{
+	put1(fd, 'g');
+	poll_show("poll", fd, POLLIN, WAIT_MS);
+}
+
+static void srv_exit_unread(int lfd, int fd)
+{
+	get1(fd);
+	send_pat(fd, 10, 53);
+	recv_eof("rest", fd);
+}
+
 static const struct scen scens[] = {
 	SC(epoll_level, S_ONE),
 	SC(epoll_edge, S_ONE),
@@ -2838,6 +2888,8 @@ static const struct scen scens[] = {
 	SC2(ppoll_sigmask, quiet, S_NORING),
 	SC(rcvlowat, 0),
 	SC(epoll_listener, 0),
+	SC(chan_late_look, 0),
+	SC(exit_unread, S_ONE),
 };
 
 static const struct scen *scen_find(const char *name)

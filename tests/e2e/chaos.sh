@@ -11,8 +11,13 @@
 # again. Every byte must arrive exactly once and in order on every
 # connection, none may be reset, and most bytes must still have gone
 # through rings; a daemon started again must list every connection of its
-# namespace within seconds (their processes tell it), and can drop them. Prints the switches and how long each kept its reader
-# waiting (p50/p99, from XENLOOP_TEST_SWITCH_LOG).
+# namespace within seconds (their processes tell it), and can drop them.
+# Both programs run with XENLOOP_REATTACH_MS (CHAOS_REATTACH_MS, default
+# 1000; 0 turns it off), so connections that left their rings come back
+# onto new ones (protocol.md §5.3): both daemons must count some, and at
+# least three quarters of the bytes must have gone through rings (about
+# two thirds do without it). Prints the switches and how long each kept
+# its reader waiting (p50/p99, from XENLOOP_TEST_SWITCH_LOG).
 . "${XL_TOP_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/edge-lib.sh"
 
 xl_require_root
@@ -24,6 +29,8 @@ N=${CHAOS_CONNS:-104}
 SECS=${CHAOS_SECS:-60}
 KIB=${CHAOS_KIB:-128}
 PORT=5301
+# dropped connections come back onto new rings after this long (0: never)
+REATTACH_MS=${CHAOS_REATTACH_MS:-1000}
 RANDOM=${CHAOS_SEED:-$$}
 xl_log "seed $RANDOM, $N connections, $SECS s"
 e2_preload_setup	# the sanitizer build's runtime first, if any
@@ -78,11 +85,13 @@ for c in json.load(sys.stdin)["connections"]:
 }
 
 xl_bg e2_shim "$XL_NS_B" env XENLOOP_TEST_SWITCH_LOG="$OUT/sw.b" \
+	XENLOOP_REATTACH_MS="$REATTACH_MS" \
 	"$CHAOS" -l "$XL_ADDR_B" $PORT -n "$N" -d "$SECS" -k "$KIB" \
 	-t $((SECS + 60)) >"$OUT/server" 2>"$OUT/server.err"
 SRV=$XL_LAST_PID
 xl_wait_for 10 grep -q '^listening' "$OUT/server" || xl_fail "no server"
 xl_bg e2_shim "$XL_NS_A" env XENLOOP_TEST_SWITCH_LOG="$OUT/sw.a" \
+	XENLOOP_REATTACH_MS="$REATTACH_MS" \
 	"$CHAOS" -c "$XL_ADDR_B" $PORT -n "$N" -d "$SECS" -k "$KIB" \
 	-t $((SECS + 60)) >"$OUT/client" 2>"$OUT/client.err"
 CLI=$XL_LAST_PID
@@ -127,6 +136,22 @@ while [ $((SECONDS - START)) -lt $((SECS - 3)) ]; do
 	sleep 0.$((RANDOM % 5 + 1))
 done
 xl_log "chaos done: $drops drops, $corrupts corruptions, $kills daemon kills"
+# how many times connections came back onto a new ring, as the daemon
+# counts them (its totals count the live connections too)
+reattached() {
+	ctl "$1" status --json 2>/dev/null | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["totals"].get("reattaches", 0))' 2>/dev/null ||
+		echo 0
+}
+sleep 1.2	# a STATS tick
+back_a=$(reattached "$XL_NS_A") back_b=$(reattached "$XL_NS_B")
+if [ -n "${CHAOS_DEBUG:-}" ]; then
+	ctl "$XL_NS_A" status --json >/tmp/chaos.status.a 2>&1
+	ctl "$XL_NS_B" status --json >/tmp/chaos.status.b 2>&1
+	ctl "$XL_NS_A" status >/tmp/chaos.table.a 2>&1
+fi
+xl_log "came back onto new rings: $back_a (client side), $back_b (server side)"
 [ -n "${CHAOS_DEBUG:-}" ] && cp "$OUT/actions" /tmp/chaos.actions
 
 timeout $((SECS + 60)) tail --pid="$CLI" -f /dev/null ||
@@ -137,9 +162,13 @@ wait "$CLI" || xl_fail "the client failed (see above)"
 wait "$SRV" || xl_fail "the server failed (see above)"
 
 # every byte once: what one end sent, the other received, per connection
-python3 - "$OUT" "$N" "$drops" "$corrupts" <<'PY' || xl_fail "streams differ"
+back=off
+[ "$REATTACH_MS" != 0 ] && back=on
+python3 - "$OUT" "$N" "$drops" "$corrupts" "$back" "$back_a" "$back_b" \
+	<<'PY' || xl_fail "streams differ"
 import sys
 out, n, drops, corrupts = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+back, back_a, back_b = sys.argv[5], int(sys.argv[6]), int(sys.argv[7])
 def load(name):
     conns, total = {}, None
     for line in open(f"{out}/{name}"):
@@ -175,6 +204,10 @@ print(f"e2e: chaos: {n} connections, {rx} bytes checked, "
       f"p50 {pct(0.5):.2f} ms p99 {pct(0.99):.2f} ms")
 if not ns:
     print("e2e: no switch happened")
+    sys.exit(1)
+if back != "off" and (min(back_a, back_b) == 0 or ring * 4 < rx * 3):
+    print("e2e: dropped connections did not come back onto rings "
+          f"({back_a}, {back_b} times; {100.0 * ring / rx:.1f}% on rings)")
     sys.exit(1)
 if ring * 2 < rx:
     print("e2e: most bytes did not go through rings")

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -128,6 +129,37 @@ START_TEST(test_nonblocking_and_eof)
 }
 END_TEST
 
+/* A receiver at its RLIMIT_NOFILE: the message stands, the fds that came
+ * are closed, and the caller is told (-EMFILE), not handed a broken one. */
+START_TEST(test_fds_over_limit)
+{
+	struct xl_ctl_msg m = { .type = XL_CTL_CHAN, .cookie = 7, .nfds = 2 };
+	struct xl_ctl_msg r;
+	struct rlimit old, low;
+	int fds[XL_CTL_MAX_FDS], p[2], next;
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_eq(xl_ctl_send(sp[0], &m, p, NULL, 0), 0);
+	next = dup(p[0]);
+	ck_assert_int_ge(next, 0);
+	close(next);
+	/* room for one fd: the lowest free number, the one under the limit */
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	low = old;
+	low.rlim_cur = (rlim_t)next + 1;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ck_assert_int_eq(xl_ctl_recv(sp[1], &r, fds, NULL, 0, 0), -EMFILE);
+	ck_assert_uint_eq(r.type, XL_CTL_CHAN);
+	ck_assert_uint_eq(r.cookie, 7);
+	ck_assert_int_eq(fds[0], -1);
+	/* the one that came was closed again */
+	ck_assert_int_eq(fcntl(next, F_GETFD), -1);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	close(p[0]);
+	close(p[1]);
+}
+END_TEST
+
 START_TEST(test_send_rejects_bad_envelopes)
 {
 	struct xl_ctl_msg m = { .type = XL_CTL_CHAN };
@@ -201,6 +233,7 @@ static Suite *ctl_io_suite(void)
 	tcase_add_test(tc, test_text);
 	tcase_add_test(tc, test_nonblocking_and_eof);
 	tcase_add_test(tc, test_send_rejects_bad_envelopes);
+	tcase_add_test(tc, test_fds_over_limit);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("hostile_peer");
