@@ -216,6 +216,14 @@ bool xl_chan_tx_peer_attached(struct xl_chan *ch)
 	       XL_READ_ONCE(sh->c.state) == XL_WIRE_CONS_OPEN;
 }
 
+uint32_t xl_chan_tx_cons_state(struct xl_chan *ch)
+{
+	struct xl_wire_dir *sh = xl_chan_dir_sh(ch, ch->side);
+
+	xl_chan_pull(ch, &sh->c, sizeof(sh->c));
+	return XL_READ_ONCE(sh->c.state);
+}
+
 int xl_chan_tx_reclaim(struct xl_chan *ch, struct xl_chan_reclaim *st)
 {
 	uint32_t prod, cons;

@@ -132,6 +132,10 @@ int xl_chan_create_pair(const struct xl_backend_ops *ops,
  * a stream that started on TCP move onto the ring. */
 bool xl_chan_tx_peer_attached(struct xl_chan *ch);
 
+/* The consumer state (XL_WIRE_CONS_*) the peer shows for our direction,
+ * usable before tx_open. */
+uint32_t xl_chan_tx_cons_state(struct xl_chan *ch);
+
 /* Start producing: the first byte sent is at stream offset start_off. */
 int xl_chan_tx_open(struct xl_chan *ch, uint64_t start_off);
 

@@ -1611,7 +1611,7 @@ static bool xl_reattach_left(struct xl_conn *c)
 static bool xl_reattach_done(struct xl_sock *s, struct xl_chan *ch)
 {
 	struct xl_conn *c = s->conn;
-	uint32_t cst = XL_READ_ONCE(ch->ctrl->dir[ch->side].c.state);
+	uint32_t cst = xl_chan_tx_cons_state(ch);
 
 	if (atomic_load(&c->tx_ring) || atomic_load(&c->tx_resend) ||
 	    (!atomic_load(&c->tx_left) && cst != XL_WIRE_CONS_BACK))
