@@ -131,6 +131,14 @@ run_case() {
 		xl_wait_for 5 xl_no_connections "$XL_NS_A"
 		xl_wait_for 5 xl_no_connections "$XL_NS_B"
 		read -r r1 t1b c1 < <(totals)
+		# the daemons' fallback and switch counts (cumulative) for a look
+		{ xl_status_json "$XL_NS_A"; xl_status_json "$XL_NS_B"; } |
+			"$XL_PY" -c '
+import json, sys
+for doc in sys.stdin.read().replace("}\n{", "}\x00{").split("\x00"):
+    j = json.loads(doc)
+    print({k: v for k, v in j["fallbacks"].items() if v},
+          j["totals"]["switched"])' >"$out.daemons" 2>&1
 		echo "rc=$rc" >>"$out.out"
 		if [ "$mode" = plain ]; then
 			PLAIN_TIME[$name]=$(echo "$t1 - $t0" | bc)
@@ -420,11 +428,46 @@ case_node() {
 	echo "node rc=$?"
 }
 
+# errors a client sees: a refused connection, a peer that resets
+case_refused() {
+	timeout $T "${C[@]}" curl -sS http://$B:7099/ 2>&1
+	echo "curl rc=$?"
+	timeout $T "${C[@]}" nc -z -w 2 $B 7099 2>&1
+	echo "nc rc=$?"
+	timeout $T "${C[@]}" /usr/bin/python3 -c '
+import socket, sys
+try:
+    socket.create_connection((sys.argv[1], 7099), timeout=5)
+except OSError as e:
+    print(type(e).__name__, e.errno)' $B
+	# a server that resets: SO_LINGER 0 close after reading a line
+	srv /usr/bin/python3 -c '
+import socket, struct, sys
+l = socket.create_server((sys.argv[1], 7098), reuse_port=True)
+while True:
+    c, _ = l.accept()
+    c.recv(100)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()' $B
+	wait_port 7098
+	timeout $T "${C[@]}" /usr/bin/python3 -c '
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], 7098), timeout=5)
+s.sendall(b"x\n")
+time.sleep(0.5)
+try:
+    print("recv", s.recv(10))
+    s.sendall(b"y" * 100000)
+    print("send ok")
+except OSError as e:
+    print(type(e).__name__, e.errno)' $B
+}
+
 nginx_conf
 CASES=("$@")
 [ ${#CASES[@]} -gt 0 ] || CASES=(socat_up socat_down nc curl_pyhttp curl_nginx ab
 	git rsync ssh py_asyncio py_selectors py_sockall py_sendfile
-	py_forking py_threading iperf3 sockperf redis memcached node)
+	py_forking py_threading iperf3 sockperf redis memcached node refused)
 for c in "${CASES[@]}"; do
 	run_case "$c"
 done
