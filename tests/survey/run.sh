@@ -320,7 +320,7 @@ case_ssh() {
 		chmod 600 "$D/authkeys"
 	fi
 	mkdir -p /run/sshd
-	srv /usr/sbin/sshd -D -e -p 7009 -o ListenAddress=$B -h "$D/hostkey" \
+	srv /usr/sbin/sshd -D -e ${SSHD_OPTS:-} -p 7009 -o ListenAddress=$B -h "$D/hostkey" \
 		-o AuthorizedKeysFile="$D/authkeys" -o StrictModes=no \
 		-o PasswordAuthentication=no -o UsePAM=no -o PidFile=none
 	wait_port 7009
@@ -336,6 +336,9 @@ case_ssh() {
 		<"$D/www/big.bin"
 	echo "ssh up rc=$?"
 }
+
+# the same with sshd's re-exec off (-r): the child serves the socket
+case_ssh_r() { SSHD_OPTS=-r case_ssh; }
 
 # python3 programs: asyncio streams, selectors, loop.sock_sendall and
 # loop.sock_sendfile, socketserver forking and threading (pyprogs.py)
