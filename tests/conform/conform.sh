@@ -175,11 +175,27 @@ run_plain() {
 	xl_log "plain: ${#NAMES[@]} scenarios in $((SECONDS - t0)) s"
 }
 
+# note_rings NAME RING0 TCP0 RING1 TCP1: from the daemons' counts before
+# and after NAME's run in lib mode, what the rings and the kernel carried
+# ($OUT/lib/NAME.ring) and any reason to doubt the rings were used
+# ($OUT/lib/NAME.problem, a blank line if none).
+note_rings() {
+	local name=$1 ring=$(($4 - $2)) tcp=$(($5 - $3)) problem=
+	if grep -qh '^conform: nochan' "$OUT/lib/$name".*.err; then
+		problem="not on the ring: $(grep -h '^conform: nochan' \
+			"$OUT/lib/$name".*.err | tr '\n' ' ')"
+	elif [[ ${FLAGS[$name]} != *noring,* ]] && [ $ring -le 0 ]; then
+		problem="no payload byte through a ring (kernel $tcp bytes)"
+	fi
+	echo "$problem" >"$OUT/lib/$name.problem"
+	echo "ring $ring bytes, kernel $tcp bytes" >"$OUT/lib/$name.ring"
+}
+
 # run_mode MODE: the scenarios of MODE (ports BASE_PORT + 100 up); in lib
 # mode, what the rings and the kernel carried for each in $OUT/lib/NAME.ring
 # and any reason to doubt the rings were used in $OUT/lib/NAME.problem.
 run_mode() {
-	local mode=$1 name flags t1=$SECONDS ring0 tcp0 ring1 tcp1 problem
+	local mode=$1 name flags t1=$SECONDS ring0 tcp0 ring1 tcp1
 	[ "$mode" != lib ] || read -r ring0 tcp0 < <(carried)
 	for name in "${NAMES[@]}"; do
 		flags=${FLAGS[$name]}
@@ -187,18 +203,7 @@ run_mode() {
 		run_one "$mode" "$name" $((PORT[$name] + 100))
 		[ "$mode" = lib ] || continue
 		read -r ring1 tcp1 < <(carried)
-		problem=
-		if grep -qh '^conform: nochan' "$OUT/lib/$name".*.err; then
-			problem="not on the ring: $(grep -h '^conform: nochan' \
-				"$OUT/lib/$name".*.err | tr '\n' ' ')"
-		elif [[ $flags != *noring,* ]] && [ $((ring1 - ring0)) -le 0 ]
-		then
-			problem="no payload byte through a ring (kernel"
-			problem+=" $((tcp1 - tcp0)) bytes)"
-		fi
-		echo "$problem" >"$OUT/lib/$name.problem"
-		echo "ring $((ring1 - ring0)) bytes, kernel $((tcp1 - tcp0))" \
-			"bytes" >"$OUT/lib/$name.ring"
+		note_rings "$name" "$ring0" "$tcp0" "$ring1" "$tcp1"
 		ring0=$ring1 tcp0=$tcp1
 	done
 	xl_log "$mode: done in $((SECONDS - t1)) s"
@@ -247,16 +252,7 @@ retry() {
 	run_one "$mode" "$name" $((port + 100))
 	if [ "$mode" = lib ]; then
 		read -r ring1 tcp1 < <(carried)
-		if grep -qh '^conform: nochan' "$OUT/lib/$name".*.err; then
-			echo "not on the ring: $(grep -h '^conform: nochan' \
-				"$OUT/lib/$name".*.err | tr '\n' ' ')"
-		elif [[ ${FLAGS[$name]} != *noring,* ]] &&
-		     [ $((ring1 - ring0)) -le 0 ]; then
-			echo "no payload byte through a ring (kernel" \
-				"$((tcp1 - tcp0)) bytes)"
-		fi >"$OUT/lib/$name.problem"
-		echo "ring $((ring1 - ring0)) bytes, kernel $((tcp1 - tcp0))" \
-			"bytes" >"$OUT/lib/$name.ring"
+		note_rings "$name" "$ring0" "$tcp0" "$ring1" "$tcp1"
 	fi
 	if differs "$mode" "$name"; then
 		return
@@ -279,13 +275,9 @@ done
 
 # judge MODE NAME: the verdict on one run against the reference.
 judge() {
-	local mode=$1 name=$2 key="$2@$1" differs=0 problem="" f end
+	local mode=$1 name=$2 key="$2@$1" problem="" f end
 	[ "$mode" != lib ] || problem=$(cat "$OUT/lib/$name.problem")
-	if ! diff -q "$OUT/plain/$name" "$OUT/$mode/$name" >/dev/null ||
-	   [ -n "$problem" ]; then
-		differs=1
-	fi
-	if [ $differs = 1 ]; then
+	if differs "$mode" "$name"; then
 		if is_xfail "$name" "$mode"; then
 			nxfail=$((nxfail + 1))
 			XFAILED+=("$key")
