@@ -502,6 +502,15 @@ static void xl_link_close_cookie(uint64_t cookie, uint32_t reason)
 	xl_link_send_or_keep(&msg);
 }
 
+/* s does not take the channel of msg: the daemon hears why (CLOSE), and
+ * the socket stays on TCP. */
+static void xl_link_decline(const struct xl_ctl_msg *msg, struct xl_sock *s,
+			    uint32_t reason)
+{
+	xl_link_close_cookie(msg->cookie, reason);
+	xl_sock_make_plain(s);
+}
+
 /* The descriptor a CHAN message carries, checked against what we asked. */
 static int xl_link_desc(const struct xl_ctl_msg *msg, const struct xl_sock *s,
 			int fds[XL_CTL_MAX_FDS], struct xl_chan_desc *desc)
@@ -621,8 +630,7 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	}
 	if (s && atomic_load(&s->closed) && !atomic_load(&s->forked)) {
 		xl_ctl_close_fds(fds);
-		xl_link_close_cookie(msg->cookie, XL_REASON_NONE);
-		xl_sock_make_plain(s);
+		xl_link_decline(msg, s, XL_REASON_NONE);
 		return;
 	}
 	if (!s || atomic_load(&s->forked)) {
@@ -640,15 +648,13 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	if (xl_uring_present()) {
 		/* its reads and writes there would miss the ring */
 		xl_ctl_close_fds(fds);
-		xl_link_close_cookie(msg->cookie, XL_REASON_IO_URING);
-		xl_sock_make_plain(s);
+		xl_link_decline(msg, s, XL_REASON_IO_URING);
 		return;
 	}
 	if (!xl_fd_batch_begin(XL_LINK_CHAN_FDS, xl_link.fd)) {
 		/* its fds would leave the program fewer of its own */
 		xl_ctl_close_fds(fds);
-		xl_link_close_cookie(msg->cookie, XL_REASON_RESOURCES);
-		xl_sock_make_plain(s);
+		xl_link_decline(msg, s, XL_REASON_RESOURCES);
 		return;
 	}
 	/* in the socket's shared state: see struct xl_conn */
@@ -661,9 +667,8 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	if (ret < 0) {
 		XL_WARN("cannot attach the channel of cookie %llu: %s",
 			(unsigned long long)msg->cookie, strerror(-ret));
-		xl_link_close_cookie(msg->cookie, ret == -EPROTO ?
-				     XL_REASON_PROTOCOL : XL_REASON_RESOURCES);
-		xl_sock_make_plain(s);
+		xl_link_decline(msg, s, ret == -EPROTO ? XL_REASON_PROTOCOL :
+				XL_REASON_RESOURCES);
 		return;
 	}
 	XL_DBG("cookie %llu: channel attached as side %u",
@@ -680,8 +685,7 @@ static void xl_link_on_chan_cut(const struct xl_ctl_msg *msg)
 		return;
 	XL_DBG("cookie %llu: no room for the channel's fds",
 	       (unsigned long long)msg->cookie);
-	xl_link_close_cookie(msg->cookie, XL_REASON_RESOURCES);
-	xl_sock_make_plain(s);
+	xl_link_decline(msg, s, XL_REASON_RESOURCES);
 }
 
 static void xl_link_on_nochan(const struct xl_ctl_msg *msg)
