@@ -847,6 +847,22 @@ static void xl_xframe_reply(struct xl_daemon *d, struct xl_xpeer *xp,
 		xl_xlink_down(d, xp, "cannot send");
 }
 
+/* What an OFFER or KOFFER frame f from xp offers, in o; -1 (answered
+ * PROTOCOL) if its addresses are not ones a connection can have. */
+static int xl_xframe_offer(struct xl_daemon *d, struct xl_xpeer *xp,
+			   const struct xl_xframe *f, struct xl_offer *o)
+{
+	o->client = f->client;
+	o->server = f->server;
+	o->order[0] = f->order[0];
+	o->order[1] = f->order[1];
+	if (xl_addr_normalize(&o->client) || xl_addr_normalize(&o->server)) {
+		xl_xframe_reply(d, xp, f->id, XL_REASON_PROTOCOL);
+		return -1;
+	}
+	return 0;
+}
+
 /* An OFFER from xp: map its grants for the server's process. */
 static void xl_xframe_on_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 			       const struct xl_xframe *f,
@@ -856,14 +872,8 @@ static void xl_xframe_on_offer(struct xl_daemon *d, struct xl_xpeer *xp,
 	struct xl_chan_desc desc;
 	int keep, ret;
 
-	o.client = f->client;
-	o.server = f->server;
-	o.order[0] = f->order[0];
-	o.order[1] = f->order[1];
-	if (xl_addr_normalize(&o.client) || xl_addr_normalize(&o.server)) {
-		xl_xframe_reply(d, xp, f->id, XL_REASON_PROTOCOL);
+	if (xl_xframe_offer(d, xp, f, &o) < 0)
 		return;
-	}
 	ret = xl_xen_dev_map(xp->domid, f->order, refs, f->nrefs, f->port,
 			     &desc, &keep);
 	if (ret < 0) {
@@ -893,14 +903,8 @@ static void xl_xframe_on_koffer(struct xl_daemon *d, struct xl_xpeer *xp,
 	struct xl_xkpend *p;
 	int chan = -1, pair[2] = { -1, -1 }, ret;
 
-	o.client = f->client;
-	o.server = f->server;
-	o.order[0] = f->order[0];
-	o.order[1] = f->order[1];
-	if (xl_addr_normalize(&o.client) || xl_addr_normalize(&o.server)) {
-		xl_xframe_reply(d, xp, f->id, XL_REASON_PROTOCOL);
+	if (xl_xframe_offer(d, xp, f, &o) < 0)
 		return;
-	}
 	if (x->kdev < 0) {
 		/* the offering guest has the module, we do not: TCP */
 		xl_xframe_reply(d, xp, f->id, XL_REASON_RESOURCES);
