@@ -187,9 +187,11 @@ static void xl_print_totals(const struct xl_jv *root)
 	const struct xl_jv *t = xl_json_get(root, "totals");
 	const struct xl_jv *f = xl_json_get(root, "fallbacks"), *r;
 
-	printf("ended connections: %s (ring tx %s rx %s, tcp tx %s rx %s)\n",
+	printf("ended connections: %s (ring tx %s rx %s, tcp tx %s rx %s, "
+	       "of which before their rings %s)\n",
 	       xl_get(t, "connections"), xl_get(t, "ring_tx"),
-	       xl_get(t, "ring_rx"), xl_get(t, "tcp_tx"), xl_get(t, "tcp_rx"));
+	       xl_get(t, "ring_rx"), xl_get(t, "tcp_tx"), xl_get(t, "tcp_rx"),
+	       xl_get(t, "tcp_before_ring"));
 	printf("fallbacks:");
 	for (r = f && f->type == XL_JSON_OBJ ? f->child : NULL; r; r = r->next)
 		printf(" %s %s", r->key, xl_json_text(r, "?"));

@@ -355,6 +355,19 @@ static void xl_client_decide(struct xl_daemon *d, struct xl_reg *reg)
  * predecessor died): listed and accounted for like our own from now on,
  * and droppable; nothing to match. Only for the process's own addresses.
  */
+/* Of a STATS' TCP bytes, those before the rings: never more than it
+ * says went by TCP, whatever a process claims. */
+static uint64_t xl_client_before(const struct xl_ctl_msg *msg)
+{
+	uint64_t tx = msg->tcp_before[0], rx = msg->tcp_before[1];
+
+	if (tx > msg->counts.tcp_tx)
+		tx = msg->counts.tcp_tx;
+	if (rx > msg->counts.tcp_rx)
+		rx = msg->counts.tcp_rx;
+	return tx + rx < tx ? UINT64_MAX : tx + rx;
+}
+
 static void xl_client_adopt(struct xl_daemon *d, struct xl_reg *reg,
 			    const struct xl_ctl_msg *msg)
 {
@@ -365,6 +378,7 @@ static void xl_client_adopt(struct xl_daemon *d, struct xl_reg *reg,
 		return;
 	}
 	reg->counts = msg->counts;
+	reg->tcp_before = xl_client_before(msg);
 	memcpy(reg->switches, msg->switches, sizeof(reg->switches));
 	reg->state = msg->switches[XL_SWITCH_DROP] ||
 		     msg->switches[XL_SWITCH_PROTOCOL] ||
@@ -432,6 +446,7 @@ static int xl_client_counts(struct xl_daemon *d, struct xl_client *c,
 	    !d->xen)
 		xl_peer_withdraw(d, reg->peer, reg->offer_id);
 	memcpy(reg->switches, msg->switches, sizeof(reg->switches));
+	reg->tcp_before = xl_client_before(msg);
 	/* a connection that left its ring is on TCP (and there it stays
 	 * until TCP -> ring is written: protocol.md §5.1) */
 	if (reg->state == XL_REG_RING && (msg->switches[XL_SWITCH_DROP] ||

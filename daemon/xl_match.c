@@ -598,6 +598,7 @@ static void xl_reg_end(struct xl_match *m, struct xl_reg *r)
 	t->ring_rx = xl_sat_add(t->ring_rx, r->counts.ring_rx);
 	t->tcp_tx = xl_sat_add(t->tcp_tx, r->counts.tcp_tx);
 	t->tcp_rx = xl_sat_add(t->tcp_rx, r->counts.tcp_rx);
+	m->totals.tcp_before = xl_sat_add(m->totals.tcp_before, r->tcp_before);
 	for (i = 0; i < XL_SWITCH_MAX; i++)
 		m->totals.switches[i] += r->switches[i];
 	xl_reg_free(m, r);

@@ -61,6 +61,8 @@ struct xl_reg {
 	enum xl_reg_state state;
 	uint32_t reason;		/* enum xl_ctl_reason, once known */
 	struct xl_ctl_counts counts;	/* last STATS */
+	uint64_t tcp_before;		/* of its TCP bytes, those before
+					 * its rings (last STATS) */
 	uint32_t switches[XL_SWITCH_MAX];	/* last STATS: by cause */
 	uint64_t deadline;		/* ms, while waiting */
 	/* WAIT_REPLY: the offer, and side 0 of the channel until CHAN */
@@ -104,6 +106,8 @@ struct xl_match_limits {
 struct xl_match_totals {
 	uint64_t connections;		/* registrations that ended */
 	struct xl_ctl_counts counts;	/* their final counts */
+	uint64_t tcp_before;		/* of their TCP bytes, those before
+					 * their rings */
 	uint64_t fallbacks[XL_REASON_MAX];	/* registrations by reason */
 	uint64_t switches[XL_SWITCH_MAX];	/* of ended ones, by cause */
 };

@@ -215,11 +215,13 @@ static void xl_status_conn(struct xl_json *j, const struct xl_reg *r)
 	xl_json_addr(j, &r->remote, true);
 	xl_json_put(j, ", \"state\": \"%s\", \"ring_tx\": %llu, "
 		    "\"ring_rx\": %llu, \"tcp_tx\": %llu, \"tcp_rx\": %llu, "
-		    "\"reason\": \"%s\"", xl_reg_state_name(r->state),
+		    "\"tcp_before_ring\": %llu, \"reason\": \"%s\"",
+		    xl_reg_state_name(r->state),
 		    (unsigned long long)r->counts.ring_tx,
 		    (unsigned long long)r->counts.ring_rx,
 		    (unsigned long long)r->counts.tcp_tx,
 		    (unsigned long long)r->counts.tcp_rx,
+		    (unsigned long long)r->tcp_before,
 		    xl_reason_name(r->reason));
 	xl_status_switches(j, r->switches, NULL);
 	xl_json_put(j, "}");
@@ -259,12 +261,14 @@ static void xl_status_totals(struct xl_json *j, struct xl_daemon *d,
 	const struct xl_reg *r = NULL;
 
 	xl_json_put(j, " \"totals\": {\"connections\": %llu, \"ring_tx\": %llu, "
-		    "\"ring_rx\": %llu, \"tcp_tx\": %llu, \"tcp_rx\": %llu",
+		    "\"ring_rx\": %llu, \"tcp_tx\": %llu, \"tcp_rx\": %llu, "
+		    "\"tcp_before_ring\": %llu",
 		    (unsigned long long)t->connections,
 		    (unsigned long long)t->counts.ring_tx,
 		    (unsigned long long)t->counts.ring_rx,
 		    (unsigned long long)t->counts.tcp_tx,
-		    (unsigned long long)t->counts.tcp_rx);
+		    (unsigned long long)t->counts.tcp_rx,
+		    (unsigned long long)t->tcp_before);
 	/* switches count the live connections too: they happen while
 	 * connections live, and an operator looks while they do */
 	memcpy(sw, t->switches, sizeof(sw));

@@ -465,7 +465,7 @@ static int xl_link_adopt_locked(struct xl_sock *s)
 	msg.role = s->role;
 	msg.local = s->local;
 	msg.remote = s->remote;
-	xl_sock_counts(s, &msg.counts);
+	xl_sock_counts_msg(s, &msg);
 	xl_link_switches(s, &msg);
 	xl_lib_enter();
 	ret = xl_ctl_send(xl_link.fd, &msg, NULL, NULL, MSG_DONTWAIT);
@@ -813,7 +813,7 @@ void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason)
 	if (xl_link.fd >= 0 && s->cookie && s->link_gen == xl_link.gen) {
 		msg.cookie = s->cookie;
 		msg.reason = reason;
-		xl_sock_counts(s, &msg.counts);
+		xl_sock_counts_msg(s, &msg);
 		xl_link_switches(s, &msg);
 		xl_lib_enter();
 		xl_link_send_or_keep(&msg);

@@ -108,6 +108,8 @@ static struct xl_conn *xl_conn_new(void)
 		return NULL;
 	}
 	atomic_store(&c->procs, 1);
+	atomic_store(&c->tx_before, UINT64_MAX);
+	atomic_store(&c->rx_before, UINT64_MAX);
 	return c;
 }
 
@@ -463,6 +465,16 @@ void xl_sock_counts(struct xl_sock *s, struct xl_ctl_counts *c)
 	c->ring_rx = atomic_load_explicit(&s->conn->ring_rx, memory_order_relaxed);
 	c->tcp_tx = atomic_load_explicit(&s->conn->tcp_tx, memory_order_relaxed);
 	c->tcp_rx = atomic_load_explicit(&s->conn->tcp_rx, memory_order_relaxed);
+}
+
+void xl_sock_counts_msg(struct xl_sock *s, struct xl_ctl_msg *msg)
+{
+	uint64_t tx = atomic_load(&s->conn->tx_before);
+	uint64_t rx = atomic_load(&s->conn->rx_before);
+
+	xl_sock_counts(s, &msg->counts);
+	msg->tcp_before[0] = tx == UINT64_MAX ? msg->counts.tcp_tx : tx;
+	msg->tcp_before[1] = rx == UINT64_MAX ? msg->counts.tcp_rx : rx;
 }
 
 void xl_sock_tick(struct xl_sock *s)

@@ -66,6 +66,9 @@ struct xl_conn {
 	pthread_mutex_t tx_lock;
 	_Atomic uint64_t tcp_tx, ring_tx;
 	_Atomic bool tx_ring;	/* our direction moved onto the ring */
+	/* tcp_tx and tcp_rx when the direction first moved onto a ring
+	 * (UINT64_MAX: not yet): what went by TCP before its ring could */
+	_Atomic uint64_t tx_before, rx_before;
 	bool tx_closed;		/* ring end of stream published */
 	bool tx_reset_told;	/* the peer's reset was reported once */
 	bool tx_gone_seen;	/* the peer's vanishing was looked into */
@@ -237,6 +240,9 @@ void xl_sock_exit_unread(void);
 
 /* Fill c with the byte counts so far. */
 void xl_sock_counts(struct xl_sock *s, struct xl_ctl_counts *c);
+/* The counts, and of them the bytes before each direction's first ring,
+ * into a STATS, CLOSE or adopting REGISTER. */
+void xl_sock_counts_msg(struct xl_sock *s, struct xl_ctl_msg *msg);
 
 /* ---- data path (xl_stream.c) ---- */
 

@@ -557,6 +557,15 @@ static int xl_rx_back(struct xl_sock *s, struct xl_chan *ch, int cause)
 	return 0;
 }
 
+/* A direction's first ring: its TCP bytes so far came before it
+ * (statistics only; a later ring, after it left one, changes nothing). */
+static void xl_conn_mark_before(_Atomic uint64_t *before, _Atomic uint64_t *tcp)
+{
+	uint64_t none = UINT64_MAX;
+
+	atomic_compare_exchange_strong(before, &none, atomic_load(tcp));
+}
+
 /*
  * Where the next byte comes from; caller holds rx_lock. *limit is how many
  * bytes the kernel may still give (UINT64_MAX: all it has). Returns
@@ -593,6 +602,7 @@ static int xl_rx_where(struct xl_sock *s, struct xl_chan *ch, uint64_t *limit)
 	if (r == 0)
 		return XL_RX_TCP;
 	if (at == off) {
+		xl_conn_mark_before(&s->conn->rx_before, &s->conn->tcp_rx);
 		atomic_store_explicit(&s->conn->rx_ring, true, memory_order_release);
 		return XL_RX_RING;
 	}
@@ -1104,6 +1114,7 @@ static int xl_tx_switch(struct xl_sock *s, struct xl_chan *ch)
 		return ret;
 	XL_DBG("cookie %llu: sending on the ring from offset %llu",
 	       (unsigned long long)s->cookie, (unsigned long long)off);
+	xl_conn_mark_before(&s->conn->tx_before, &s->conn->tcp_tx);
 	/* the ring is open /before/ readiness says writable through it */
 	atomic_store_explicit(&s->conn->tx_ring, true, memory_order_release);
 	return 0;

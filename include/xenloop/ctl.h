@@ -123,11 +123,20 @@ struct xl_ctl_msg {
 	uint32_t chan_kind;	/* enum xl_backend_kind */
 	uint32_t chan_side;	/* 0 or 1 */
 	uint32_t chan_order[2];
-	/* CHAN of kind xendev: where the pages are on the memory fd, and
-	 * the event-channel ports bound on the two evtchn fds; of kind
-	 * xenkmod: chan_port[0] is 1 where the peer's pages may be mapped */
-	uint64_t chan_offset;
-	uint32_t chan_port[2];
+	union {
+		/* CHAN of kind xendev: where the pages are on the memory
+		 * fd, and the event-channel ports bound on the two evtchn
+		 * fds; of kind xenkmod: chan_port[0] is 1 where the peer's
+		 * pages may be mapped */
+		struct {
+			uint64_t chan_offset;
+			uint32_t chan_port[2];
+		};
+		/* STATS, CLOSE: of tcp_tx and tcp_rx, the bytes that went
+		 * before the direction's first ring took over (all of them
+		 * while none has): TCP by design, not a fallback */
+		uint64_t tcp_before[2];
+	};
 	struct xl_ctl_counts counts;	/* STATS, CLOSE */
 	uint32_t reason;	/* STATS, CLOSE: enum xl_ctl_reason */
 	uint32_t text_len;	/* STATUS: bytes of text after the struct */

@@ -103,10 +103,10 @@ wait "$CPID" || xl_fail "v4 client failed"
 wait "$SPID" || xl_fail "v4 server failed"
 expect_eq "a: totals after CLOSE" \
 	"$(jget "$XL_NS_A" '(len(d["connections"]), {k: v for k, v in d["totals"].items() if "switch" not in k and k != "reattaches"})')" \
-	"(0, {'connections': 1, 'ring_tx': 1048576, 'ring_rx': 300000, 'tcp_tx': 5, 'tcp_rx': 0})"
+	"(0, {'connections': 1, 'ring_tx': 1048576, 'ring_rx': 300000, 'tcp_tx': 5, 'tcp_rx': 0, 'tcp_before_ring': 5})"
 expect_eq "b: totals after CLOSE" \
 	"$(jget "$XL_NS_B" '(len(d["connections"]), {k: v for k, v in d["totals"].items() if "switch" not in k and k != "reattaches"})')" \
-	"(0, {'connections': 1, 'ring_tx': 300000, 'ring_rx': 1048576, 'tcp_tx': 0, 'tcp_rx': 5})"
+	"(0, {'connections': 1, 'ring_tx': 300000, 'ring_rx': 1048576, 'tcp_tx': 0, 'tcp_rx': 5, 'tcp_before_ring': 5})"
 expect_eq "a: no switch off a ring" "$(jget "$XL_NS_A" 'd["totals"]["switches"]')" 0
 expect_eq "b: no switch off a ring" "$(jget "$XL_NS_B" 'd["totals"]["switches"]')" 0
 
