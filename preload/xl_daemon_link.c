@@ -52,6 +52,9 @@
 #define XL_LINK_DISOWN_MS	200
 /* How long a CLOSE waits for room in a busy daemon's socket. */
 #define XL_LINK_CLOSE_WAIT_MS	20
+/* At exit, the final counts of every socket wait for a busy daemon this
+ * long in all: the last a process can tell it. */
+#define XL_LINK_EXIT_WAIT_MS	100
 /* CLOSE messages the daemon's full socket could not take yet. */
 #define XL_LINK_MAX_LATE	256
 /* DROPs taken in one pass over the link */
@@ -85,6 +88,7 @@ static struct {
 	 * registration the daemon would otherwise hold until it timed out */
 	struct xl_ctl_msg late[XL_LINK_MAX_LATE];
 	unsigned int nlate;
+	bool exiting;		/* the final STATS are kept as CLOSEs are */
 	uint64_t drop[XL_LINK_DROPS];	/* DROPs read, to act on */
 	int ndrop;
 } xl_link = {
@@ -324,19 +328,22 @@ static bool xl_link_flush_late(void)
 	return xl_link.nlate == 0;
 }
 
-/* Send msg, or keep it for later if it is a CLOSE and the daemon's socket
- * is full; caller holds the mutex. */
+/* Send msg, or keep it for later if it is a CLOSE (or the process is
+ * exiting: its final counts) and the daemon's socket is full; caller
+ * holds the mutex. */
 static void xl_link_send_or_keep(struct xl_ctl_msg *msg)
 {
 	struct pollfd p = { .events = POLLOUT };
+	bool keep = msg->type == XL_CTL_CLOSE || xl_link.exiting;
 	int ret = -EAGAIN, tries;
 
 	/* A CLOSE kept for later is only sent at the process's next call
 	 * that talks to the daemon, which a server that goes idle never
-	 * makes: give a busy daemon a few milliseconds first. */
+	 * makes: give a busy daemon a few milliseconds first (at exit,
+	 * xl_link_exit_flush() waits once for all). */
 	for (tries = 0; ret == -EAGAIN && tries < 2; tries++) {
 		if (tries) {
-			if (msg->type != XL_CTL_CLOSE)
+			if (msg->type != XL_CTL_CLOSE || xl_link.exiting)
 				break;
 			p.fd = xl_link.fd;
 			real.poll(&p, 1, XL_LINK_CLOSE_WAIT_MS);
@@ -345,7 +352,7 @@ static void xl_link_send_or_keep(struct xl_ctl_msg *msg)
 			ret = xl_ctl_send(xl_link.fd, msg, NULL, NULL,
 					  MSG_DONTWAIT);
 	}
-	if (ret == -EAGAIN && msg->type == XL_CTL_CLOSE) {
+	if (ret == -EAGAIN && keep) {
 		if (xl_link.nlate < XL_LINK_MAX_LATE)
 			xl_link.late[xl_link.nlate++] = *msg;
 		else
@@ -744,6 +751,30 @@ static int xl_link_recv_one(void)
 		break;
 	}
 	return 0;
+}
+
+void xl_link_exit_start(void)
+{
+	pthread_mutex_lock(&xl_link.mutex);
+	xl_link.exiting = true;
+	pthread_mutex_unlock(&xl_link.mutex);
+}
+
+void xl_link_exit_flush(void)
+{
+	struct pollfd p = { .events = POLLOUT };
+	uint64_t end = xl_now_ns() + XL_LINK_EXIT_WAIT_MS * 1000000ull, now;
+
+	pthread_mutex_lock(&xl_link.mutex);
+	while (xl_link.fd >= 0 && !xl_link_flush_late() &&
+	       (now = xl_now_ns()) < end) {
+		p.fd = xl_link.fd;
+		real.poll(&p, 1, (int)((end - now + 999999) / 1000000));
+	}
+	if (xl_link.nlate)
+		XL_DBG("%u final counts lost at exit (daemon busy)",
+		       xl_link.nlate);
+	pthread_mutex_unlock(&xl_link.mutex);
 }
 
 void xl_link_poll(void)

@@ -63,6 +63,10 @@ void xl_link_unpend(struct xl_sock *s);
 
 /* Send STATS or CLOSE (type) with s's counts and reason. */
 void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason);
+/* At exit: the final counts sent from now on are kept while the daemon is
+ * busy, and xl_link_exit_flush() waits a little for it to take them. */
+void xl_link_exit_start(void);
+void xl_link_exit_flush(void);
 
 /* dup2() wants fd, which is the link's: move the link elsewhere. */
 bool xl_link_evacuate(int fd);

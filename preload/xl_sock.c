@@ -531,6 +531,7 @@ void xl_sock_exit_counts(void)
 	struct xl_sock *s, *list = NULL, *next;
 	int st;
 
+	xl_link_exit_start();
 	/* references under the lock, messages after: never both locks */
 	pthread_mutex_lock(&xl_sock_mutex);
 	for (s = xl_sock_all; s; s = s->all_next) {
@@ -549,6 +550,7 @@ void xl_sock_exit_counts(void)
 		xl_link_counts(s, XL_CTL_STATS, XL_REASON_NONE);
 		xl_sock_put(s);
 	}
+	xl_link_exit_flush();
 }
 
 /* ---- adoption ---- */
