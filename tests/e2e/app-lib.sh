@@ -20,7 +20,7 @@
 #                   first bytes go by TCP while its channel is made, a
 #                   time that grows with the machine's load), at least
 #                   APP_MIN_RING percent (99, XL_APP_MIN_RING) went by a
-#                   ring; and at least APP_MIN_FIRST percent (85,
+#                   ring; and at least APP_MIN_FIRST percent (90,
 #                   XL_APP_MIN_FIRST) of all of it did (the rings took
 #                   over early);
 #   client, server  not one byte by a ring (invariant 7: one end only is
@@ -49,7 +49,7 @@
 xl_fail() { printf 'e2e: FAIL: %s\n' "$*" >&2; exit 99; }
 
 APP_MIN_RING=${XL_APP_MIN_RING:-99}
-APP_MIN_FIRST=${XL_APP_MIN_FIRST:-85}
+APP_MIN_FIRST=${XL_APP_MIN_FIRST:-90}
 APP_BAD=()
 APP_SHORT=()
 APP_SRV_PID=
