@@ -20,6 +20,7 @@
 #include "xl_daemon_link.h"
 #include "xl_epoll.h"
 #include "xl_fdtable.h"
+#include "xl_letgo.h"
 #include "xl_preload.h"
 #include "xl_sock.h"
 
@@ -30,6 +31,11 @@ static int xl_close(int fd)
 	xl_init();
 	if (xl_in_lib)
 		return real.close(fd);
+	if (xl_cfg.disabled) {	/* XENLOOP_DISABLE, or let go (xl_letgo.c) */
+		if (xl_letgo_owing())
+			xl_letgo_closed(fd);
+		return real.close(fd);
+	}
 	if (xl_fd_is_internal(fd)) {
 		/* ours: pretend, so the program's sweep does not cut us off */
 		XL_DBG("close(%d): the library's own descriptor, kept", fd);
@@ -196,8 +202,12 @@ static int xl_dup3(int fd, int nfd, int flags, bool three)
 	int ret, saved = errno;
 
 	xl_init();
-	if (xl_bypass() || fd == nfd)
-		return three ? real.dup3(fd, nfd, flags) : real.dup2(fd, nfd);
+	if (xl_bypass() || fd == nfd) {
+		ret = three ? real.dup3(fd, nfd, flags) : real.dup2(fd, nfd);
+		if (ret >= 0 && fd != nfd && !xl_in_lib && xl_letgo_owing())
+			xl_letgo_closed(nfd);	/* another file there now */
+		return ret;
+	}
 	xl_dup_make_room(nfd);
 	ret = three ? real.dup3(fd, nfd, flags) : real.dup2(fd, nfd);
 	if (ret < 0)

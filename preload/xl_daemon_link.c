@@ -753,6 +753,15 @@ static int xl_link_recv_one(void)
 	return 0;
 }
 
+void xl_link_let_go(void)
+{
+	pthread_mutex_lock(&xl_link.mutex);
+	xl_link_flush_late();
+	xl_link_drop();
+	xl_link.retry_ns = UINT64_MAX;
+	pthread_mutex_unlock(&xl_link.mutex);
+}
+
 void xl_link_exit_start(void)
 {
 	pthread_mutex_lock(&xl_link.mutex);

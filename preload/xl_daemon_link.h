@@ -66,6 +66,10 @@ void xl_link_counts(struct xl_sock *s, uint32_t type, uint32_t reason);
 /* At exit: the final counts sent from now on are kept while the daemon is
  * busy, and xl_link_exit_flush() waits a little for it to take them. */
 void xl_link_exit_start(void);
+/* The library lets go of the process (xl_letgo.c): the link closes for
+ * good (the daemon ends its registrations), every socket still waiting
+ * stays on TCP. */
+void xl_link_let_go(void);
 void xl_link_exit_flush(void);
 
 /* dup2() wants fd, which is the link's: move the link elsewhere. */

@@ -53,6 +53,7 @@
 #include "xl_daemon_link.h"
 #include "xl_epoll.h"
 #include "xl_fdtable.h"
+#include "xl_letgo.h"
 #include "xl_preload.h"
 #include "xl_sock.h"
 
@@ -1552,6 +1553,11 @@ static int xl_ep_dispatch(int epfd, struct epoll_event *ev, int max,
 
 	*handled = false;
 	xl_init();
+	if (xl_letgo_owing() && !xl_in_lib) {
+		ret = xl_letgo_epoll(epfd, ev, max, handled);
+		if (*handled)
+			return ret;
+	}
 	if (xl_bypass() || !atomic_load_explicit(
 			(_Atomic(struct xl_ep *) *)&xl_ep_list,
 			memory_order_relaxed))
@@ -1614,6 +1620,53 @@ XL_EXPORT int epoll_pwait2(int epfd, struct epoll_event *ev, int max,
 		return real.epoll_pwait2(epfd, ev, max, ts, mask);
 	}
 	return (int)xl_ret(ret, saved);
+}
+
+/* The program's registration of e, back in the kernel's instance: a
+ * one-shot one that fired stays registered, quiet (the kernel's would
+ * still report an error or a hang-up). Caller holds ep's mutex. */
+static void xl_ep_give_back(struct xl_ep *ep, struct xl_ep_ent *e)
+{
+	struct epoll_event ev = e->ev;
+
+	if (e->disabled)
+		ev.events &= EPOLLONESHOT | EPOLLET;
+	if (e->child) {
+		/* it sat there under our tag, without its own flags */
+		real.epoll_ctl(ep->epfd, EPOLL_CTL_DEL, e->fd, &ev);
+		real.epoll_ctl(ep->epfd, EPOLL_CTL_ADD, e->fd, &ev);
+		return;
+	}
+	if (e->in_inner)
+		xl_ep_inner_del(ep, e->fd);
+	e->in_inner = false;
+	xl_ep_drop_chan_fds(ep, e);
+	real.epoll_ctl(ep->epfd, EPOLL_CTL_ADD, e->fd, &ev);
+	xl_letgo_note_ep(ep->epfd, e->fd, &e->ev);
+}
+
+void xl_epoll_let_go(void)
+{
+	struct xl_ep *ep, *next;
+	struct epoll_event none = { 0 };
+	int i;
+
+	pthread_mutex_lock(&xl_ep_list_mutex);
+	ep = xl_ep_list;
+	xl_ep_list = NULL;
+	pthread_mutex_unlock(&xl_ep_list_mutex);
+	for (; ep; ep = next) {
+		next = ep->next;
+		pthread_mutex_lock(&ep->mutex);
+		for (i = 0; i < ep->n; i++) {
+			if (!ep->ent[i]->deleted)
+				xl_ep_give_back(ep, ep->ent[i]);
+		}
+		real.epoll_ctl(ep->epfd, EPOLL_CTL_DEL, ep->inner, &none);
+		xl_ep_mark(ep->epfd, XL_EP_HAS_REG, false);
+		pthread_mutex_unlock(&ep->mutex);
+		xl_ep_put(ep);	/* the list's reference */
+	}
 }
 
 void xl_epoll_atfork_child(void)

@@ -13,6 +13,11 @@ struct xl_sock;
 /* fd, a tracked socket, is being closed: drop its registrations. */
 void xl_epoll_forget_fd(int fd);
 
+/* The library lets go of the process (xl_letgo.c): every instance gets
+ * its tracked sockets and nested instances back as the program
+ * registered them, and loses its inner instance. */
+void xl_epoll_let_go(void);
+
 /* fd (not a tracked socket) was closed: if it was an epoll instance with
  * a registry, the registry goes too. */
 void xl_epoll_closed(int fd);

@@ -9,6 +9,7 @@
 
 #include <pthread.h>
 
+#include "xl_letgo.h"
 #include "xl_preload.h"
 #include "xl_sock.h"
 
@@ -141,15 +142,39 @@ static size_t xl_msg_len(const struct msghdr *m)
 	return total;
 }
 
+/* The bytes a socket that let go of its ring still owes the program
+ * (xl_letgo.c) answer a read first: true if they did (*ret: the call's
+ * return, errno set). */
+static bool xl_io_owed(int fd, struct msghdr *m, int flags, ssize_t *ret)
+{
+	bool served;
+	ssize_t r;
+
+	if (!xl_letgo_owing() || xl_in_lib)
+		return false;
+	r = xl_letgo_read(fd, m, flags, &served);
+	if (!served)
+		return false;
+	if (r < 0) {
+		errno = (int)-r;
+		r = -1;
+	}
+	*ret = r;
+	return true;
+}
+
 static ssize_t xl_read(int fd, void *buf, size_t n)
 {
 	bool pass;
-	struct xl_sock *s = xl_io_sock_pass(fd, &pass);
 	struct iovec iov = { buf, n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct xl_sock *s;
 	pthread_mutex_t *l;
 	ssize_t ret;
 
+	if (xl_io_owed(fd, &m, 0, &ret))
+		return ret;
+	s = xl_io_sock_pass(fd, &pass);
 	if (!s)
 		return real.read(fd, buf, n);
 	if (pass) {
@@ -176,11 +201,15 @@ XL_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 XL_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	bool pass;
-	struct xl_sock *s = xl_io_sock_pass(fd, &pass);
 	struct msghdr m = { .msg_iov = (struct iovec *)iov };
+	struct xl_sock *s;
 	pthread_mutex_t *l;
 	ssize_t ret;
 
+	m.msg_iovlen = cnt > 0 ? (size_t)cnt : 0;
+	if (cnt >= 0 && xl_io_owed(fd, &m, 0, &ret))
+		return ret;
+	s = xl_io_sock_pass(fd, &pass);
 	if (!s)
 		return real.readv(fd, iov, cnt);
 	if (pass) {
@@ -200,12 +229,18 @@ static ssize_t xl_recvfrom(int fd, void *buf, size_t n, int flags,
 			   struct sockaddr *addr, socklen_t *alen)
 {
 	bool pass;
-	struct xl_sock *s = xl_kernel_only_sock(fd, flags, &pass);
 	struct iovec iov = { buf, n };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct xl_sock *s;
 	pthread_mutex_t *l;
 	ssize_t ret;
 
+	if (xl_io_owed(fd, &m, flags, &ret)) {
+		if (ret >= 0 && addr && alen)
+			*alen = 0;	/* a stream's bytes have no sender */
+		return ret;
+	}
+	s = xl_kernel_only_sock(fd, flags, &pass);
 	if (!s)
 		return real.recvfrom(fd, buf, n, flags, addr, alen);
 	if (pass) {
@@ -252,9 +287,16 @@ XL_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen,
 XL_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
 	bool pass;
-	struct xl_sock *s = xl_kernel_only_sock(fd, flags, &pass);
+	struct xl_sock *s;
 	pthread_mutex_t *l;
 	ssize_t ret;
+
+	if (msg && xl_io_owed(fd, msg, flags, &ret)) {
+		if (ret >= 0)
+			msg->msg_namelen = 0;
+		return ret;
+	}
+	s = xl_kernel_only_sock(fd, flags, &pass);
 
 	if (!s)
 		return real.recvmsg(fd, msg, flags);

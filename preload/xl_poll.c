@@ -25,6 +25,7 @@
 #include "xl_daemon_link.h"
 #include "xl_epoll.h"
 #include "xl_fdtable.h"
+#include "xl_letgo.h"
 #include "xl_preload.h"
 #include "xl_sock.h"
 
@@ -400,11 +401,26 @@ static bool xl_poll_ours(struct pollfd *fds, nfds_t n)
 				xl_poll_registries(fds, n));
 }
 
+/* A socket that let go of its ring and still owes its program bytes is
+ * readable (xl_letgo.c). */
+static bool xl_poll_owed(struct pollfd *fds, nfds_t n, int *ret)
+{
+	bool handled;
+	int saved = errno;
+
+	if (!xl_letgo_owing() || xl_in_lib)
+		return false;
+	*ret = (int)xl_ret(xl_letgo_poll(fds, n, &handled), saved);
+	return handled;
+}
+
 XL_EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	struct timespec ts = { timeout / 1000, (long)(timeout % 1000) * 1000000 };
-	int saved = errno;
+	int saved = errno, ret;
 
+	if (xl_poll_owed(fds, n, &ret))
+		return ret;
 	if (!xl_poll_ours(fds, n))
 		return real.poll(fds, n, timeout);
 	return (int)xl_ret(xl_poll_engine(fds, n, timeout < 0 ? NULL : &ts,
@@ -422,8 +438,10 @@ XL_EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout,
 XL_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts,
 		    const sigset_t *mask)
 {
-	int saved = errno;
+	int saved = errno, ret;
 
+	if (xl_poll_owed(fds, n, &ret))
+		return ret;
 	if (!xl_poll_ours(fds, n))
 		return real.ppoll(fds, n, ts, mask);
 	return (int)xl_ret(xl_poll_engine(fds, n, ts, mask, true), saved);

@@ -303,6 +303,26 @@ bool xl_stream_unread(struct xl_sock *s);
  */
 void xl_stream_exec_leave(struct xl_sock *s, int fd);
 
+/* What a socket that let go of its ring still owes its program: bytes
+ * read from the ring for it, then a kernel error (errno) to tell once. */
+struct xl_owed {
+	uint8_t *buf;
+	size_t len;
+	int err;
+};
+
+/*
+ * The program is about to sandbox itself (xl_letgo.c): both directions of
+ * s leave their ring for good at exact offsets, while the library may
+ * still make any call. Our sending side's ring ends at all it published
+ * (a BACK of the peer's is answered, its resend done now); our receiving
+ * side publishes BACK, so that the peer sends by TCP what we did not
+ * read. If the peer ended its ring first, the ring holds bytes before
+ * the kernel's: they are read into *owed (malloc'd) for the program.
+ * Returns 0, or -ECONNRESET: the stream cannot be kept whole.
+ */
+int xl_stream_let_go(struct xl_sock *s, int fd, struct xl_owed *owed);
+
 /*
  * Coming back onto a new ring (protocol.md §5.3; XENLOOP_REATTACH_MS):
  * at a call on the socket, with a reference and no lock held. Frees a

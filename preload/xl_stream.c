@@ -1424,6 +1424,83 @@ void xl_stream_exec_leave(struct xl_sock *s, int fd)
 	xl_lib_leave();
 }
 
+/* How long a sandboxing program waits for a resend its peer asked for
+ * (xl_stream_let_go()), and for the bytes before its peer's ring's end. */
+#define XL_LETGO_WAIT_MS	2000
+/* The most bytes a socket can owe its program then: what one ring holds
+ * (2^XL_WIRE_MAX_ORDER) and the kernel's bytes before it. */
+#define XL_LETGO_MAX	((size_t)1 << 27)
+
+int xl_stream_let_go(struct xl_sock *s, int fd, struct xl_owed *owed)
+{
+	struct xl_chan *ch = atomic_load_explicit(&s->chan,
+						  memory_order_acquire);
+	struct xl_conn *c = s->conn;
+	uint64_t deadline = xl_deadline(XL_LETGO_WAIT_MS);
+	struct msghdr m = { 0 };
+	struct iovec iov;
+	size_t cap = 0;
+	uint8_t *nb;
+	ssize_t n;
+	int ret = 0;
+
+	memset(owed, 0, sizeof(*owed));
+	if (!ch || atomic_load(&s->state) != XL_SOCK_CHAN)
+		return 0;
+	/* ours: the ring ends at all we published (a BACK is answered and
+	 * its resend done now, while the library may still send) */
+	xl_conn_lock(&c->tx_lock);
+	xl_tx_housekeep(s, ch, fd);
+	if (atomic_load(&c->tx_ring) && !c->tx_closed)
+		xl_tx_leave_now(s, ch, fd, XL_SWITCH_EXEC);
+	xl_tx_to_tcp(c);
+	if (atomic_load(&c->tx_resend) &&
+	    xl_tx_resend_for(s, ch, fd, true, XL_LETGO_WAIT_MS) < 0)
+		ret = -ECONNRESET;
+	pthread_mutex_unlock(&c->tx_lock);
+	/* the peer's: what we did not read it sends by TCP */
+	xl_conn_lock(&c->rx_lock);
+	if (xl_rx_back(s, ch, XL_SWITCH_EXEC) < 0)
+		ret = -ECONNRESET;
+	pthread_mutex_unlock(&c->rx_lock);
+	/* unless it ended its ring first: then the ring holds the bytes
+	 * before the kernel's next ones, and only we can read them */
+	while (!ret && !c->rx_ring_dead && !c->rx_tcp_only &&
+	       !atomic_load(&c->broken)) {
+		if (owed->len == cap) {
+			cap = cap ? cap * 2 : 65536;
+			nb = cap <= XL_LETGO_MAX ? realloc(owed->buf, cap) :
+			     NULL;
+			if (!nb) {
+				ret = -ECONNRESET;
+				break;
+			}
+			owed->buf = nb;
+		}
+		iov = (struct iovec){ owed->buf + owed->len, cap - owed->len };
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		n = xl_stream_recv(s, fd, &m, MSG_DONTWAIT);
+		if (n > 0) {
+			owed->len += (size_t)n;
+		} else if (n == 0) {
+			break;
+		} else if (n != -EAGAIN && n != -EINTR) {
+			owed->err = (int)-n;	/* the kernel's, told once */
+			break;
+		} else if (!xl_slice(deadline, 1)) {
+			ret = -ECONNRESET;
+		} else {
+			xl_lib_enter();
+			real.poll(NULL, 0, 1);
+			xl_lib_leave();
+		}
+	}
+	if (atomic_load(&c->broken))
+		ret = -ECONNRESET;
+	return ret;
+}
+
 /*
  * Our end of stream on the ring (CLOSED), or, if the consumer left the
  * ring first, its answer and the whole resend (the kernel's FIN must

@@ -37,6 +37,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -45,6 +47,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,10 +55,12 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/select.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -2760,6 +2765,188 @@ static void srv_fork_server(int lfd, int fd)
 	get1(fd);
 }
 
+/* ---- a program that sandboxes itself with seccomp ---- */
+
+/*
+ * From here on only the calls the code below makes itself are allowed;
+ * any other kills the process, as sshd's pre-authentication sandbox
+ * does (it allows write, not sendmsg). Installed by prctl() or by the
+ * seccomp system call, as libseccomp does.
+ */
+static int sandbox(bool by_syscall)
+{
+	static const int allowed[] = {
+		SYS_read, SYS_write, SYS_ppoll, SYS_close, SYS_exit,
+		SYS_exit_group, SYS_rt_sigreturn, SYS_nanosleep,
+		SYS_clock_nanosleep, SYS_epoll_pwait,
+#ifdef SYS_epoll_wait
+		SYS_epoll_wait,
+#endif
+#ifdef SYS_poll
+		SYS_poll,
+#endif
+	};
+	struct sock_filter f[2 + 2 * sizeof(allowed) / sizeof(allowed[0])];
+	struct sock_fprog prog = { .filter = f };
+	size_t i, n = 0;
+
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+			offsetof(struct seccomp_data, nr));
+	for (i = 0; i < sizeof(allowed) / sizeof(allowed[0]); i++) {
+		f[n++] = (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ |
+				BPF_K, (unsigned int)allowed[i], 0, 1);
+		f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+				SECCOMP_RET_ALLOW);
+	}
+	f[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K,
+			SECCOMP_RET_KILL_PROCESS);
+	prog.len = (unsigned short)n;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	if (by_syscall)
+		return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
+				    &prog);
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/* send_pat() with write(2), the one call the sandbox allows. */
+static void write_pat(int fd, size_t n, uint8_t seed)
+{
+	uint8_t buf[16384];
+	size_t off = 0, k;
+	ssize_t w;
+
+	while (off < n) {
+		k = n - off < sizeof(buf) ? n - off : sizeof(buf);
+		fill(buf, k, off, seed);
+		w = write(fd, buf, k);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			out("write: %s", en(errno));
+			return;
+		}
+		off += (size_t)w;
+	}
+}
+
+/* The child that holds conn0 alone sandboxes itself, then runs fn. */
+static void sandboxed_child(int fd, bool by_syscall, void (*fn)(int fd))
+{
+	pid_t pid;
+
+	/* stdout's buffer exists before the filter: no call to make it */
+	out("a child sandboxes itself");
+	pid = fork();
+	if (pid == 0) {
+		if (sandbox(by_syscall) < 0) {
+			out("sandbox: %s", en(errno));
+			_exit(1);
+		}
+		out("sandboxed");
+		fn(fd);
+		close(fd);
+		_exit(0);	/* no exit handlers: they may call more */
+	}
+	close(fd);
+	wait_child("the sandboxed child", pid);
+}
+
+/* The client's bytes and its end are all on the ring, unread, when the
+ * server's child sandboxes itself: they must all still come. */
+static void cli_seccomp_unread(int fd)
+{
+	send_pat(fd, 100000, 61);
+	chk("shutdown WR", shutdown(fd, SHUT_WR));
+	recv_eof("reply", fd);
+}
+
+static void seccomp_unread_child(int fd)
+{
+	poll_show("poll", fd, POLLIN, WAIT_MS);
+	recv_eof("request", fd);
+	write_pat(fd, 5000, 62);
+}
+
+static void srv_seccomp_unread(int lfd, int fd)
+{
+	msleep(LATE_MS);
+	sandboxed_child(fd, false, seccomp_unread_child);
+}
+
+/* The same, the socket in an epoll instance the program made before its
+ * sandbox: epoll_wait() must report it with the program's data. */
+static int seccomp_ep = -1;
+
+static void cli_seccomp_epoll(int fd)
+{
+	cli_seccomp_unread(fd);
+}
+
+static void seccomp_epoll_child(int fd)
+{
+	struct epoll_event ev[4];
+	int n = epoll_wait(seccomp_ep, ev, 4, WAIT_MS);
+
+	chk("epoll_wait", n);
+	if (n == 1)
+		out("  data %llu events %s", (unsigned long long)ev[0].data.u64,
+		    (ev[0].events & EPOLLIN) ? "IN" : "-");
+	recv_eof("request", fd);
+	write_pat(fd, 5000, 62);
+}
+
+static void srv_seccomp_epoll(int lfd, int fd)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 7 };
+
+	seccomp_ep = epoll_create1(0);
+	chk("epoll_ctl", epoll_ctl(seccomp_ep, EPOLL_CTL_ADD, fd, &ev));
+	msleep(LATE_MS);
+	sandboxed_child(fd, false, seccomp_epoll_child);
+	close(seccomp_ep);
+}
+
+/* Request and reply after the seccomp system call (libseccomp's way),
+ * the first request sent before it. */
+static void cli_seccomp_echo(int fd)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		send_pat(fd, 20000, (uint8_t)(70 + i));
+		recv_n("echo", fd, 20000);
+	}
+	chk("shutdown WR", shutdown(fd, SHUT_WR));
+	recv_eof("rest", fd);
+}
+
+static void seccomp_echo_child(int fd)
+{
+	static uint8_t buf[20000];
+	ssize_t r;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		r = breadn(fd, buf, sizeof(buf));
+		if (r < 0) {
+			out("read: %s", r == -2 ? "timeout" : en(errno));
+			return;
+		}
+		if (write(fd, buf, (size_t)r) != r)
+			out("write: %s", en(errno));
+	}
+	recv_eof("rest", fd);
+}
+
+static void srv_seccomp_echo(int lfd, int fd)
+{
+	/* the first request waits on the ring, unread: the client's side
+	 * must send it again by TCP */
+	msleep(LATE_MS);
+	sandboxed_child(fd, true, seccomp_echo_child);
+}
+
 /* ---- the table ---- */
 
 #define SC(n, f) { #n, cli_##n, srv_##n, f }
@@ -2890,6 +3077,9 @@ static const struct scen scens[] = {
 	SC(epoll_listener, 0),
 	SC(chan_late_look, 0),
 	SC(exit_unread, S_ONE),
+	SC(seccomp_unread, S_ONE),
+	SC(seccomp_echo, S_ONE),
+	SC(seccomp_epoll, S_ONE),
 };
 
 static const struct scen *scen_find(const char *name)

@@ -2,10 +2,11 @@
 # SPDX-License-Identifier: MIT
 # Survey reproducer: sshd -D -r (no re-exec: the forked child serves the
 # accepted socket itself) under the library in guest b, a plain ssh from
-# guest a. Plainly the command runs (rc 3); with the library on sshd the
-# client gets "Connection reset" (rc 255): the library turns the sandboxed
-# preauth child's write(2) into sendmsg(2), which its seccomp filter kills
-# (SIGSYS; dmesg: audit type=1326 syscall=46). MODE=plain runs sshd plainly;
+# guest a. The command runs (rc 3), plainly and with the library on sshd,
+# whose sandboxed preauth child the library lets go of before its seccomp
+# filter goes in (without that, its write(2) became a sendmsg(2), which the
+# filter killed: SIGSYS, rc 255, dmesg: audit type=1326 syscall=46).
+# MODE=plain runs sshd plainly;
 # SSHD_WRAP="strace -f -k -o FILE" shows the call.
 # By hand, as root; needs openssh-server.
 set -uo pipefail
