@@ -667,8 +667,11 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	/* in the socket's shared state: see struct xl_conn */
 	ch = &s->conn->chans[0];
 	ret = xl_link_desc(msg, s, fds, &desc);
+	/* quiet: the peer must not see us as its consumer, and send on
+	 * its ring, before the socket has its channel (a receive that
+	 * looked before would take the kernel's FIN for the end) */
 	if (ret == 0)
-		ret = xl_chan_attach_at(ch, &desc, xl_cfg.spin_ns);
+		ret = xl_chan_attach_at_quiet(ch, &desc, xl_cfg.spin_ns, true);
 	xl_fd_batch_end();
 	xl_ctl_close_fds(fds);	/* attach made its own copies */
 	if (ret < 0) {
@@ -681,6 +684,7 @@ static void xl_link_on_chan(const struct xl_ctl_msg *msg,
 	XL_DBG("cookie %llu: channel attached as side %u",
 	       (unsigned long long)msg->cookie, desc.side);
 	xl_sock_attach(s, ch);
+	xl_chan_rx_announce(ch);
 }
 
 /* A channel whose fds did not fit under the program's limit. */

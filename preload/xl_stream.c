@@ -988,6 +988,12 @@ static ssize_t xl_rx_from_tcp(struct xl_rx_call *c, struct xl_chan *ch,
 	if (n)
 		return n;
 	n = xl_rx_tcp(c->s, c->fd, c->msg, &c->v, c->flags, limit);
+	/* No channel when we looked, maybe one now (another thread took
+	 * it): the peer may have sent on its ring and closed since (it
+	 * sees us only once the socket has its channel: xl_link_on_chan()),
+	 * so the kernel's end, error or emptiness is judged with it. */
+	if (n <= 0 && !ch)
+		ch = atomic_load_explicit(&c->s->chan, memory_order_acquire);
 	if (n >= 0 && c->s->conn->rx_back_ns) {
 		xl_switch_note(c->s, xl_now_ns() - c->s->conn->rx_back_ns);
 		c->s->conn->rx_back_ns = 0;

@@ -9,7 +9,7 @@ XL_PACKAGES=(
 	check libxen-dev clang libclang-rt-14-dev python3 iproute2 procps
 	iperf3 sockperf socat iputils-ping man-db groff-base systemd
 	redis-server redis-tools nginx-light curl wrk memcached gnuplot-nox
-	libmemcached-tools postgresql postgresql-contrib
+	libmemcached-tools postgresql postgresql-contrib strace
 )
 
 xl_install_deps() {
