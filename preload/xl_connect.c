@@ -7,18 +7,9 @@
  */
 #include "config.h"
 
-#include <fcntl.h>
-
 #include "xl_daemon_link.h"
 #include "xl_preload.h"
 #include "xl_sock.h"
-
-static bool xl_connect_nonblock(int fd)
-{
-	int fl = real.fcntl(fd, F_GETFL);
-
-	return fl >= 0 && (fl & O_NONBLOCK);
-}
 
 /* connect() on a socket we already know: only completion matters. */
 static int xl_connect_again(struct xl_sock *s, int fd,
@@ -50,8 +41,9 @@ static int xl_connect(int fd, const struct sockaddr *addr, socklen_t len)
 	/* EINTR: the kernel goes on connecting in the background */
 	if ((ret == 0 || err == EINPROGRESS || err == EINTR) &&
 	    xl_link_usable()) {
-		xl_sock_adopt(fd, XL_CTL_ROLE_CLIENT, xl_connect_nonblock(fd),
-			      ret != 0);
+		/* O_NONBLOCK is read when it registers (a short connection
+		 * never does: one system call less for it) */
+		xl_sock_adopt(fd, XL_CTL_ROLE_CLIENT, false, ret != 0);
 	}
 	errno = ret == 0 ? saved : err;
 	return ret;

@@ -642,13 +642,18 @@ static bool xl_sock_is_tcp(int fd, bool accepted)
  * nor the two ends a message. On failure it becomes PLAIN.
  */
 /* What the registration says and the data path needs to know: both
- * ends, and the socket's timeouts. Returns 0 or -errno. */
+ * ends, the socket's timeouts and O_NONBLOCK. Returns 0 or -errno. */
 static int xl_sock_describe(struct xl_sock *s, int fd)
 {
-	int ret = xl_sock_tuple(fd, s);
+	int ret = xl_sock_tuple(fd, s), fl;
 
 	if (ret < 0)
 		return ret;
+	/* a connect()ed socket's flag was not read before (fcntl() and
+	 * ioctl(FIONBIO) keep it since) */
+	fl = real.fcntl(fd, F_GETFL);
+	if (fl >= 0)
+		atomic_store(&s->nonblock, (fl & O_NONBLOCK) != 0);
 	atomic_store(&s->rcvtimeo_ms, xl_sock_timeo_ms(fd, SO_RCVTIMEO));
 	atomic_store(&s->sndtimeo_ms, xl_sock_timeo_ms(fd, SO_SNDTIMEO));
 	atomic_store(&s->rcvlowat, xl_sock_rcvlowat(fd));

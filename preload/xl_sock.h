@@ -214,7 +214,8 @@ void xl_sock_register_due(struct xl_sock *s, int fd, bool now);
 /*
  * A connected TCP socket fd (from connect() or accept()): start tracking
  * it if the library is on and a daemon takes the registration. nonblock is
- * the file's O_NONBLOCK, connecting true for a connect() in flight.
+ * the file's O_NONBLOCK as far as known (it is read again when the socket
+ * registers), connecting true for a connect() in flight.
  */
 void xl_sock_adopt(int fd, uint32_t role, bool nonblock, bool connecting);
 
