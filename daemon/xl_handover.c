@@ -117,6 +117,18 @@ int xl_handover_park(struct xl_daemon *d, struct xl_client *c,
 		return 0;	/* closed meanwhile: the caller closes fds */
 	if (xl_desc_check(msg, xl_handover_side(reg)) < 0)
 		return -EPROTO;
+	if (!reg->park_wait && !reg->claim_owner) {
+		/* never disowned: the process closed the socket before its
+		 * channel came, and its CLOSE comes after (a thread read the
+		 * CHAN meanwhile). Nobody will claim it: the channel goes
+		 * (the caller closes fds), the registration waits for the
+		 * CLOSE and its counts, on TCP. */
+		log_debug("cookie %llu of pid %u: its socket closed before its "
+			  "channel came", (unsigned long long)reg->cookie,
+			  reg->pid);
+		reg->state = XL_REG_TCP;
+		return 0;
+	}
 	memset(&reg->fds, 0, sizeof(reg->fds));
 	for (i = 0; i < msg->nfds; i++) {
 		reg->fds.fd[i] = fds[i];

@@ -3,8 +3,9 @@
 # Short connections with the library on both ends: 5,000 times connect, a
 # 100-byte request, its reply, close, 32 in flight (bench/shortconn checks
 # every reply byte). Afterwards neither daemon may hold a registration or
-# count a fallback under resources or protocol: a connection that closes
-# leaves nothing behind. Then once more with registration at once
+# count a fallback under resources, protocol or shared (nothing forks): a
+# connection that closes leaves nothing behind, even when a thread reads
+# its channel between its close and the CLOSE that follows. Then once more with registration at once
 # (XENLOOP_REGISTER_DELAY_US=0), where every connection goes through the
 # daemons and the same must hold once they are closed; and once so under
 # strace(1), whose slow calls leave time for another thread of the client
@@ -34,7 +35,7 @@ fb = d.get("fallbacks", {})
 bad = []
 if left:
     bad.append("%d registrations left: %s" % (len(left), left[:3]))
-for k in ("resources", "protocol"):
+for k in ("resources", "protocol", "shared"):
     if fb.get(k, 0):
         bad.append("%d fallbacks under %s" % (fb[k], k))
 if bad:
