@@ -35,6 +35,7 @@
 
 #include "xl_fdtable.h"
 #include "xl_preload.h"
+#include "xl_rawsys.h"
 
 /*
  * A sanitizer's runtime asks for its limits while it starts, before its
@@ -43,8 +44,6 @@
  * and with nothing but the system call (the program's own calls come
  * later, when the real table is there).
  */
-#define XL_NO_SAN \
-	__attribute__((no_sanitize("address", "undefined", "thread")))
 
 /* No library descriptor is made while the program looks at the limit. */
 static pthread_mutex_t xl_rlim_mutex = PTHREAD_MUTEX_INITIALIZER;
@@ -57,8 +56,9 @@ XL_NO_SAN static int xl_real_prlimit(pid_t pid, int res,
 {
 	if (real.prlimit)
 		return real.prlimit(pid, (__rlimit_resource_t)res, new, old);
-#if __SIZEOF_LONG__ == 8
-	return (int)syscall(SYS_prlimit64, pid, res, new, old);
+#ifdef XL_HAVE_RAWSYS
+	return (int)xl_rawsys(SYS_prlimit64, pid, res, (long)new, (long)old,
+			      0, 0);
 #else
 	errno = ENOSYS;
 	return -1;

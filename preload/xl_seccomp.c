@@ -7,7 +7,10 @@
  *
  * syscall() is interposed for libseccomp and others that have no libc
  * wrapper to call: it reads the six arguments every system call may
- * take, as libc's own syscall() does, and passes them on untouched.
+ * take, as libc's own syscall() does, and makes the call itself
+ * (xl_rawsys.h): other libraries call syscall() from their constructors,
+ * before a sanitizer's runtime or this library has started, so the hook
+ * is uninstrumented and looks nothing up.
  */
 #include "config.h"
 
@@ -19,12 +22,13 @@
 
 #include "xl_letgo.h"
 #include "xl_preload.h"
+#include "xl_rawsys.h"
 
-typedef long (*xl_syscall_fn)(long, ...);
 typedef int (*xl_prctl_fn)(int, ...);
 
-/* Resolved apart from the other calls: syscall() may come before the
- * library's own initialisation, from another library's constructor. */
+#ifndef XL_HAVE_RAWSYS
+typedef long (*xl_syscall_fn)(long, ...);
+
 static xl_syscall_fn xl_real_syscall(void)
 {
 	static _Atomic(xl_syscall_fn) fn;
@@ -36,6 +40,7 @@ static xl_syscall_fn xl_real_syscall(void)
 	}
 	return f;
 }
+#endif
 
 static xl_prctl_fn xl_real_prctl(void)
 {
@@ -49,7 +54,7 @@ static xl_prctl_fn xl_real_prctl(void)
 	return f;
 }
 
-XL_EXPORT int prctl(int option, ...)
+XL_NO_SAN XL_EXPORT int prctl(int option, ...)
 {
 	unsigned long a[4];
 	xl_prctl_fn f = xl_real_prctl();
@@ -70,10 +75,9 @@ XL_EXPORT int prctl(int option, ...)
 	return f(option, a[0], a[1], a[2], a[3]);
 }
 
-XL_EXPORT long syscall(long n, ...)
+XL_NO_SAN XL_EXPORT long syscall(long n, ...)
 {
 	long a[6];
-	xl_syscall_fn f = xl_real_syscall();
 	va_list ap;
 	int i;
 
@@ -86,9 +90,15 @@ XL_EXPORT long syscall(long n, ...)
 				 a[0] == SECCOMP_SET_MODE_FILTER))
 		xl_let_go("seccomp()");
 #endif
+#ifdef XL_HAVE_RAWSYS
+	return xl_rawsys(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+#else
+	xl_syscall_fn f = xl_real_syscall();
+
 	if (!f) {
 		errno = ENOSYS;
 		return -1;
 	}
 	return f(n, a[0], a[1], a[2], a[3], a[4], a[5]);
+#endif
 }

@@ -52,8 +52,12 @@ sc_run() {	# PORT DELAY_US CONNS [INFLIGHT [WRAPPER...]]
 	xl_wait_for 5 bash -c "ip netns exec $XL_NS_B ss -Hltn 'sport = :$port' | grep -q ." ||
 		xl_fail "the server on port $port did not come up"
 	xl_log "$n short connections, registration delay $delay us${1:+, under $1}"
-	# the wrapper (strace) itself runs without the library
+	# the wrapper (strace) itself runs without the library; LeakSanitizer
+	# cannot work under ptrace
+	local asan=${ASAN_OPTIONS:-}
+	[ $# -eq 0 ] || asan="${asan:+$asan:}detect_leaks=0"
 	ip netns exec "$XL_NS_A" timeout 120 "$@" env LD_PRELOAD="$E2_PRELOAD" \
+		ASAN_OPTIONS="$asan" \
 		XENLOOP_RUNDIR="$XL_RUNDIR" XENLOOP_REGISTER_DELAY_US="$delay" \
 		"$SC" client "$XL_ADDR_B" "$port" --conns "$n" \
 		--inflight "$inflight" ||
