@@ -200,12 +200,34 @@ static void xl_link_drop(void)
 	xl_link.npending = 0;
 }
 
+/*
+ * Is there a daemon at all, its socket in RUNDIR? Looked at (two stat()s)
+ * at most once a second while the link is down: a process in a namespace
+ * without one tracks none of its connections, at no cost to them. 0: not
+ * looked yet (a connection is tracked, as a registration then decides),
+ * 1: there, 2: not there.
+ */
+static _Atomic int xl_link_seen;
+static _Atomic uint64_t xl_link_look_ns;
+
 bool xl_link_usable(void)
 {
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	uint64_t now, next;
+
 	/* unlocked: a hint, the registration itself decides */
-	return __atomic_load_n(&xl_link.fd, __ATOMIC_RELAXED) >= 0 ||
-	       xl_now_ns() >= __atomic_load_n(&xl_link.retry_ns,
-					      __ATOMIC_RELAXED);
+	if (__atomic_load_n(&xl_link.fd, __ATOMIC_RELAXED) >= 0)
+		return true;
+	now = xl_now_ns();
+	if (now < __atomic_load_n(&xl_link.retry_ns, __ATOMIC_RELAXED))
+		return false;
+	next = atomic_load_explicit(&xl_link_look_ns, memory_order_relaxed);
+	if (now >= next && atomic_compare_exchange_strong(&xl_link_look_ns,
+				&next, now + XL_LINK_RETRY_NS))
+		atomic_store(&xl_link_seen,
+			     xl_link_path(path, sizeof(path)) == 0 &&
+			     access(path, F_OK) == 0 ? 1 : 2);
+	return atomic_load(&xl_link_seen) != 2;
 }
 
 static int xl_link_ensure(void)

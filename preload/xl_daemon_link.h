@@ -42,8 +42,9 @@ int xl_link_claim(struct xl_sock *s, int fd);
 
 /*
  * Is there a daemon to register with, or is it time to look for one
- * again? Costs no system call: a process in a namespace without a daemon
- * pays nothing per connection (a hint; xl_link_register() decides).
+ * again? At most two stat()s a second, none while the link is up: a
+ * process in a namespace without a daemon tracks no connection and pays
+ * nothing for it (a hint; xl_link_register() decides).
  */
 bool xl_link_usable(void);
 
