@@ -433,9 +433,11 @@ static int xl_ring_rx_new_state(struct xl_ring_rx *rx, uint32_t pstate)
 static ssize_t xl_ring_rx_refresh(struct xl_ring_rx *rx)
 {
 	uint32_t pstate, prod, avail;
+	int tries = 0;
 
 	if (rx->error)
 		return rx->error;
+again:
 	xl_ring_pull(rx->peer, &rx->sh->p, sizeof(rx->sh->p));
 	/* state /before/ prod: a CLOSED state guarantees the final prod */
 	pstate = xl_load_acquire(&rx->sh->p.state);
@@ -447,6 +449,12 @@ static ssize_t xl_ring_rx_refresh(struct xl_ring_rx *rx)
 	/* prod /before/ reading the payload it covers */
 	prod = xl_load_acquire(&rx->sh->p.prod);
 	avail = prod - rx->cons;
+	/* The producer opened its ring and wrote between our two reads (it
+	 * publishes OPEN /before/ any byte): both again, once; the state
+	 * read after this prod is OPEN or later. A byte seen twice with the
+	 * state IDLE is the producer's lie. */
+	if (pstate == XL_WIRE_PROD_IDLE && avail && !tries++)
+		goto again;
 	if (xl_ring_rx_new_state(rx, pstate) < 0)
 		return xl_ring_rx_fail(rx, -EPROTO);
 	/* prod may only move forward, never more than size ahead of us */
