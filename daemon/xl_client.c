@@ -350,11 +350,6 @@ static void xl_client_decide(struct xl_daemon *d, struct xl_reg *reg)
 		xl_client_refuse(d, reg, reason);
 }
 
-/*
- * A connection that has had its channel since before we started (our
- * predecessor died): listed and accounted for like our own from now on,
- * and droppable; nothing to match. Only for the process's own addresses.
- */
 /* Of a STATS' TCP bytes, those before the rings: never more than it
  * says went by TCP, whatever a process claims. */
 static uint64_t xl_client_before(const struct xl_ctl_msg *msg)
@@ -368,6 +363,11 @@ static uint64_t xl_client_before(const struct xl_ctl_msg *msg)
 	return tx + rx < tx ? UINT64_MAX : tx + rx;
 }
 
+/*
+ * A connection that has had its channel since before we started (our
+ * predecessor died): listed and accounted for like our own from now on,
+ * and droppable; nothing to match. Only for the process's own addresses.
+ */
 static void xl_client_adopt(struct xl_daemon *d, struct xl_reg *reg,
 			    const struct xl_ctl_msg *msg)
 {
