@@ -1404,6 +1404,30 @@ bool xl_stream_unread(struct xl_sock *s)
 	return XL_READ_ONCE(ch->rx.sh->p.prod) != XL_PRIV(ch->rx.cons);
 }
 
+/*
+ * Our sending side leaves its ring for good (the program that goes on
+ * cannot write to it): the ring ends at all we published, a BACK of the
+ * peer's is answered. With wait_ms, its resend is done now, waiting that
+ * long at most. Returns 0, or -ECONNRESET if the resend could not be.
+ */
+static int xl_tx_leave_for_good(struct xl_sock *s, struct xl_chan *ch, int fd,
+				int wait_ms)
+{
+	int ret = 0;
+
+	xl_conn_lock(&s->conn->tx_lock);
+	xl_tx_housekeep(s, ch, fd);
+	if (atomic_load(&s->conn->tx_ring) && !s->conn->tx_closed)
+		xl_tx_leave_now(s, ch, fd, XL_SWITCH_EXEC);
+	/* and never onto the ring again, whoever sends */
+	xl_tx_to_tcp(s->conn);
+	if (wait_ms && atomic_load(&s->conn->tx_resend) &&
+	    xl_tx_resend_for(s, ch, fd, true, wait_ms) < 0)
+		ret = -ECONNRESET;
+	pthread_mutex_unlock(&s->conn->tx_lock);
+	return ret;
+}
+
 void xl_stream_exec_leave(struct xl_sock *s, int fd)
 {
 	struct xl_chan *ch = atomic_load_explicit(&s->chan,
@@ -1413,13 +1437,7 @@ void xl_stream_exec_leave(struct xl_sock *s, int fd)
 		return;
 	XL_DBG("cookie %llu: an exec()ed program takes the socket: back to "
 	       "TCP", (unsigned long long)s->cookie);
-	xl_conn_lock(&s->conn->tx_lock);
-	xl_tx_housekeep(s, ch, fd);
-	if (atomic_load(&s->conn->tx_ring) && !s->conn->tx_closed)
-		xl_tx_leave_now(s, ch, fd, XL_SWITCH_EXEC);
-	/* and never onto the ring again, whoever sends */
-	xl_tx_to_tcp(s->conn);
-	pthread_mutex_unlock(&s->conn->tx_lock);
+	xl_tx_leave_for_good(s, ch, fd, 0);
 	xl_conn_lock(&s->conn->rx_lock);
 	/* what we never consumed of the peer's ring, it sends again */
 	s->conn->rx_tcp_only = true;
@@ -1448,22 +1466,13 @@ int xl_stream_let_go(struct xl_sock *s, int fd, struct xl_owed *owed)
 	size_t cap = 0;
 	uint8_t *nb;
 	ssize_t n;
-	int ret = 0;
+	int ret;
 
 	memset(owed, 0, sizeof(*owed));
 	if (!ch || atomic_load(&s->state) != XL_SOCK_CHAN)
 		return 0;
-	/* ours: the ring ends at all we published (a BACK is answered and
-	 * its resend done now, while the library may still send) */
-	xl_conn_lock(&c->tx_lock);
-	xl_tx_housekeep(s, ch, fd);
-	if (atomic_load(&c->tx_ring) && !c->tx_closed)
-		xl_tx_leave_now(s, ch, fd, XL_SWITCH_EXEC);
-	xl_tx_to_tcp(c);
-	if (atomic_load(&c->tx_resend) &&
-	    xl_tx_resend_for(s, ch, fd, true, XL_LETGO_WAIT_MS) < 0)
-		ret = -ECONNRESET;
-	pthread_mutex_unlock(&c->tx_lock);
+	/* ours, the resend done now, while the library may still send */
+	ret = xl_tx_leave_for_good(s, ch, fd, XL_LETGO_WAIT_MS);
 	/* the peer's: what we did not read it sends by TCP */
 	xl_conn_lock(&c->rx_lock);
 	if (xl_rx_back(s, ch, XL_SWITCH_EXEC) < 0)
